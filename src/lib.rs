@@ -1,0 +1,43 @@
+//! tunnus: self-service activation and password reset for campus accounts, proven with Finnish
+//! strong electronic identification.
+//!
+//! A person proves who they are at a national identification broker of the Finnish Trust Network
+//! (bank credentials or mobile certificate), spoken to over OpenID Connect. The verified national
+//! identity code finds exactly one campus account, and the person then activates it or sets a new
+//! password, written through a pluggable directory backend.
+//!
+//! The path of one request:
+//!
+//! 1. `GET /` shows the landing page; `POST /login` creates a login transaction (state, nonce, PKCE
+//!    verifier) in the [`store::Store`], binds it to the browser with a cookie, and redirects to the
+//!    broker with a signed request object ([`oidc::request`]).
+//! 2. The broker sends the browser back to `GET /callback`. The transaction is taken exactly once, the
+//!    code is exchanged with `private_key_jwt` ([`oidc::token`]), the ID token is decrypted
+//!    ([`oidc::jwe`]) and validated ([`oidc::id_token`]) into an [`identity::VerifiedIdentity`].
+//! 3. A fresh session carries the identity to `GET /account`.
+//!
+//! Modules:
+//! - [`config`]: typed settings (defaults → TOML → `TUNNUS_` environment) and their validation;
+//! - [`app`]: [`app::App`] builds the state and the router and serves it;
+//! - [`http`]: one handler module per page, middleware, and [`http::AppError`];
+//! - [`oidc`]: the relying party (discovery, request objects, client assertions, JWE, ID tokens);
+//! - [`keys`]: the service's own keys, JWKS, signed JWKS and entity statement;
+//! - [`identity`]: [`identity::NationalId`] (the Finnish identity code) and the verified identity;
+//! - [`store`]: short-lived state with TTLs and single-use takes;
+//! - [`audit`]: audit events that never carry a plain identity code;
+//! - [`clock`]: the only reader of wall time;
+//! - [`i18n`]: Finnish, Swedish and English texts;
+//! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests.
+
+pub mod app;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod i18n;
+pub mod identity;
+pub mod keys;
+pub mod mock_idp;
+pub mod oidc;
+pub mod random;
+pub mod store;

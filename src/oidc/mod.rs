@@ -1,0 +1,3 @@
+//! The relying party.
+
+pub mod jwe;
