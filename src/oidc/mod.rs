@@ -1,3 +1,4 @@
 //! The relying party.
 
+pub mod claims;
 pub mod jwe;
