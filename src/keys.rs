@@ -729,16 +729,16 @@ impl Pkcs8Kind<'_> {
 /// (RFC 5208) far enough to name the key type; the crypto library validates the key itself.
 fn classify_pkcs8(der: &[u8]) -> Result<Pkcs8Kind<'_>, KeyError> {
     let malformed = || KeyError::MalformedKey;
-    let (info, _) = der_expect(der, DER_SEQUENCE).ok_or_else(malformed)?;
-    let (_version, rest) = der_expect(info, DER_INTEGER).ok_or_else(malformed)?;
-    let (algorithm, rest) = der_expect(rest, DER_SEQUENCE).ok_or_else(malformed)?;
-    let (private_key, _) = der_expect(rest, DER_OCTET_STRING).ok_or_else(malformed)?;
-    let (oid, parameters) = der_expect(algorithm, DER_OID).ok_or_else(malformed)?;
+    let (info, _) = der_element(der, DER_SEQUENCE).ok_or_else(malformed)?;
+    let (_version, rest) = der_element(info, DER_INTEGER).ok_or_else(malformed)?;
+    let (algorithm, rest) = der_element(rest, DER_SEQUENCE).ok_or_else(malformed)?;
+    let (private_key, _) = der_element(rest, DER_OCTET_STRING).ok_or_else(malformed)?;
+    let (oid, parameters) = der_element(algorithm, DER_OID).ok_or_else(malformed)?;
     Ok(match oid {
         OID_RSA_ENCRYPTION => Pkcs8Kind::Rsa { pkcs1: private_key },
         OID_RSASSA_PSS => Pkcs8Kind::Unsupported("RSASSA-PSS-restricted RSA"),
         OID_ED25519 => Pkcs8Kind::Unsupported("Ed25519"),
-        OID_EC_PUBLIC_KEY => match der_expect(parameters, DER_OID).map(|(curve, _)| curve) {
+        OID_EC_PUBLIC_KEY => match der_element(parameters, DER_OID).map(|(curve, _)| curve) {
             Some(OID_P256) => Pkcs8Kind::EcP256,
             Some(OID_P384) => Pkcs8Kind::Unsupported("EC P-384"),
             Some(OID_P521) => Pkcs8Kind::Unsupported("EC P-521"),
@@ -751,9 +751,9 @@ fn classify_pkcs8(der: &[u8]) -> Result<Pkcs8Kind<'_>, KeyError> {
 /// Refuses RSA keys under 2048 bits, reading the modulus of
 /// `RSAPrivateKey ::= SEQUENCE { version, modulus INTEGER, … }` (RFC 8017).
 fn check_rsa_size(pkcs1: &[u8]) -> Result<(), KeyError> {
-    let modulus = der_expect(pkcs1, DER_SEQUENCE)
-        .and_then(|(key, _)| der_expect(key, DER_INTEGER))
-        .and_then(|(_version, rest)| der_expect(rest, DER_INTEGER))
+    let modulus = der_element(pkcs1, DER_SEQUENCE)
+        .and_then(|(key, _)| der_element(key, DER_INTEGER))
+        .and_then(|(_version, rest)| der_element(rest, DER_INTEGER))
         .map(|(modulus, _)| modulus)
         .ok_or(KeyError::MalformedKey)?;
     let significant = match modulus.iter().position(|&byte| byte != 0) {
@@ -770,7 +770,7 @@ fn check_rsa_size(pkcs1: &[u8]) -> Result<(), KeyError> {
 }
 
 /// The contents of the DER element at the start of `input` if its tag is `tag`, and what follows it.
-fn der_expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     let (&found, rest) = input.split_first()?;
     if found != tag {
         return None;
