@@ -1,1 +1,275 @@
-//! placeholder
+//! Assembly: [`App::build`] turns settings and dependencies into a bound, ready-to-serve service.
+//! Tests start the service through the same code, on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::http::HeaderValue;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::cookies::CookiePolicy;
+use crate::http::pages::{LanguageLink, PageContext};
+use crate::i18n::{Catalog, Lang};
+use crate::keys::ServiceKeys;
+use crate::oidc::{OidcError, RelyingParty};
+use crate::store::{MemoryStore, Store};
+
+/// The service could not start; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Texts(#[from] crate::i18n::CatalogError),
+    #[error("relying party: {0}")]
+    RelyingParty(#[from] OidcError),
+    #[error("`{key}`: {problem}")]
+    Config { key: &'static str, problem: String },
+}
+
+/// Everything a request handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+pub struct Shared {
+    pub settings: Settings,
+    pub public_url: Url,
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub origin: String,
+    pub store: Arc<dyn Store>,
+    pub rp: RelyingParty,
+    pub keys: Arc<ServiceKeys>,
+    pub clock: Arc<dyn Clock>,
+    pub catalog: Catalog,
+    pub cookies: CookiePolicy,
+    pub csp: HeaderValue,
+    pub default_lang: Lang,
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// An absolute URL of this service.
+    pub fn url(&self, path: &str) -> Url {
+        self.public_url
+            .join(path)
+            .unwrap_or_else(|_| self.public_url.clone())
+    }
+
+    /// The redirect URI registered at the broker.
+    pub fn redirect_uri(&self) -> Url {
+        self.url("/callback")
+    }
+
+    /// The entity identifier: the public URL without its trailing slash.
+    pub fn entity_id(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// The organisation's name in `lang`, falling back to Finnish, then to any name given.
+    pub fn organisation_name(&self, lang: Lang) -> &str {
+        let names = &self.settings.ui.organisation;
+        names
+            .get(lang.code())
+            .or_else(|| names.get("fi"))
+            .or_else(|| names.values().next())
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Whether `url` may be used as a return address: same scheme, host and port as an allow-list
+    /// entry, and a path under the entry's path. Anything unusual (credentials, fragments, non-http
+    /// schemes, parse failures) is refused.
+    pub fn return_to_allowed(&self, url: &str) -> bool {
+        let Ok(candidate) = Url::parse(url) else {
+            return false;
+        };
+        if url.len() > 2048
+            || !candidate.username().is_empty()
+            || candidate.password().is_some()
+            || candidate.fragment().is_some()
+        {
+            return false;
+        }
+        self.settings.ui.return_to_allowlist.iter().any(|allowed| {
+            allowed.scheme() == candidate.scheme()
+                && allowed.host() == candidate.host()
+                && allowed.port_or_known_default() == candidate.port_or_known_default()
+                && path_under(candidate.path(), allowed.path())
+        })
+    }
+
+    /// The layout's context for a page at `path` in `lang`.
+    pub fn page_context(&self, lang: Lang, path: &str) -> PageContext<'_> {
+        PageContext {
+            t: self.catalog.texts(lang),
+            lang,
+            organisation: self.organisation_name(lang),
+            helpdesk_url: self.settings.ui.helpdesk_url.as_ref().map(Url::as_str),
+            languages: Lang::ALL
+                .into_iter()
+                .map(|other| LanguageLink {
+                    code: other.code(),
+                    name: self.catalog.texts(other).language_name.clone(),
+                    href: format!("{path}?lang={}", other.code()),
+                    current: other == lang,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// True when `path` equals `prefix` or lies under it as a path segment (`/a` covers `/a/b`, not `/ab`).
+fn path_under(path: &str, prefix: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+/// What the service is built from besides settings; tests pass their own.
+pub struct Dependencies {
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<ServiceKeys>,
+    /// `None` builds the store the settings name.
+    pub store: Option<Arc<dyn Store>>,
+}
+
+/// A bound service, ready to serve.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    /// Binds `settings.server.listen` and builds the service.
+    pub async fn build(settings: Settings, deps: Dependencies) -> Result<App, StartError> {
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        Self::build_on(listener, settings, deps)
+    }
+
+    /// Builds the service on an already bound listener. Without `server.public_url`, the public URL
+    /// is `http://` + the bound address (development and tests).
+    pub fn build_on(
+        listener: TcpListener,
+        settings: Settings,
+        deps: Dependencies,
+    ) -> Result<App, StartError> {
+        let local = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: settings.server.listen,
+            source,
+        })?;
+        let public_url = match &settings.server.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{local}/")).map_err(|e| StartError::Config {
+                key: "server.listen",
+                problem: e.to_string(),
+            })?,
+        };
+        let issuer = settings.broker.issuer.clone().ok_or(StartError::Config {
+            key: "broker.issuer",
+            problem: "is required".to_owned(),
+        })?;
+        let rp = RelyingParty::new(
+            &settings.broker,
+            issuer,
+            public_url
+                .join("/callback")
+                .map_err(|e| StartError::Config {
+                    key: "server.public_url",
+                    problem: e.to_string(),
+                })?,
+            deps.keys.clone(),
+            deps.clock.clone(),
+        )?;
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {}; \
+             frame-ancestors 'none'; base-uri 'none'",
+            rp.broker_origin()
+        );
+        let store = deps
+            .store
+            .unwrap_or_else(|| Arc::new(MemoryStore::new(deps.clock.clone())));
+        let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
+        let state = AppState(Arc::new(Shared {
+            origin: public_url.origin().ascii_serialization(),
+            cookies: CookiePolicy {
+                secure: public_url.scheme() == "https",
+            },
+            csp: HeaderValue::from_str(&csp).map_err(|e| StartError::Config {
+                key: "broker.issuer",
+                problem: e.to_string(),
+            })?,
+            catalog: Catalog::load()?,
+            public_url,
+            store,
+            rp,
+            keys: deps.keys,
+            clock: deps.clock,
+            default_lang,
+            settings,
+        }));
+        Ok(App { listener, state })
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let router = crate::http::router(self.state.clone());
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_under;
+
+    #[test]
+    fn return_paths_must_be_under_the_allowed_path() {
+        assert!(path_under("/idp/login", "/idp"));
+        assert!(path_under("/idp", "/idp"));
+        assert!(!path_under("/idpx", "/idp"));
+        assert!(path_under("/idp/x", "/idp/"));
+        assert!(path_under("/anything", "/"));
+    }
+}

@@ -18,3 +18,8 @@ pub fn bytes<const N: usize>() -> [u8; N] {
 pub fn token() -> String {
     URL_SAFE_NO_PAD.encode(bytes::<32>())
 }
+
+/// A 96-bit random id for requests, short enough to read out to a helpdesk (16 characters).
+pub fn short_id() -> String {
+    URL_SAFE_NO_PAD.encode(bytes::<12>())
+}

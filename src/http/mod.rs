@@ -1,1 +1,58 @@
-//! placeholder
+//! HTTP: one module per page, the middleware, and [`AppError`].
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub mod account;
+pub mod callback;
+pub mod cookies;
+pub mod error;
+pub mod health;
+pub mod landing;
+pub mod login;
+pub mod middleware;
+pub mod pages;
+pub mod session;
+pub mod wellknown;
+
+pub use error::{AppError, ErrorKind};
+
+/// Every route of the service. The routes are a contract: brokers register `/callback` and campuses
+/// link to `/`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing::show))
+        .route("/login", post(login::start))
+        .route("/callback", get(callback::finish))
+        .route("/account", get(account::show))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
+        .route(
+            "/.well-known/openid-federation",
+            get(wellknown::entity_statement),
+        )
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/static/style.css", get(landing::stylesheet))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), middleware::pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::new(ErrorKind::NotFound, "no such route")
+}
+
+/// Marks a response whose error status and body are meant for machines (readiness), so the page
+/// middleware leaves it alone.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineResponse;

@@ -1,0 +1,149 @@
+//! `GET /callback`: the broker sends the person back here with a code, or with an error.
+
+use axum::Extension;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::cookies;
+use super::error::{AppError, ErrorKind};
+use super::pages::{MessagePage, render};
+use super::session::{self, Session};
+use crate::app::AppState;
+use crate::i18n::Lang;
+
+/// Longest accepted `state`, `iss` or `error` value.
+const MAX_SHORT: usize = 512;
+/// Longest accepted authorization code.
+const MAX_CODE: usize = 4096;
+
+/// The authorization response (RFC 6749 §4.1.2, RFC 9207). Other parameters (Keycloak's
+/// `session_state`) are ignored.
+#[derive(Default)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+impl CallbackParams {
+    fn parse(query: &str) -> Result<CallbackParams, AppError> {
+        let mut params = CallbackParams::default();
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let (slot, limit) = match key.as_ref() {
+                "code" => (&mut params.code, MAX_CODE),
+                "state" => (&mut params.state, MAX_SHORT),
+                "iss" => (&mut params.iss, MAX_SHORT),
+                "error" => (&mut params.error, MAX_SHORT),
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(bad(format!("callback parameter `{key}` repeated")));
+            }
+            if value.len() > limit {
+                return Err(bad(format!("callback parameter `{key}` too long")));
+            }
+            *slot = Some(value.into_owned());
+        }
+        Ok(params)
+    }
+}
+
+fn bad(detail: impl Into<String>) -> AppError {
+    AppError::new(ErrorKind::BadRequest, detail)
+}
+
+pub async fn finish(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, AppError> {
+    let params = CallbackParams::parse(query.as_deref().unwrap_or_default())?;
+    let Some(state_param) = params.state.as_deref() else {
+        return Err(bad("callback without state"));
+    };
+    // Taken, not read: a transaction finishes at most once, whatever happens next.
+    let Some(tx) = session::take_login(state.store.as_ref(), state_param).await? else {
+        return Err(AppError::new(
+            ErrorKind::Expired,
+            "unknown, used or expired login transaction",
+        ));
+    };
+    let binding = state.cookies.read(&headers, cookies::LOGIN);
+    let bound = binding.is_some_and(|value| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            session::fingerprint(&value).as_bytes(),
+            tx.binding.as_bytes(),
+        )
+        .is_ok()
+    });
+    if !bound {
+        return Err(AppError::new(
+            ErrorKind::OtherBrowser,
+            "callback without the browser-binding cookie of its transaction",
+        ));
+    }
+    state
+        .rp
+        .check_response_issuer(params.iss.as_deref())
+        .await?;
+
+    if let Some(error) = params.error.as_deref() {
+        return Ok(broker_error(&state, lang, error));
+    }
+    let Some(code) = params.code.as_deref() else {
+        return Err(bad("callback without code or error"));
+    };
+
+    let identity = state.rp.finish(code, &tx.pending).await?;
+    tracing::info!(event = "identified", acr = %identity.acr, "person identified");
+    let session = Session {
+        given_name: identity.given_name.clone(),
+        family_name: identity.family_name.clone(),
+        masked_national_id: identity.national_id.masked(),
+        acr: identity.acr.clone(),
+        csrf: crate::random::token(),
+        return_to: tx.return_to,
+    };
+    let id = session::create_session(state.store.as_ref(), &session).await?;
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/account")]).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        state
+            .cookies
+            .set(cookies::SESSION, &id, session::SESSION_TTL.as_secs()),
+    );
+    Ok(response)
+}
+
+/// The broker sent `error` instead of a code. Cancelling is the person's choice, not a fault: it
+/// gets a calm page with a way back, and anything else the broker-error page.
+fn broker_error(state: &AppState, lang: Lang, error: &str) -> Response {
+    if matches!(error, "access_denied" | "cancel" | "user_cancelled") {
+        tracing::info!(
+            event = "login_cancelled",
+            "identification cancelled at the broker"
+        );
+        let t = state.catalog.texts(lang);
+        let page = MessagePage {
+            page: state.page_context(lang, "/"),
+            title: &t.cancelled_title,
+            text: &t.cancelled_text,
+            request_id: None,
+            again_href: format!("/?lang={}", lang.code()),
+        };
+        return render(StatusCode::OK, &page);
+    }
+    let code: String = error
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    AppError::new(
+        ErrorKind::BrokerError,
+        format!("broker returned error `{code}`"),
+    )
+    .into_response()
+}

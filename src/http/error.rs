@@ -1,0 +1,130 @@
+//! [`AppError`]: the one thing that becomes an error response.
+//!
+//! A handler returns an `AppError`; its `IntoResponse` only records the kind and the log text in the
+//! response. The `pages` middleware then logs it once, with the request id, and renders the friendly
+//! page in the person's language. Internal text never reaches the browser.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::i18n::Texts;
+use crate::oidc::OidcError;
+use crate::oidc::id_token::IdTokenError;
+use crate::store::StoreError;
+
+/// What went wrong, as far as the person is concerned. Each kind has its own page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Malformed or incomplete request.
+    BadRequest,
+    /// The login transaction is unknown, used or expired.
+    Expired,
+    /// The callback came to a different browser than the one that started the login.
+    OtherBrowser,
+    /// A form failed the CSRF or Origin check.
+    Forbidden,
+    /// No session (or it expired) where one is needed.
+    SessionExpired,
+    /// The broker's answer could not be accepted.
+    IdentificationFailed,
+    /// The broker sent an error other than a cancel.
+    BrokerError,
+    /// A service this one depends on is down.
+    Unavailable,
+    NotFound,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest | ErrorKind::Expired | ErrorKind::OtherBrowser => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorKind::Forbidden | ErrorKind::SessionExpired => StatusCode::FORBIDDEN,
+            ErrorKind::IdentificationFailed | ErrorKind::BrokerError => StatusCode::BAD_GATEWAY,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The kind of page for a bare error status (from routing or a body limit).
+    pub fn from_status(status: StatusCode) -> ErrorKind {
+        match status {
+            StatusCode::NOT_FOUND => ErrorKind::NotFound,
+            StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
+            s if s.is_server_error() => ErrorKind::Internal,
+            _ => ErrorKind::BadRequest,
+        }
+    }
+
+    /// Title and text of the page.
+    pub fn texts(self, t: &Texts) -> (&str, &str) {
+        match self {
+            ErrorKind::BadRequest => (&t.error_bad_request_title, &t.error_bad_request),
+            ErrorKind::Expired => (&t.error_expired_title, &t.error_expired),
+            ErrorKind::OtherBrowser => (&t.error_other_browser_title, &t.error_other_browser),
+            ErrorKind::Forbidden => (&t.error_forbidden_title, &t.error_forbidden),
+            ErrorKind::SessionExpired => (&t.error_session_title, &t.error_session),
+            ErrorKind::IdentificationFailed => {
+                (&t.error_identification_title, &t.error_identification)
+            }
+            ErrorKind::BrokerError => (&t.error_broker_title, &t.error_broker),
+            ErrorKind::Unavailable => (&t.error_unavailable_title, &t.error_unavailable),
+            ErrorKind::NotFound => (&t.error_not_found_title, &t.error_not_found),
+            ErrorKind::Internal => (&t.error_internal_title, &t.error_internal),
+        }
+    }
+}
+
+/// An error on its way to becoming a page: what to show and what to log.
+#[derive(Debug, Clone)]
+pub struct AppError {
+    pub kind: ErrorKind,
+    /// For the log only; must not contain secrets or plain identity codes.
+    pub detail: String,
+}
+
+impl AppError {
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = self.kind.status().into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        AppError::new(ErrorKind::Unavailable, format!("store: {error}"))
+    }
+}
+
+impl From<OidcError> for AppError {
+    fn from(error: OidcError) -> Self {
+        let kind = match &error {
+            OidcError::BrokerUnavailable { .. } => ErrorKind::Unavailable,
+            OidcError::BrokerMisbehaved { .. }
+            | OidcError::TokenRefused { .. }
+            | OidcError::IdToken(_) => ErrorKind::IdentificationFailed,
+            OidcError::CallbackIssuer(_) => ErrorKind::BadRequest,
+            OidcError::Signing(_) | OidcError::Client(_) => ErrorKind::Internal,
+        };
+        let detail = match &error {
+            OidcError::IdToken(IdTokenError::Claim { claim, problem }) => {
+                format!("ID token claim `{claim}`: {problem}")
+            }
+            other => other.to_string(),
+        };
+        AppError::new(kind, detail)
+    }
+}

@@ -1,0 +1,40 @@
+//! Operations: liveness and readiness.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::MachineResponse;
+use crate::app::AppState;
+
+/// `GET /healthz`: the process answers.
+pub async fn alive() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers and the broker's discovery document can be read.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let store = state.store.health().await;
+    let broker = state.rp.ready().await;
+    let ok = store.is_ok() && broker.is_ok();
+    if let Err(error) = &store {
+        tracing::warn!(%error, "readiness: store");
+    }
+    if let Err(error) = &broker {
+        tracing::warn!(%error, "readiness: broker");
+    }
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "store": if store.is_ok() { "ok" } else { "unavailable" },
+        "broker": if broker.is_ok() { "ok" } else { "unavailable" },
+    });
+    let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(MachineResponse);
+    response
+}

@@ -1,0 +1,61 @@
+//! `GET /`: what the service is, who may use it, and the button to start.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, http::HeaderMap};
+use serde::Deserialize;
+
+use super::cookies;
+use super::pages::{LandingPage, render};
+use crate::app::AppState;
+use crate::i18n::Lang;
+
+#[derive(Deserialize)]
+pub struct LandingQuery {
+    return_to: Option<String>,
+}
+
+/// How long the CSRF cookie of the landing form lives.
+const CSRF_COOKIE_SECS: u64 = 2 * 3600;
+
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    headers: HeaderMap,
+    Query(query): Query<LandingQuery>,
+) -> Response {
+    // A return address that is not on the allow-list is ignored, not refused: the person can still
+    // use the service, they just are not sent anywhere afterwards.
+    let return_to = query.return_to.filter(|url| state.return_to_allowed(url));
+    let existing = state.cookies.read(&headers, cookies::CSRF);
+    let csrf = existing.clone().unwrap_or_else(crate::random::token);
+    let page = LandingPage {
+        page: state.page_context(lang, "/"),
+        csrf: csrf.clone(),
+        return_to,
+    };
+    let mut response = render(StatusCode::OK, &page);
+    if existing.is_none() {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            state.cookies.set(cookies::CSRF, &csrf, CSRF_COOKIE_SECS),
+        );
+    }
+    response
+}
+
+/// `GET /static/style.css`
+pub async fn stylesheet() -> Response {
+    let mut response = include_str!("../../static/style.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}

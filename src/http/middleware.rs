@@ -1,0 +1,201 @@
+//! Middleware: request ids, the person's language, security headers, and turning errors into pages.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::cookies;
+use super::error::{AppError, ErrorKind};
+use super::pages::{MessagePage, render};
+use crate::app::AppState;
+use crate::i18n::Lang;
+
+/// The id of one request, shown on error pages and written in every log line about it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Assigns a request id, picks the language, logs the request once (path only: queries carry codes),
+/// and renders any error as a page.
+pub async fn pages(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = state.clock.now();
+    let request_id = RequestId(crate::random::short_id());
+    let (lang, chosen) = language(&state, &request);
+    request.extensions_mut().insert(request_id.clone());
+    request.extensions_mut().insert(lang);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let mut response = next.run(request).await;
+
+    let status = response.status();
+    let for_machines = response
+        .extensions()
+        .get::<super::MachineResponse>()
+        .is_some();
+    if (status.is_client_error() || status.is_server_error()) && !for_machines {
+        let error = response
+            .extensions_mut()
+            .remove::<AppError>()
+            .unwrap_or_else(|| {
+                AppError::new(
+                    ErrorKind::from_status(status),
+                    "rejected by routing or limits",
+                )
+            });
+        if error.kind.status().is_server_error() {
+            tracing::error!(request_id = %request_id.0, %method, %path, kind = ?error.kind, detail = %error.detail, "request failed");
+        } else {
+            tracing::warn!(request_id = %request_id.0, %method, %path, kind = ?error.kind, detail = %error.detail, "request refused");
+        }
+        let headers = std::mem::take(response.headers_mut());
+        response = error_page(&state, lang, error.kind, &request_id.0);
+        keep_headers(&headers, response.headers_mut());
+    }
+    if let Some(lang) = chosen {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            state
+                .cookies
+                .set(cookies::LANG, lang.code(), 365 * 24 * 3600),
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    let elapsed = state.clock.now() - started;
+    tracing::info!(
+        request_id = %request_id.0,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        millis = elapsed.whole_milliseconds() as u64,
+        "request"
+    );
+    response
+}
+
+/// Headers of an error response that survive its replacement by a page (cookies set or cleared,
+/// `Retry-After`, `Allow`).
+fn keep_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for name in [header::SET_COOKIE, header::RETRY_AFTER, header::ALLOW] {
+        for value in from.get_all(&name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// The page for an error of `kind`.
+pub fn error_page(state: &AppState, lang: Lang, kind: ErrorKind, request_id: &str) -> Response {
+    let t = state.catalog.texts(lang);
+    let (title, text) = kind.texts(t);
+    let page = MessagePage {
+        page: state.page_context(lang, "/"),
+        title,
+        text,
+        request_id: Some(request_id),
+        again_href: format!("/?lang={}", lang.code()),
+    };
+    render(kind.status(), &page)
+}
+
+/// The language from `?lang=` (remembered in a cookie), else the cookie, else `Accept-Language`,
+/// else the configured default. The second value is set when `?lang=` chose it.
+fn language(state: &AppState, request: &Request) -> (Lang, Option<Lang>) {
+    let from_query = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "lang")
+            .and_then(|(_, value)| Lang::from_code(&value))
+    });
+    if let Some(lang) = from_query {
+        return (lang, Some(lang));
+    }
+    let headers = request.headers();
+    let from_cookie = state
+        .cookies
+        .read(headers, cookies::LANG)
+        .and_then(|code| Lang::from_code(&code));
+    let from_header = || {
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Lang::from_accept_language)
+    };
+    (
+        from_cookie
+            .or_else(from_header)
+            .unwrap_or(state.default_lang),
+        None,
+    )
+}
+
+/// Security headers on every response.
+pub async fn security_headers(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_static = request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let mut set = |name: &'static str, value: HeaderValue| {
+        headers.insert(name, value);
+    };
+    set("content-security-policy", state.csp.clone());
+    set("referrer-policy", HeaderValue::from_static("no-referrer"));
+    set(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    set("x-frame-options", HeaderValue::from_static("DENY"));
+    set(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    set(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    set(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    if state.cookies.secure {
+        set(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    if !is_static || !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Refuses a cross-site form post: the `Origin` (or, without one, `Sec-Fetch-Site`) must be this
+/// service. Browsers send `Origin` on every POST, so its absence is allowed only for old clients
+/// that still pass the CSRF token check.
+pub fn same_origin(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), AppError> {
+    if method != Method::POST {
+        return Ok(());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        return if origin.as_bytes() == state.origin.as_bytes() {
+            Ok(())
+        } else {
+            Err(AppError::new(
+                ErrorKind::Forbidden,
+                "form posted from another origin",
+            ))
+        };
+    }
+    match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        None | Some(b"same-origin") | Some(b"none") => Ok(()),
+        Some(_) => Err(AppError::new(
+            ErrorKind::Forbidden,
+            "form posted cross-site",
+        )),
+    }
+}

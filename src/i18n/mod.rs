@@ -1,0 +1,215 @@
+//! Finnish, Swedish and English.
+//!
+//! Every text a page shows is a field of [`Texts`], so the templates are checked against it when the
+//! crate compiles, and each language file must give every field (a test parses all three).
+
+use serde::Deserialize;
+
+/// A language the pages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Fi,
+    Sv,
+    En,
+}
+
+impl Lang {
+    /// Every language, in the order the language menu shows them.
+    pub const ALL: [Lang; 3] = [Lang::Fi, Lang::Sv, Lang::En];
+
+    /// The ISO 639-1 code, as in `<html lang>`, `?lang=` and `ui_locales`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fi => "fi",
+            Lang::Sv => "sv",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language of a code such as `fi`, `sv-FI` or `EN`.
+    pub fn from_code(code: &str) -> Option<Lang> {
+        let primary = code.split(['-', '_']).next().unwrap_or_default().trim();
+        Lang::ALL
+            .into_iter()
+            .find(|lang| primary.eq_ignore_ascii_case(lang.code()))
+    }
+
+    /// The best language of an `Accept-Language` header, honouring quality values.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(Lang, f32)> = None;
+        for item in header.split(',').take(20) {
+            let mut parts = item.split(';');
+            let Some(lang) = parts.next().and_then(Lang::from_code) else {
+                continue;
+            };
+            let quality = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if quality > 0.0 && best.is_none_or(|(_, q)| quality > q) {
+                best = Some((lang, quality));
+            }
+        }
+        best.map(|(lang, _)| lang)
+    }
+}
+
+/// All texts of one language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texts {
+    pub language_name: String,
+    pub language_menu: String,
+    pub skip_to_content: String,
+    pub service_name: String,
+    pub request_id: String,
+    pub request_id_hint: String,
+    pub start_again: String,
+    pub help_link: String,
+
+    pub landing_title: String,
+    pub landing_intro: String,
+    pub landing_who: String,
+    pub landing_how: String,
+    pub landing_start: String,
+    pub landing_never_sent: String,
+    pub landing_other_ways_title: String,
+    pub landing_other_ways: String,
+
+    pub cancelled_title: String,
+    pub cancelled_text: String,
+
+    pub identified_title: String,
+    pub identified_name: String,
+    pub identified_national_id: String,
+    pub identified_assurance: String,
+    pub identified_next: String,
+    pub assurance_substantial: String,
+    pub assurance_high: String,
+    pub assurance_test: String,
+
+    pub error_bad_request_title: String,
+    pub error_bad_request: String,
+    pub error_expired_title: String,
+    pub error_expired: String,
+    pub error_other_browser_title: String,
+    pub error_other_browser: String,
+    pub error_forbidden_title: String,
+    pub error_forbidden: String,
+    pub error_session_title: String,
+    pub error_session: String,
+    pub error_identification_title: String,
+    pub error_identification: String,
+    pub error_broker_title: String,
+    pub error_broker: String,
+    pub error_unavailable_title: String,
+    pub error_unavailable: String,
+    pub error_not_found_title: String,
+    pub error_not_found: String,
+    pub error_internal_title: String,
+    pub error_internal: String,
+}
+
+/// The texts of every language, read once when the service starts.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    fi: Texts,
+    sv: Texts,
+    en: Texts,
+}
+
+/// A language file is missing a text or has one too many; fix the named file.
+#[derive(Debug, thiserror::Error)]
+#[error("texts for `{lang}` are incomplete: {source}")]
+pub struct CatalogError {
+    lang: &'static str,
+    source: toml::de::Error,
+}
+
+impl Catalog {
+    /// Parses the built-in language files.
+    pub fn load() -> Result<Catalog, CatalogError> {
+        let parse = |lang: Lang, text: &str| {
+            toml::from_str::<Texts>(text).map_err(|source| CatalogError {
+                lang: lang.code(),
+                source,
+            })
+        };
+        Ok(Catalog {
+            fi: parse(Lang::Fi, include_str!("fi.toml"))?,
+            sv: parse(Lang::Sv, include_str!("sv.toml"))?,
+            en: parse(Lang::En, include_str!("en.toml"))?,
+        })
+    }
+
+    /// The texts of `lang`.
+    pub fn texts(&self, lang: Lang) -> &Texts {
+        match lang {
+            Lang::Fi => &self.fi,
+            Lang::Sv => &self.sv,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_has_every_text() {
+        let catalog = Catalog::load().unwrap();
+        for lang in Lang::ALL {
+            let texts = catalog.texts(lang);
+            assert!(!texts.landing_title.is_empty());
+        }
+    }
+
+    #[test]
+    fn no_text_is_empty_or_left_in_another_language() {
+        let catalog = Catalog::load().unwrap();
+        for lang in Lang::ALL {
+            let value = toml::Value::try_from(
+                toml::from_str::<toml::Table>(match lang {
+                    Lang::Fi => include_str!("fi.toml"),
+                    Lang::Sv => include_str!("sv.toml"),
+                    Lang::En => include_str!("en.toml"),
+                })
+                .unwrap(),
+            )
+            .unwrap();
+            for (key, text) in value.as_table().unwrap() {
+                let text = text.as_str().unwrap();
+                assert!(!text.trim().is_empty(), "{} {key} is empty", lang.code());
+            }
+        }
+        assert_ne!(
+            catalog.texts(Lang::Fi).landing_start,
+            catalog.texts(Lang::En).landing_start
+        );
+        assert_ne!(
+            catalog.texts(Lang::Sv).landing_start,
+            catalog.texts(Lang::En).landing_start
+        );
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_known_language() {
+        assert_eq!(
+            Lang::from_accept_language("sv-FI,sv;q=0.9,en;q=0.8"),
+            Some(Lang::Sv)
+        );
+        assert_eq!(
+            Lang::from_accept_language("de-DE, en;q=0.5, fi;q=0.7"),
+            Some(Lang::Fi)
+        );
+        assert_eq!(Lang::from_accept_language("de, fr"), None);
+        assert_eq!(
+            Lang::from_accept_language("en;q=0, sv;q=0.1"),
+            Some(Lang::Sv)
+        );
+        assert_eq!(Lang::from_code("EN-gb"), Some(Lang::En));
+        assert_eq!(Lang::from_code(""), None);
+    }
+}
