@@ -1,0 +1,1 @@
+//! End-to-end tests of the mock broker over real sockets.
