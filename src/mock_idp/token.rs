@@ -27,7 +27,7 @@ use crate::oidc::claims::Preset;
 use crate::oidc::jwe;
 
 /// The only client assertion type accepted (RFC 7523).
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The longest a client assertion may live, from `iat` to `exp`.
 const MAX_ASSERTION_LIFETIME: i64 = 300;
