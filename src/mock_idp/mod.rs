@@ -1,4 +1,579 @@
-//! placeholder until the mock broker lands
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
-pub struct MockIdpSettings {}
+//! A mock Finnish Trust Network broker: an OpenID provider shaped like a Keycloak realm that is set up
+//! the way FTN brokers behave.
+//!
+//! It is a tool for testers (`tunnus mock-idp --config config/mock-idp.toml`), the broker of
+//! `tunnus dev`, and the broker of the service's integration tests (in-process, port 0). It holds
+//! a relying party to what real brokers demand: a signed request object, PKCE, `private_key_jwt`
+//! client authentication, and an ID token that is signed by the realm key and then encrypted to
+//! the client's encryption key.
+//!
+//! - [`MockIdp`] binds the listener ([`MockIdp::bind`]) and serves the realm ([`MockIdp::serve`]);
+//! - [`MockControls`] switches [`Fault`]s on and off while it serves and counts what happened;
+//! - [`MockIdpSettings`] is the `[mock_idp]` table of the configuration;
+//! - [`Person`] is one test person offered on the login page ([`load_persons`]).
+//!
+//! The realm lives under `{public_url}/realms/{realm}` with Keycloak's paths: discovery at
+//! `/.well-known/openid-configuration`, the endpoints under `/protocol/openid-connect/` (`auth`,
+//! `token`, `certs`, `userinfo`, `logout`), the login form's target at
+//! `/login-actions/authenticate`, and the fault switches at `{public_url}/admin/realms/{realm}/faults`.
+//! The admin endpoint has no authentication: keep the mock on a loopback address.
+
+mod admin;
+mod authorize;
+mod client;
+mod faults;
+mod html;
+mod persons;
+mod realm;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Deserializer};
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::keys::KeyError;
+use crate::oidc::claims::Preset;
+use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
+
+pub use faults::{Fault, FaultSettings};
+pub use persons::{Person, load_persons};
+
+use realm::Realm;
+
+/// The `acr` the mock puts in ID tokens unless configured otherwise (FTN "substantial").
+pub const DEFAULT_ACR: &str = "http://ftn.ficora.fi/2017/loa2";
+
+/// The `[mock_idp]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MockIdpSettings {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The base URL browsers and the relying party use; `http://{bound address}` when unset. A path
+    /// in it (e.g. `/auth`) prefixes every route.
+    pub public_url: Option<Url>,
+    /// The realm name: the issuer is `{public_url}/realms/{realm}`.
+    pub realm: String,
+    /// Which broker's claim names the ID token uses.
+    pub preset: Preset,
+    /// The `[[person]]` file of test persons.
+    pub persons: PathBuf,
+    /// The `acr` put in ID tokens.
+    pub acr: String,
+    /// How long an authorization code can be exchanged, in seconds.
+    pub code_lifetime_secs: u64,
+    /// How long ID and access tokens live, in seconds.
+    pub token_lifetime_secs: u64,
+    /// The one registered client.
+    pub client: MockClientSettings,
+    /// Faults switched on for the whole realm from the start.
+    pub faults: FaultSettings,
+}
+
+impl Default for MockIdpSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8081)),
+            public_url: None,
+            realm: "ftn".to_owned(),
+            preset: Preset::Keycloak,
+            persons: PathBuf::from("config/mock-persons.toml"),
+            acr: DEFAULT_ACR.to_owned(),
+            code_lifetime_secs: 60,
+            token_lifetime_secs: 600,
+            client: MockClientSettings::default(),
+            faults: FaultSettings::default(),
+        }
+    }
+}
+
+/// The registered client (`[mock_idp.client]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MockClientSettings {
+    /// The client's `client_id`.
+    pub client_id: String,
+    /// Redirect URIs the client may use, compared exactly.
+    pub redirect_uris: Vec<String>,
+    /// Where the client publishes its JWKS; fetched on first use and again on an unknown `kid`.
+    pub jwks_url: Option<Url>,
+    /// The client's JWKS, registered statically; takes precedence over `jwks_url`.
+    pub jwks: Option<serde_json::Value>,
+    /// Refuse authorization requests without PKCE (`S256`).
+    pub require_pkce: bool,
+    /// How ID tokens are encrypted to the client; `None` (`false` in TOML) sends them signed only.
+    #[serde(deserialize_with = "encryption_switch")]
+    pub id_token_encryption: Option<IdTokenEncryption>,
+}
+
+impl Default for MockClientSettings {
+    fn default() -> Self {
+        Self {
+            client_id: "tunnus".to_owned(),
+            redirect_uris: Vec::new(),
+            jwks_url: None,
+            jwks: None,
+            require_pkce: true,
+            id_token_encryption: Some(IdTokenEncryption::default()),
+        }
+    }
+}
+
+/// The JWE algorithms of encrypted ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdTokenEncryption {
+    /// Key management algorithm (`RSA-OAEP` or `RSA-OAEP-256`).
+    pub alg: KeyManagementAlg,
+    /// Content encryption algorithm.
+    pub enc: ContentEncryption,
+}
+
+impl Default for IdTokenEncryption {
+    fn default() -> Self {
+        Self {
+            alg: KeyManagementAlg::RsaOaep,
+            enc: ContentEncryption::A128CbcHs256,
+        }
+    }
+}
+
+/// `id_token_encryption` is a table `{ alg, enc }`, or `false` for signed-only tokens (`true` keeps
+/// the default algorithms).
+fn encryption_switch<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<IdTokenEncryption>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Switch {
+        OnOff(bool),
+        Algorithms(IdTokenEncryption),
+    }
+    Ok(match Switch::deserialize(deserializer)? {
+        Switch::OnOff(true) => Some(IdTokenEncryption::default()),
+        Switch::OnOff(false) => None,
+        Switch::Algorithms(algorithms) => Some(algorithms),
+    })
+}
+
+/// Why the mock broker could not be configured or started.
+#[derive(Debug, thiserror::Error)]
+pub enum MockIdpError {
+    /// A file could not be read: check that the path exists and is readable.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file is not valid TOML of the expected shape: fix it at the line given.
+    #[error("{path} is not valid (line {line}): {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    /// The persons file has an unusable entry: fix the entry named.
+    #[error("{path}: {problem}")]
+    InvalidPersons { path: PathBuf, problem: String },
+    /// A setting is unusable: fix the key named.
+    #[error("mock_idp.{key}: {problem}")]
+    InvalidSetting { key: &'static str, problem: String },
+    /// The listen address could not be bound: pick a free port or another address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The realm signing key could not be made: the machine's cryptography failed; report it.
+    #[error("cannot generate the realm signing key: {source}")]
+    SigningKey { source: KeyError },
+    /// The HTTP client for the client's JWKS could not be built: the TLS setup failed; report it.
+    #[error("cannot build the HTTP client: {source}")]
+    HttpClient { source: reqwest::Error },
+}
+
+/// Reads the `[mock_idp]` table of a TOML file (other tables, such as a full service
+/// configuration's, are ignored).
+pub fn load_settings(path: &Path) -> Result<MockIdpSettings, MockIdpError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_settings(&text).map_err(|(line, message)| MockIdpError::Parse {
+        path: path.to_owned(),
+        line,
+        message,
+    })
+}
+
+/// The `[mock_idp]` table of a TOML document, or the line and message of the problem.
+fn parse_settings(text: &str) -> Result<MockIdpSettings, (usize, String)> {
+    #[derive(Deserialize)]
+    struct Document {
+        mock_idp: Option<MockIdpSettings>,
+    }
+    let document: Document = toml::from_str(text)
+        .map_err(|error| (line_of(text, &error), error.message().to_owned()))?;
+    document
+        .mock_idp
+        .ok_or((1, "there is no [mock_idp] table".to_owned()))
+}
+
+/// The 1-based line a TOML error points at (1 when it points nowhere).
+fn line_of(text: &str, error: &toml::de::Error) -> usize {
+    let offset = error.span().map_or(0, |span| span.start.min(text.len()));
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The mock broker, bound to its address but not serving yet.
+pub struct MockIdp {
+    listener: TcpListener,
+    realm: Arc<Realm>,
+}
+
+impl MockIdp {
+    /// Binds `settings.listen` (port 0 allowed) and prepares the realm: a fresh RS256 signing key,
+    /// a random `sub` per person, the faults from `settings.faults`. Does not serve yet.
+    pub async fn bind(
+        settings: MockIdpSettings,
+        persons: Vec<Person>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<MockIdp, MockIdpError> {
+        validate(&settings)?;
+        persons::validate(&persons).map_err(|problem| MockIdpError::InvalidSetting {
+            key: "persons",
+            problem,
+        })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| MockIdpError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local = listener.local_addr().map_err(|source| MockIdpError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let base = public_base(settings.public_url.as_ref(), local);
+        let realm = Realm::new(settings, base, persons, clock)?;
+        tracing::debug!(issuer = %realm.issuer, "mock broker bound");
+        Ok(MockIdp {
+            listener,
+            realm: Arc::new(realm),
+        })
+    }
+
+    /// The issuer, `{public_url}/realms/{realm}`.
+    pub fn issuer(&self) -> String {
+        self.realm.issuer.clone()
+    }
+
+    /// The address actually bound (the port chosen when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.realm.settings.listen)
+    }
+
+    /// A handle to switch faults and read counters while the broker serves.
+    pub fn controls(&self) -> MockControls {
+        MockControls {
+            realm: Arc::clone(&self.realm),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests under way.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = router(self.realm);
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Switches faults and reads counters of a running [`MockIdp`]; cheap to clone.
+#[derive(Clone)]
+pub struct MockControls {
+    realm: Arc<Realm>,
+}
+
+impl MockControls {
+    /// The issuer of the realm.
+    pub fn issuer(&self) -> String {
+        self.realm.issuer.clone()
+    }
+
+    /// Replaces the realm-wide faults; they stay on until changed.
+    pub fn set_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.realm.faults().set(faults);
+    }
+
+    /// Applies `fault` to the next authorization ([`Fault::ErrorRedirect`]) or the next token
+    /// request (every other fault) only.
+    pub fn fault_once(&self, fault: Fault) {
+        self.realm.faults().add_once(fault);
+    }
+
+    /// Switches every fault off, realm-wide and pending single-use ones.
+    pub fn clear_faults(&self) {
+        self.realm.faults().clear();
+    }
+
+    /// The realm-wide faults now on.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.realm.faults().realm_wide()
+    }
+
+    /// The single-use faults not yet applied.
+    pub fn pending_once_faults(&self) -> Vec<Fault> {
+        self.realm.faults().pending_once()
+    }
+
+    /// Registers the client's keys statically from now on (instead of `jwks_url`).
+    pub fn set_client_jwks(&self, jwks: serde_json::Value) {
+        self.realm.client_keys.set_static(jwks);
+    }
+
+    /// Requests seen at the authorization endpoint.
+    pub fn authorization_requests(&self) -> usize {
+        self.realm
+            .counters
+            .authorization_requests
+            .load(Ordering::Relaxed)
+    }
+
+    /// Authorization codes issued.
+    pub fn issued_codes(&self) -> usize {
+        self.realm.counters.issued_codes.load(Ordering::Relaxed)
+    }
+
+    /// Requests seen at the token endpoint.
+    pub fn token_requests(&self) -> usize {
+        self.realm.counters.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Successful token responses.
+    pub fn tokens_issued(&self) -> usize {
+        self.realm.counters.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    /// Times the client's JWKS was fetched from `jwks_url`.
+    pub fn client_jwks_fetches(&self) -> usize {
+        self.realm.client_keys.fetches()
+    }
+}
+
+/// Checks what serde cannot: names, URLs and lifetimes.
+fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
+    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
+        key,
+        problem: problem.to_owned(),
+    };
+    let realm_ok = !settings.realm.is_empty()
+        && settings
+            .realm
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !realm_ok {
+        return Err(invalid(
+            "realm",
+            "must be letters, digits, '-', '_' or '.', and not empty",
+        ));
+    }
+    if let Some(url) = &settings.public_url
+        && (!matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some())
+    {
+        return Err(invalid(
+            "public_url",
+            "must be an http(s) URL without query or fragment",
+        ));
+    }
+    if settings.acr.is_empty() {
+        return Err(invalid("acr", "must not be empty"));
+    }
+    if settings.code_lifetime_secs == 0 || settings.token_lifetime_secs == 0 {
+        return Err(invalid(
+            "code_lifetime_secs",
+            "lifetimes must be at least one second",
+        ));
+    }
+    let client = &settings.client;
+    if client.client_id.is_empty() {
+        return Err(invalid("client.client_id", "must not be empty"));
+    }
+    if client.redirect_uris.is_empty() {
+        return Err(invalid("client.redirect_uris", "list at least one URI"));
+    }
+    for uri in &client.redirect_uris {
+        let usable = Url::parse(uri)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.fragment().is_none());
+        if !usable {
+            return Err(MockIdpError::InvalidSetting {
+                key: "client.redirect_uris",
+                problem: format!("{uri:?} is not an absolute http(s) URL without fragment"),
+            });
+        }
+    }
+    if let Some(jwks) = &client.jwks
+        && !client::is_jwks(jwks)
+    {
+        return Err(invalid(
+            "client.jwks",
+            "must be a JWKS: a table with a `keys` array",
+        ));
+    }
+    Ok(())
+}
+
+/// The public base URL without a trailing slash. A wildcard bind address is reached over loopback.
+fn public_base(public_url: Option<&Url>, local: SocketAddr) -> String {
+    match public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+        None => {
+            let ip = match local.ip() {
+                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                ip => ip,
+            };
+            format!("http://{}", SocketAddr::new(ip, local.port()))
+        }
+    }
+}
+
+/// All routes of the realm, under the path of the public URL.
+fn router(realm: Arc<Realm>) -> Router {
+    let realm_path = format!("/realms/{}", realm.settings.realm);
+    let oidc = format!("{realm_path}/protocol/openid-connect");
+    let prefix = Url::parse(&realm.base)
+        .map(|url| url.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    let routes = Router::new()
+        .route(
+            &format!("{realm_path}/.well-known/openid-configuration"),
+            get(discovery),
+        )
+        .route(&format!("{oidc}/auth"), get(authorize::authorize))
+        .route(&format!("{oidc}/token"), post(token::token))
+        .route(&format!("{oidc}/certs"), get(certs))
+        .route(
+            &format!("{oidc}/userinfo"),
+            get(token::userinfo).post(token::userinfo),
+        )
+        .route(
+            &format!("{oidc}/logout"),
+            get(authorize::logout).post(authorize::logout),
+        )
+        .route(
+            &format!("{realm_path}/login-actions/authenticate"),
+            post(authorize::authenticate),
+        )
+        .route(
+            &format!("/admin/realms/{}/faults", realm.settings.realm),
+            get(admin::show).put(admin::update).delete(admin::clear),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(realm);
+    if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(&prefix, routes).fallback(not_found)
+    }
+}
+
+async fn not_found() -> Response {
+    html::error_page(StatusCode::NOT_FOUND, "Page not found")
+}
+
+/// The provider metadata, with the fields Keycloak publishes.
+async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
+    let names = realm.settings.preset.claim_names();
+    let mut acr_values = vec![
+        "http://ftn.ficora.fi/2017/loa2".to_owned(),
+        "http://ftn.ficora.fi/2017/loa3".to_owned(),
+    ];
+    if !acr_values.contains(&realm.settings.acr) {
+        acr_values.push(realm.settings.acr.clone());
+    }
+    let signing_algs = client::ALLOWED_CLIENT_ALGS;
+    let metadata = serde_json::json!({
+        "issuer": realm.issuer,
+        "authorization_endpoint": realm.endpoint("auth"),
+        "token_endpoint": realm.endpoint("token"),
+        "userinfo_endpoint": realm.endpoint("userinfo"),
+        "jwks_uri": realm.endpoint("certs"),
+        "end_session_endpoint": realm.endpoint("logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_encryption_alg_values_supported": ["RSA-OAEP", "RSA-OAEP-256"],
+        "id_token_encryption_enc_values_supported":
+            ["A128CBC-HS256", "A256CBC-HS512", "A128GCM", "A256GCM"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "request_object_signing_alg_values_supported": signing_algs,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": true,
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "authorization_response_iss_parameter_supported": true,
+        "acr_values_supported": acr_values,
+        "scopes_supported": ["openid", "profile"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "azp", "sid",
+            "at_hash", "typ", names.national_id, names.given_name, names.family_name,
+            names.birthdate,
+        ],
+        "claims_parameter_supported": false,
+        "grant_types_supported": ["authorization_code"],
+        "ui_locales_supported": ["fi", "sv", "en"],
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    });
+    json_response(StatusCode::OK, &metadata)
+}
+
+/// The realm's public signing keys.
+async fn certs(State(realm): State<Arc<Realm>>) -> Response {
+    json_response(StatusCode::OK, &realm.public_jwks())
+}
+
+/// A JSON response that no cache keeps.
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}

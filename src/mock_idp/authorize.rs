@@ -1,0 +1,602 @@
+//! The browser-facing endpoints: authorization (`auth`), the login form's answer
+//! (`login-actions/authenticate`) and `logout`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use time::Duration;
+use url::Url;
+
+use super::client::{self, ClientJwtError, audience_contains, time_claim};
+use super::faults::{Fault, Phase};
+use super::html;
+use super::realm::{
+    AuthRequest, IssuedCode, PendingLogin, Realm, insert_record, lock, random_uuid,
+};
+
+/// How long a login page can be answered.
+const LOGIN_TIMEOUT: Duration = Duration::minutes(10);
+
+/// How far in the future a client's `iat` or `nbf` may be (clock skew).
+pub(crate) const CLOCK_SKEW: Duration = Duration::seconds(60);
+
+/// Claims of a request object that describe the JWT itself, not the authorization request.
+const JWT_CLAIMS: [&str; 8] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id"];
+
+/// Why an authorization request stops.
+enum Refusal {
+    /// Shown to the browser: the client or its redirect URI cannot be trusted with an answer.
+    Page { status: StatusCode, message: String },
+    /// Sent back to the client's registered redirect URI.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+}
+
+impl Refusal {
+    fn page(message: impl Into<String>) -> Self {
+        Refusal::Page {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    fn respond(self, realm: &Realm, status: StatusCode) -> Response {
+        match self {
+            Refusal::Page { status, message } => html::error_page(status, &message),
+            Refusal::Redirect {
+                redirect_uri,
+                state,
+                error,
+                description,
+            } => {
+                let mut params = vec![("error", error), ("error_description", &description)];
+                if let Some(state) = &state {
+                    params.push(("state", state));
+                }
+                params.push(("iss", &realm.issuer));
+                redirect_to(status, &redirect_uri, &params)
+            }
+        }
+    }
+}
+
+/// `GET {issuer}/protocol/openid-connect/auth`.
+pub(crate) async fn authorize(
+    State(realm): State<Arc<Realm>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    realm
+        .counters
+        .authorization_requests
+        .fetch_add(1, Ordering::Relaxed);
+    match start(&realm, query.as_deref().unwrap_or_default()).await {
+        Ok(response) => response,
+        Err(refusal) => refusal.respond(&realm, StatusCode::FOUND),
+    }
+}
+
+/// Checks the request, then logs the hinted person in or shows the login page.
+async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
+    let mut params = parse_params(query).map_err(Refusal::page)?;
+    let client_id = params
+        .get("client_id")
+        .cloned()
+        .ok_or_else(|| Refusal::page("Missing parameter: client_id"))?;
+    if client_id != realm.settings.client.client_id {
+        return Err(Refusal::page("Client not found."));
+    }
+    if params.contains_key("request_uri") {
+        return Err(Refusal::page(
+            "Invalid Request: request_uri is not supported",
+        ));
+    }
+    if let Some(request) = params.remove("request") {
+        let claims = verified_request_object(realm, &request, &client_id)
+            .await
+            .map_err(|reason| Refusal::page(format!("Invalid Request: {reason}")))?;
+        merge_request_object(&mut params, &claims)
+            .map_err(|reason| Refusal::page(format!("Invalid Request: {reason}")))?;
+    }
+    let redirect_uri = match params.get("redirect_uri") {
+        None => return Err(Refusal::page("Missing parameter: redirect_uri")),
+        Some(uri) if !realm.settings.client.redirect_uris.contains(uri) => {
+            return Err(Refusal::page("Invalid parameter: redirect_uri"));
+        }
+        Some(uri) => uri.clone(),
+    };
+    let state = params.get("state").cloned();
+    let refuse = |error: &'static str, description: &str| Refusal::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description: description.to_owned(),
+    };
+
+    match params.get("response_type").map(String::as_str) {
+        None => {
+            return Err(refuse(
+                "invalid_request",
+                "Missing parameter: response_type",
+            ));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "Client is not allowed to initiate browser login with given response_type.",
+            ));
+        }
+    }
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| mode != "query")
+    {
+        return Err(refuse(
+            "invalid_request",
+            "Invalid parameter: response_mode",
+        ));
+    }
+    let scope = params.get("scope").cloned().unwrap_or_default();
+    if !scope.split(' ').any(|s| s == "openid") {
+        return Err(refuse("invalid_scope", "Missing openid scope"));
+    }
+    let code_challenge =
+        check_pkce(realm, &params).map_err(|reason| refuse("invalid_request", reason))?;
+
+    if realm
+        .take_faults(Phase::Authorization)
+        .has(Fault::ErrorRedirect)
+    {
+        return Err(refuse(
+            "server_error",
+            "Unexpected error when authenticating with identity provider",
+        ));
+    }
+    if params
+        .get("prompt")
+        .is_some_and(|p| p.split(' ').any(|p| p == "none"))
+    {
+        return Err(refuse("login_required", "No login session"));
+    }
+
+    let request = AuthRequest {
+        redirect_uri,
+        scope,
+        state,
+        nonce: params.get("nonce").cloned(),
+        code_challenge,
+        ui_locales: params.get("ui_locales").cloned(),
+    };
+    let hinted = params.get("login_hint").and_then(|hint| {
+        realm
+            .persons
+            .iter()
+            .position(|p| p.person.national_id.eq_ignore_ascii_case(hint.trim()))
+    });
+    match hinted {
+        Some(person) => issue_code(realm, request, person, StatusCode::FOUND),
+        None => login_page(realm, request),
+    }
+}
+
+/// The query's parameters; a parameter given twice is refused (RFC 6749 §3.1), an empty one is
+/// treated as absent.
+fn parse_params(raw: &str) -> Result<HashMap<String, String>, String> {
+    let mut params = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        if params.contains_key(name.as_ref()) {
+            let shown: String = name.chars().take(40).collect();
+            return Err(format!("Invalid Request: duplicate parameter {shown}"));
+        }
+        params.insert(name.into_owned(), value.into_owned());
+    }
+    Ok(params)
+}
+
+/// Verifies a request object (RFC 9101) with the client's keys and judges its claims.
+async fn verified_request_object(
+    realm: &Realm,
+    request: &str,
+    client_id: &str,
+) -> Result<Map<String, Value>, String> {
+    let claims = realm
+        .client_keys
+        .verify(request)
+        .await
+        .map_err(|error: ClientJwtError| error.to_string())?;
+    let now = realm.now().unix_timestamp();
+    if claims.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return Err("client_id in the request object does not match the query's".to_owned());
+    }
+    if claims
+        .get("iss")
+        .is_some_and(|iss| iss.as_str() != Some(client_id))
+    {
+        return Err("iss of the request object is not the client".to_owned());
+    }
+    if !audience_contains(&claims, &[realm.issuer.as_str()]) {
+        return Err("aud of the request object is not this realm's issuer".to_owned());
+    }
+    match time_claim(&claims, "exp") {
+        None => return Err("the request object has no exp".to_owned()),
+        Some(exp) if exp <= now => return Err("the request object has expired".to_owned()),
+        Some(_) => {}
+    }
+    if time_claim(&claims, "nbf").is_some_and(|nbf| nbf > now + CLOCK_SKEW.whole_seconds()) {
+        return Err("the request object is not valid yet (nbf)".to_owned());
+    }
+    Ok(claims)
+}
+
+/// The request object's values replace the query's.
+fn merge_request_object(
+    params: &mut HashMap<String, String>,
+    claims: &Map<String, Value>,
+) -> Result<(), String> {
+    for (name, value) in claims {
+        if JWT_CLAIMS.contains(&name.as_str()) {
+            continue;
+        }
+        match value {
+            Value::String(text) => {
+                params.insert(name.clone(), text.clone());
+            }
+            Value::Number(number) => {
+                params.insert(name.clone(), number.to_string());
+            }
+            Value::Null => {
+                params.remove(name);
+            }
+            // Structured parameters (`claims`) are not supported and do not change the request.
+            Value::Object(_) => {}
+            Value::Bool(_) | Value::Array(_) => {
+                let shown: String = name.chars().take(40).collect();
+                return Err(format!("the request object's {shown} is not a string"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `S256` challenge, when given; refuses a request without one when the client requires PKCE.
+fn check_pkce(
+    realm: &Realm,
+    params: &HashMap<String, String>,
+) -> Result<Option<String>, &'static str> {
+    let method = params.get("code_challenge_method");
+    let challenge = params.get("code_challenge");
+    if method.is_none() && challenge.is_none() && !realm.settings.client.require_pkce {
+        return Ok(None);
+    }
+    match method.map(String::as_str) {
+        None => return Err("Missing parameter: code_challenge_method"),
+        Some("S256") => {}
+        Some(_) => return Err("Invalid parameter: code_challenge_method"),
+    }
+    match challenge {
+        None => Err("Missing parameter: code_challenge"),
+        Some(challenge) if !is_pkce_value(challenge) => Err("Invalid parameter: code_challenge"),
+        Some(challenge) => Ok(Some(challenge.clone())),
+    }
+}
+
+/// 43 to 128 unreserved characters (RFC 7636 §4.1).
+pub(crate) fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// The texts of the login page in the language the client asked for.
+struct LoginTexts {
+    lang: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    persons: &'static str,
+    cancel: &'static str,
+}
+
+fn login_texts(ui_locales: Option<&str>) -> LoginTexts {
+    let wanted = ui_locales
+        .unwrap_or_default()
+        .split(' ')
+        .map(|tag| tag.split('-').next().unwrap_or_default())
+        .find(|lang| matches!(*lang, "fi" | "sv" | "en"));
+    match wanted {
+        Some("fi") => LoginTexts {
+            lang: "fi",
+            title: "Valitse testihenkilö",
+            intro: "Tämä on testitunnistuspalvelu. Valitse henkilö, jona tunnistaudut.",
+            persons: "Testihenkilöt",
+            cancel: "Peruuta",
+        },
+        Some("sv") => LoginTexts {
+            lang: "sv",
+            title: "Välj en testperson",
+            intro: "Detta är en testidentifieringstjänst. Välj den person du identifierar dig som.",
+            persons: "Testpersoner",
+            cancel: "Avbryt",
+        },
+        _ => LoginTexts {
+            lang: "en",
+            title: "Choose a test person",
+            intro: "This is a test identification service. Choose the person to identify as.",
+            persons: "Test persons",
+            cancel: "Cancel",
+        },
+    }
+}
+
+/// Keeps the request and shows one button per person plus a cancel button.
+fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> {
+    let texts = login_texts(request.ui_locales.as_deref());
+    let now = realm.now();
+    let pending = PendingLogin {
+        request,
+        expires: now + LOGIN_TIMEOUT,
+    };
+    let session_code =
+        insert_record(&realm.pending, pending, now, |p| p.expires).ok_or(Refusal::Page {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "Too many logins in progress; try again later".to_owned(),
+        })?;
+    let mut buttons = String::new();
+    for (index, entry) in realm.persons.iter().enumerate() {
+        let label = format!(
+            "{} ({})",
+            entry.person.full_name(),
+            entry.person.masked_national_id()
+        );
+        buttons.push_str(&format!(
+            "<li><button type=\"submit\" name=\"person\" value=\"{index}\">{}</button></li>\n",
+            html::escape(&label)
+        ));
+    }
+    let body = format!(
+        "<h1>{title}</h1>\n<p>{intro}</p>\n\
+         <form method=\"post\" action=\"{action}\">\n\
+         <input type=\"hidden\" name=\"session_code\" value=\"{code}\">\n\
+         <fieldset>\n<legend>{persons}</legend>\n<ul>\n{buttons}</ul>\n</fieldset>\n\
+         <p><button type=\"submit\" name=\"cancel\" value=\"cancel\">{cancel}</button></p>\n\
+         </form>\n",
+        title = html::escape(texts.title),
+        intro = html::escape(texts.intro),
+        action = html::escape(&format!("{}/login-actions/authenticate", realm.issuer)),
+        code = html::escape(&session_code),
+        persons = html::escape(texts.persons),
+        cancel = html::escape(texts.cancel),
+    );
+    Ok(html::page(StatusCode::OK, texts.lang, texts.title, &body))
+}
+
+/// `POST {issuer}/login-actions/authenticate`: the answer to the login page.
+pub(crate) async fn authenticate(State(realm): State<Arc<Realm>>, body: Bytes) -> Response {
+    let form = match parse_params(&String::from_utf8_lossy(&body)) {
+        Ok(form) => form,
+        Err(message) => return html::error_page(StatusCode::BAD_REQUEST, &message),
+    };
+    let pending = form
+        .get("session_code")
+        .and_then(|code| lock(&realm.pending).remove(code))
+        .filter(|pending| pending.expires > realm.now());
+    let Some(pending) = pending else {
+        return html::error_page(
+            StatusCode::BAD_REQUEST,
+            "Your login attempt timed out. Login will start from the beginning.",
+        );
+    };
+    if form.contains_key("cancel") {
+        tracing::debug!("mock login cancelled");
+        let request = pending.request;
+        return Refusal::Redirect {
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+            error: "access_denied",
+            description: "User cancelled the login".to_owned(),
+        }
+        .respond(&realm, StatusCode::SEE_OTHER);
+    }
+    let person = form
+        .get("person")
+        .and_then(|p| p.parse::<usize>().ok())
+        .filter(|&p| p < realm.persons.len());
+    match person {
+        Some(person) => issue_code(&realm, pending.request, person, StatusCode::SEE_OTHER)
+            .unwrap_or_else(|refusal| refusal.respond(&realm, StatusCode::SEE_OTHER)),
+        None => html::error_page(StatusCode::BAD_REQUEST, "Choose a person or cancel."),
+    }
+}
+
+/// Logs `person` in: a new session and a single-use code, sent to the client's redirect URI.
+fn issue_code(
+    realm: &Realm,
+    request: AuthRequest,
+    person: usize,
+    status: StatusCode,
+) -> Result<Response, Refusal> {
+    let now = realm.now();
+    let sid = random_uuid();
+    let redirect_uri = request.redirect_uri.clone();
+    let state = request.state.clone();
+    let issued = IssuedCode {
+        request,
+        person,
+        sid: sid.clone(),
+        auth_time: now,
+        expires: now + Duration::seconds(code_lifetime(realm)),
+    };
+    let code = insert_record(&realm.codes, issued, now, |c| c.expires).ok_or_else(|| {
+        Refusal::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error: "temporarily_unavailable",
+            description: "Too many codes outstanding".to_owned(),
+        }
+    })?;
+    realm.counters.issued_codes.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(
+        person = %realm.persons[person].person.masked_national_id(),
+        "mock login succeeded"
+    );
+    let mut params = vec![("code", code.as_str())];
+    if let Some(state) = &state {
+        params.push(("state", state));
+    }
+    params.push(("session_state", &sid));
+    params.push(("iss", &realm.issuer));
+    Ok(redirect_to(status, &redirect_uri, &params))
+}
+
+fn code_lifetime(realm: &Realm) -> i64 {
+    i64::try_from(realm.settings.code_lifetime_secs).unwrap_or(i64::MAX / 2)
+}
+
+/// A redirect to `uri` with `params` added to its query.
+fn redirect_to(status: StatusCode, uri: &str, params: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(uri) else {
+        return html::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Invalid redirect URI");
+    };
+    url.query_pairs_mut().extend_pairs(params);
+    let Ok(location) = HeaderValue::from_str(url.as_str()) else {
+        return html::error_page(StatusCode::INTERNAL_SERVER_ERROR, "Invalid redirect URI");
+    };
+    let mut response = (status, [(header::CACHE_CONTROL, "no-store")]).into_response();
+    response.headers_mut().insert(header::LOCATION, location);
+    response
+}
+
+/// `GET`/`POST {issuer}/protocol/openid-connect/logout` (OpenID Connect RP-Initiated Logout).
+///
+/// A verifiable `id_token_hint` ends its session (its access tokens stop working). With a
+/// registered `post_logout_redirect_uri` the browser is sent there with `state`; else a page says
+/// the person is logged out.
+pub(crate) async fn logout(
+    State(realm): State<Arc<Realm>>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let raw = if method == Method::POST {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        query.unwrap_or_default()
+    };
+    let params = match parse_params(&raw) {
+        Ok(params) => params,
+        Err(message) => return html::error_page(StatusCode::BAD_REQUEST, &message),
+    };
+    if params
+        .get("client_id")
+        .is_some_and(|id| *id != realm.settings.client.client_id)
+    {
+        return html::error_page(StatusCode::BAD_REQUEST, "Client not found.");
+    }
+    let redirect = params.get("post_logout_redirect_uri");
+    if let Some(uri) = redirect {
+        if !realm.settings.client.redirect_uris.contains(uri) {
+            return html::error_page(StatusCode::BAD_REQUEST, "Invalid redirect uri");
+        }
+        if !params.contains_key("id_token_hint") && !params.contains_key("client_id") {
+            return html::error_page(StatusCode::BAD_REQUEST, "Missing parameters: id_token_hint");
+        }
+    }
+    if let Some(hint) = params.get("id_token_hint") {
+        match session_of_hint(&realm, hint) {
+            Some(sid) => {
+                lock(&realm.access_tokens).retain(|_, grant| grant.sid != sid);
+            }
+            None => return html::error_page(StatusCode::BAD_REQUEST, "Invalid IDToken"),
+        }
+    }
+    tracing::debug!("mock logout");
+    match redirect {
+        Some(uri) => {
+            let mut extra = Vec::new();
+            if let Some(state) = params.get("state") {
+                extra.push(("state", state.as_str()));
+            }
+            redirect_to(StatusCode::FOUND, uri, &extra)
+        }
+        None => html::page(
+            StatusCode::OK,
+            "en",
+            "Logged out",
+            "<h1>You are logged out</h1>\n",
+        ),
+    }
+}
+
+/// The `sid` of an ID token this realm signed for the client (expired ones included, as Keycloak
+/// accepts them as hints).
+fn session_of_hint(realm: &Realm, hint: &str) -> Option<String> {
+    let header = client::JwsHeader::parse(hint).ok()?;
+    let jwks = realm.public_jwks();
+    let keys = jwks.get("keys").and_then(Value::as_array)?;
+    let claims = client::verify_with(hint, &header, keys).ok()?;
+    let client_id = realm.settings.client.client_id.as_str();
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(realm.issuer.as_str())
+        && audience_contains(&claims, &[client_id]);
+    ours.then(|| claims.get("sid").and_then(Value::as_str).map(str::to_owned))
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameter_is_refused_and_empty_one_ignored() {
+        assert!(parse_params("a=1&a=2").is_err());
+        let params = parse_params("a=&b=%C3%A4").expect("parses");
+        assert!(!params.contains_key("a"));
+        assert_eq!(params["b"], "ä");
+    }
+
+    #[test]
+    fn request_object_values_replace_query_values() {
+        let mut params = parse_params("state=query&scope=openid&nonce=n").expect("parses");
+        let claims = serde_json::json!({
+            "state": "object", "max_age": 300, "nonce": null, "aud": "ignored",
+            "claims": {"id_token": {}}
+        });
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        merge_request_object(&mut params, &claims).expect("merges");
+        assert_eq!(params["state"], "object");
+        assert_eq!(params["max_age"], "300");
+        assert_eq!(params["scope"], "openid");
+        assert!(!params.contains_key("nonce") && !params.contains_key("aud"));
+        let bad = serde_json::json!({"prompt": ["login"]});
+        assert!(merge_request_object(&mut params, bad.as_object().unwrap_or(&Map::new())).is_err());
+    }
+
+    #[test]
+    fn pkce_values_follow_rfc_7636() {
+        assert!(is_pkce_value(&"a".repeat(43)));
+        assert!(is_pkce_value(&"-._~Az09".repeat(16)));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn login_page_language_follows_ui_locales() {
+        assert_eq!(login_texts(Some("sv-FI fi")).lang, "sv");
+        assert_eq!(login_texts(Some("de fi")).lang, "fi");
+        assert_eq!(login_texts(Some("de")).lang, "en");
+        assert_eq!(login_texts(None).lang, "en");
+    }
+}

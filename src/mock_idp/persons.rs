@@ -1,0 +1,282 @@
+//! The test persons the mock broker can identify.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+use time::Date;
+use time::macros::format_description;
+
+use super::MockIdpError;
+
+/// One test person (`[[person]]` in the persons file).
+///
+/// The identity code is not checked beyond its shape, so a tester can list a person with a wrong
+/// check character on purpose.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    /// The Finnish personal identity code (hetu), e.g. `010170-999R`.
+    pub national_id: String,
+    /// Given names.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Birth date, `YYYY-MM-DD`.
+    pub birthdate: String,
+}
+
+impl Person {
+    /// The identity code with the individual number hidden (`010170-***R`), safe to log and show.
+    pub fn masked_national_id(&self) -> String {
+        mask(&self.national_id)
+    }
+
+    /// Given names and family name.
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("national_id", &self.masked_national_id())
+            .field("given_name", &self.given_name)
+            .field("family_name", &self.family_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads a persons file: `[[person]]` tables with `national_id`, `given_name`, `family_name` and
+/// `birthdate`.
+pub fn load_persons(path: &Path) -> Result<Vec<Person>, MockIdpError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct PersonsFile {
+        #[serde(default)]
+        person: Vec<Person>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: PersonsFile = toml::from_str(&text).map_err(|error| MockIdpError::Parse {
+        path: path.to_owned(),
+        line: super::line_of(&text, &error),
+        message: error.message().to_owned(),
+    })?;
+    validate(&file.person).map_err(|problem| MockIdpError::InvalidPersons {
+        path: path.to_owned(),
+        problem,
+    })?;
+    Ok(file.person)
+}
+
+/// At least one person; each with the fields filled, a birth date, an identity code of the right
+/// shape, and no code twice. The problem names the person by position, never by code.
+pub(crate) fn validate(persons: &[Person]) -> Result<(), String> {
+    if persons.is_empty() {
+        return Err("no [[person]] is listed".to_owned());
+    }
+    let mut seen = HashSet::new();
+    for (index, person) in persons.iter().enumerate() {
+        let which = index + 1;
+        if person.given_name.trim().is_empty() || person.family_name.trim().is_empty() {
+            return Err(format!("person #{which}: a name is empty"));
+        }
+        let date_format = format_description!("[year]-[month]-[day]");
+        if Date::parse(&person.birthdate, date_format).is_err() {
+            return Err(format!("person #{which}: birthdate is not YYYY-MM-DD"));
+        }
+        if !has_hetu_shape(&person.national_id) {
+            return Err(format!(
+                "person #{which}: national_id is not of the form DDMMYYCNNNX"
+            ));
+        }
+        if !seen.insert(person.national_id.to_ascii_uppercase()) {
+            return Err(format!(
+                "person #{which}: national_id is listed twice (also {})",
+                mask(&person.national_id)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Six digits, a century sign, three digits, a check character.
+fn has_hetu_shape(code: &str) -> bool {
+    let bytes = code.as_bytes();
+    bytes.len() == 11
+        && bytes[..6].iter().all(u8::is_ascii_digit)
+        && b"+-YXWVUABCDEF".contains(&bytes[6].to_ascii_uppercase())
+        && bytes[7..10].iter().all(u8::is_ascii_digit)
+        && bytes[10].is_ascii_alphanumeric()
+}
+
+/// `010170-***R`; anything not shaped like an identity code is hidden entirely.
+pub(crate) fn mask(code: &str) -> String {
+    if has_hetu_shape(code) {
+        format!("{}***{}", &code[..7], &code[10..])
+    } else {
+        "***".to_owned()
+    }
+}
+
+/// The check characters, indexed by `DDMMYYNNN mod 31`.
+const CHECK_CHARACTERS: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+
+/// The check character the code's digits call for.
+pub(crate) fn check_character(code: &str) -> Option<char> {
+    if !has_hetu_shape(code) {
+        return None;
+    }
+    let digits = format!("{}{}", &code[..6], &code[7..10]);
+    let number: u64 = digits.parse().ok()?;
+    let index = usize::try_from(number % 31).ok()?;
+    CHECK_CHARACTERS.get(index).map(|&c| char::from(c))
+}
+
+/// The same code with a check character that does not fit its digits.
+pub(crate) fn with_wrong_check_character(code: &str) -> String {
+    let Some(correct) = check_character(code) else {
+        return format!("{code}X");
+    };
+    let position = CHECK_CHARACTERS
+        .iter()
+        .position(|&c| char::from(c) == correct)
+        .unwrap_or(0);
+    let wrong = char::from(CHECK_CHARACTERS[(position + 1) % CHECK_CHARACTERS.len()]);
+    format!("{}{wrong}", &code[..10])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/mock-persons.toml");
+
+    /// The valid test identities FTN.md lists.
+    const FTN_TEST_IDS: [&str; 12] = [
+        "010200A9618",
+        "291292-918R",
+        "030883-925M",
+        "170677-924F",
+        "070770-905D",
+        "010170-999R",
+        "010280-952L",
+        "210281-9988",
+        "010469-999W",
+        "020365-999P",
+        "010594Y9032",
+        "030516D9026",
+    ];
+
+    fn person(national_id: &str) -> Person {
+        Person {
+            national_id: national_id.to_owned(),
+            given_name: "Tero Testi".to_owned(),
+            family_name: "Äyrämö".to_owned(),
+            birthdate: "1970-01-01".to_owned(),
+        }
+    }
+
+    /// The birth date an identity code encodes, `YYYY-MM-DD`.
+    fn birthdate_of(code: &str) -> String {
+        let century = match code.as_bytes()[6] {
+            b'+' => "18",
+            b'A'..=b'F' => "20",
+            _ => "19",
+        };
+        format!("{century}{}-{}-{}", &code[4..6], &code[2..4], &code[..2])
+    }
+
+    #[test]
+    fn bundled_persons_are_the_ftn_test_identities_with_tero_first() {
+        let persons = load_persons(Path::new(BUNDLED)).expect("bundled persons file loads");
+        let codes: HashSet<&str> = persons.iter().map(|p| p.national_id.as_str()).collect();
+        assert_eq!(codes, HashSet::from(FTN_TEST_IDS));
+        let tero = &persons[0];
+        assert_eq!(tero.national_id, "010170-999R");
+        assert_eq!(tero.given_name, "Tero Testi");
+        assert_eq!(tero.family_name, "Äyrämö");
+        assert_eq!(tero.birthdate, "1970-01-01");
+        for person in &persons {
+            assert_eq!(
+                check_character(&person.national_id),
+                person.national_id.chars().last(),
+                "{person:?} has a valid check character"
+            );
+            assert_eq!(person.birthdate, birthdate_of(&person.national_id));
+        }
+    }
+
+    #[test]
+    fn check_character_matches_published_valid_and_invalid_codes() {
+        for code in FTN_TEST_IDS {
+            assert_eq!(check_character(code), code.chars().last(), "{code}");
+        }
+        for code in ["280453-111A", "010101-111A", "260667-123F", "010101-000Z"] {
+            assert_ne!(check_character(code), code.chars().last(), "{code}");
+        }
+    }
+
+    #[test]
+    fn wrong_check_character_changes_only_the_last_character() {
+        let wrong = with_wrong_check_character("010170-999R");
+        assert_eq!(&wrong[..10], "010170-999");
+        assert_ne!(check_character(&wrong), wrong.chars().last());
+    }
+
+    #[test]
+    fn debug_and_mask_hide_the_individual_number() {
+        let tero = person("010170-999R");
+        assert_eq!(tero.masked_national_id(), "010170-***R");
+        assert!(!format!("{tero:?}").contains("999"));
+        assert_eq!(mask("garbage"), "***");
+    }
+
+    #[test]
+    fn duplicate_identity_code_is_refused_without_showing_it() {
+        let problem = validate(&[person("010170-999R"), person("010170-999r")])
+            .expect_err("duplicate refused");
+        assert!(problem.contains("person #2"), "{problem}");
+        assert!(!problem.contains("999"), "{problem}");
+    }
+
+    #[test]
+    fn empty_list_and_bad_fields_are_refused() {
+        assert!(validate(&[]).is_err());
+        let mut bad_date = person("010170-999R");
+        bad_date.birthdate = "1.1.1970".to_owned();
+        assert!(validate(&[bad_date]).is_err());
+        assert!(validate(&[person("01017-999R")]).is_err());
+        let mut nameless = person("010170-999R");
+        nameless.family_name = " ".to_owned();
+        assert!(validate(&[nameless]).is_err());
+    }
+
+    #[test]
+    fn persons_file_with_unknown_field_is_a_parse_error_naming_the_line() {
+        let dir = std::env::temp_dir().join(format!("mock-persons-{}", crate::random::token()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("persons.toml");
+        let text = "[[person]]\nnational_id = \"010170-999R\"\ngiven_name = \"A\"\nfamily_name = \"B\"\nbirthdate = \"1970-01-01\"\nhetu = \"x\"\n";
+        std::fs::write(&path, text).expect("write");
+        let error = load_persons(&path).expect_err("unknown field refused");
+        std::fs::remove_dir_all(&dir).ok();
+        match error {
+            MockIdpError::Parse { line, message, .. } => {
+                assert!(message.contains("hetu"), "{message}");
+                assert!((1..=6).contains(&line), "{line}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_persons_file_is_a_read_error() {
+        let error = load_persons(Path::new("/nonexistent/persons.toml")).expect_err("missing");
+        assert!(matches!(error, MockIdpError::Read { .. }), "{error:?}");
+    }
+}

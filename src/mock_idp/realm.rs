@@ -1,0 +1,258 @@
+//! The realm's state: settings, persons, keys, faults, and the short-lived records of logins in
+//! progress, issued codes, access tokens and used assertion ids.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use time::OffsetDateTime;
+
+use super::client::ClientKeys;
+use super::faults::{ActiveFaults, FaultState, Phase};
+use super::{MockIdpError, MockIdpSettings, Person};
+use crate::clock::Clock;
+use crate::keys::{KeyError, SigningAlg, SigningKey};
+
+/// How many records of one kind are kept at most; more are refused until old ones expire.
+pub(crate) const MAX_RECORDS: usize = 10_000;
+
+/// How many replaced signing keys stay published.
+const RETIRED_KEYS_KEPT: usize = 2;
+
+/// Locks a mutex; a panic elsewhere while it was held leaves data that is still usable here.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A person with the `sub` the realm gave them.
+pub(crate) struct RealmPerson {
+    pub(crate) person: Person,
+    pub(crate) sub: String,
+}
+
+/// What an authorization request asked for, once checked.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRequest {
+    pub(crate) redirect_uri: String,
+    pub(crate) scope: String,
+    pub(crate) state: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) ui_locales: Option<String>,
+}
+
+/// A login page shown and not yet answered.
+pub(crate) struct PendingLogin {
+    pub(crate) request: AuthRequest,
+    pub(crate) expires: OffsetDateTime,
+}
+
+/// An authorization code not yet exchanged.
+pub(crate) struct IssuedCode {
+    pub(crate) request: AuthRequest,
+    pub(crate) person: usize,
+    pub(crate) sid: String,
+    pub(crate) auth_time: OffsetDateTime,
+    pub(crate) expires: OffsetDateTime,
+}
+
+/// An access token, good at `userinfo` until it expires or its session is logged out.
+pub(crate) struct AccessGrant {
+    pub(crate) person: usize,
+    pub(crate) sid: String,
+    pub(crate) expires: OffsetDateTime,
+}
+
+/// The signing key in use and the ones it replaced, still published.
+struct RealmKeys {
+    current: Arc<SigningKey>,
+    retired: Vec<Arc<SigningKey>>,
+}
+
+/// What happened, for tests.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) authorization_requests: AtomicUsize,
+    pub(crate) issued_codes: AtomicUsize,
+    pub(crate) token_requests: AtomicUsize,
+    pub(crate) tokens_issued: AtomicUsize,
+}
+
+pub(crate) struct Realm {
+    pub(crate) settings: MockIdpSettings,
+    /// The public base URL without a trailing slash.
+    pub(crate) base: String,
+    pub(crate) issuer: String,
+    pub(crate) persons: Vec<RealmPerson>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) client_keys: ClientKeys,
+    pub(crate) counters: Counters,
+    keys: Mutex<RealmKeys>,
+    faults: Mutex<FaultState>,
+    pub(crate) pending: Mutex<HashMap<String, PendingLogin>>,
+    pub(crate) codes: Mutex<HashMap<String, IssuedCode>>,
+    pub(crate) access_tokens: Mutex<HashMap<String, AccessGrant>>,
+    /// Client assertion `jti`s seen, until their assertion would have expired.
+    pub(crate) used_jtis: Mutex<HashMap<String, OffsetDateTime>>,
+}
+
+impl Realm {
+    pub(crate) fn new(
+        settings: MockIdpSettings,
+        base: String,
+        persons: Vec<Person>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, MockIdpError> {
+        let signing = SigningKey::generate(SigningAlg::RS256)
+            .map_err(|source| MockIdpError::SigningKey { source })?;
+        let client_keys = ClientKeys::new(
+            settings.client.jwks_url.clone(),
+            settings.client.jwks.clone(),
+        )
+        .map_err(|source| MockIdpError::HttpClient { source })?;
+        let issuer = format!("{base}/realms/{}", settings.realm);
+        let persons = persons
+            .into_iter()
+            .map(|person| RealmPerson {
+                person,
+                sub: random_uuid(),
+            })
+            .collect();
+        Ok(Self {
+            faults: Mutex::new(FaultState::new(&settings.faults.enabled)),
+            settings,
+            base,
+            issuer,
+            persons,
+            clock,
+            client_keys,
+            counters: Counters::default(),
+            keys: Mutex::new(RealmKeys {
+                current: Arc::new(signing),
+                retired: Vec::new(),
+            }),
+            pending: Mutex::new(HashMap::new()),
+            codes: Mutex::new(HashMap::new()),
+            access_tokens: Mutex::new(HashMap::new()),
+            used_jtis: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `{issuer}/protocol/openid-connect/{name}`.
+    pub(crate) fn endpoint(&self, name: &str) -> String {
+        format!("{}/protocol/openid-connect/{name}", self.issuer)
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.faults)
+    }
+
+    /// The faults for one request at `phase`, using up single-use ones.
+    pub(crate) fn take_faults(&self, phase: Phase) -> ActiveFaults {
+        self.faults().take(phase)
+    }
+
+    /// The key that signs ID tokens now.
+    pub(crate) fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::clone(&lock(&self.keys).current)
+    }
+
+    /// Makes `key` the signing key; the one it replaces stays published for a while.
+    pub(crate) fn rotate_signing_key(&self, key: SigningKey) -> Arc<SigningKey> {
+        let key = Arc::new(key);
+        let mut keys = lock(&self.keys);
+        let old = std::mem::replace(&mut keys.current, Arc::clone(&key));
+        keys.retired.insert(0, old);
+        keys.retired.truncate(RETIRED_KEYS_KEPT);
+        key
+    }
+
+    /// The published JWKS: the current key first, then retired ones.
+    pub(crate) fn public_jwks(&self) -> serde_json::Value {
+        let keys = lock(&self.keys);
+        let jwks: Vec<serde_json::Value> = std::iter::once(&keys.current)
+            .chain(&keys.retired)
+            .map(|key| key.public_jwk())
+            .collect();
+        serde_json::json!({ "keys": jwks })
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// A fresh key for `alg`, made off the async threads (RSA key generation takes a while).
+pub(crate) async fn generate_key(alg: SigningAlg) -> Result<SigningKey, String> {
+    let generated = tokio::task::spawn_blocking(move || SigningKey::generate(alg))
+        .await
+        .map_err(|_| "key generation was interrupted".to_owned())?;
+    generated.map_err(|error: KeyError| error.to_string())
+}
+
+/// Stores `value` under a fresh random key in `records` after dropping expired records; `None`
+/// when the store is full.
+pub(crate) fn insert_record<V>(
+    records: &Mutex<HashMap<String, V>>,
+    value: V,
+    now: OffsetDateTime,
+    expires: impl Fn(&V) -> OffsetDateTime,
+) -> Option<String> {
+    let mut records = lock(records);
+    records.retain(|_, record| expires(record) > now);
+    if records.len() >= MAX_RECORDS {
+        return None;
+    }
+    let key = crate::random::token();
+    records.insert(key.clone(), value);
+    Some(key)
+}
+
+/// A random version-4 UUID, the shape Keycloak gives subjects and sessions.
+pub(crate) fn random_uuid() -> String {
+    let mut bytes = crate::random::bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_uuid_has_the_version_4_shape() {
+        let uuid = random_uuid();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(uuid.as_bytes()[14], b'4');
+        assert!(matches!(uuid.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(uuid, random_uuid());
+    }
+
+    #[test]
+    fn records_expire_and_are_capped() {
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let records: Mutex<HashMap<String, OffsetDateTime>> = Mutex::new(HashMap::new());
+        let old = insert_record(&records, now, now, |e| *e).expect("room");
+        let later = now + time::Duration::seconds(5);
+        insert_record(&records, later + time::Duration::seconds(1), later, |e| *e).expect("room");
+        assert!(!lock(&records).contains_key(&old), "expired record dropped");
+        {
+            let mut full = lock(&records);
+            for i in 0..MAX_RECORDS {
+                full.insert(i.to_string(), later + time::Duration::hours(1));
+            }
+        }
+        assert!(insert_record(&records, later + time::Duration::hours(1), later, |e| *e).is_none());
+    }
+}
