@@ -27,12 +27,14 @@
 //! - [`audit`]: audit events that never carry a plain identity code;
 //! - [`clock`]: the only reader of wall time;
 //! - [`i18n`]: Finnish, Swedish and English texts;
+//! - [`dev`]: `tunnus dev`, the service and the mock broker in one process;
 //! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests.
 
 pub mod app;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod dev;
 pub mod http;
 pub mod i18n;
 pub mod identity;

@@ -1,1 +1,247 @@
-fn main() {}
+//! The `tunnus` command: dev mode (the default), the service, the mock broker, keys, config checks.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use tunnus::app::{App, Dependencies};
+use tunnus::clock::SystemClock;
+use tunnus::config::{LogFormat, LogSettings, Mode, Settings};
+use tunnus::keys::{ServiceKeys, SigningAlg};
+use tunnus::mock_idp::{self, MockIdp};
+use tunnus::oidc::jwe::KeyManagementAlg;
+
+/// Account activation and password reset with Finnish strong electronic identification.
+#[derive(Parser)]
+#[command(name = "tunnus", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service with the bundled mock broker, fresh keys and test persons (the default).
+    Dev {
+        /// Settings file [default: config/dev.toml when it exists].
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run the service against a real broker.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the mock broker alone, for testing a relying party.
+    MockIdp {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create or show the service's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Check a settings file and exit, without serving.
+    CheckConfig {
+        #[arg(long)]
+        config: PathBuf,
+        /// Check as development settings (`tunnus dev`) instead of production ones.
+        #[arg(long)]
+        dev: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write new signing.pem, encryption.pem and entity.pem into DIR (never overwrites).
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        /// Algorithm of the signing key: RS256, PS256 or ES256.
+        #[arg(long, default_value = "RS256")]
+        signing_alg: String,
+    },
+    /// Print the public JWKS of the keys in DIR, for static registration at a broker.
+    Jwks {
+        #[arg(long)]
+        keys: PathBuf,
+        #[arg(long, default_value = "RS256")]
+        signing_alg: String,
+        /// The ID-token key management algorithm registered at the broker.
+        #[arg(long, default_value = "RSA-OAEP")]
+        enc_alg: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tunnus: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command.unwrap_or(Command::Dev { config: None }) {
+        Command::Dev { config } => {
+            let default = Path::new("config/dev.toml");
+            let file = config.or_else(|| default.is_file().then(|| default.to_owned()));
+            let settings = Settings::load(file.as_deref())?;
+            init_logging(&settings.log)?;
+            runtime()?.block_on(dev(settings))
+        }
+        Command::Serve { config } => {
+            let settings = Settings::load(Some(&config))?;
+            settings.validate(Mode::Serve)?;
+            init_logging(&settings.log)?;
+            runtime()?.block_on(serve(settings))
+        }
+        Command::MockIdp { config } => {
+            let settings = Settings::load(Some(&config))?;
+            init_logging(&settings.log)?;
+            runtime()?.block_on(mock(settings.mock_idp))
+        }
+        Command::Keys { command } => keys(command),
+        Command::CheckConfig { config, dev } => {
+            let settings = Settings::load(Some(&config))?;
+            let mode = if dev { Mode::Dev } else { Mode::Serve };
+            if mode == Mode::Serve {
+                settings.validate(mode)?;
+                if let Some(dir) = &settings.keys.dir {
+                    ServiceKeys::load(dir, settings.broker.signing_alg).context("keys.dir")?;
+                }
+            } else {
+                let mut checked = settings.clone();
+                if checked.broker.issuer.is_none() {
+                    checked.broker.issuer = url::Url::parse("http://127.0.0.1/realms/dev").ok();
+                    checked.broker.client_id = "tunnus".into();
+                }
+                checked.validate(mode)?;
+            }
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_logging(log: &LogSettings) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .map_err(|e| anyhow::anyhow!("`log.level`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let result = match log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
+}
+
+async fn dev(settings: Settings) -> Result<()> {
+    let servers = tunnus::dev::prepare(settings).await?;
+    println!("{}", servers.banner());
+    servers.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let clock = Arc::new(SystemClock);
+    let dir = settings
+        .keys
+        .dir
+        .clone()
+        .context("`keys.dir` is required")?;
+    let keys = ServiceKeys::load(&dir, settings.broker.signing_alg).context("keys.dir")?;
+    let app = App::build(
+        settings,
+        Dependencies {
+            clock,
+            keys: Arc::new(keys),
+            store: None,
+        },
+    )
+    .await?;
+    tracing::info!(address = %app.local_addr(), public_url = %app.state().public_url, "serving");
+    app.serve(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn mock(settings: mock_idp::MockIdpSettings) -> Result<()> {
+    let persons = mock_idp::load_persons(&settings.persons)?;
+    let mock = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await?;
+    println!("mock broker: {}", mock.issuer());
+    mock.serve(shutdown_signal()).await?;
+    Ok(())
+}
+
+fn keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Generate { out, signing_alg } => {
+            let alg = signing_alg_from(&signing_alg)?;
+            let keys = ServiceKeys::write_new(&out, alg)?;
+            println!(
+                "wrote signing.pem (kid {}), encryption.pem (kid {}), entity.pem (kid {}) to {}",
+                keys.signing.kid(),
+                keys.encryption.first().map(|k| k.kid()).unwrap_or_default(),
+                keys.entity.kid(),
+                out.display()
+            );
+            Ok(())
+        }
+        KeysCommand::Jwks {
+            keys,
+            signing_alg,
+            enc_alg,
+        } => {
+            let alg = signing_alg_from(&signing_alg)?;
+            let enc: KeyManagementAlg = enc_alg
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--enc-alg must be RSA-OAEP or RSA-OAEP-256"))?;
+            let keys = ServiceKeys::load(&keys, alg)?;
+            println!("{}", serde_json::to_string_pretty(&keys.public_jwks(enc))?);
+            Ok(())
+        }
+    }
+}
+
+fn signing_alg_from(name: &str) -> Result<SigningAlg> {
+    match name {
+        "RS256" => Ok(SigningAlg::RS256),
+        "PS256" => Ok(SigningAlg::PS256),
+        "ES256" => Ok(SigningAlg::ES256),
+        other => bail!("--signing-alg `{other}`: use RS256, PS256 or ES256"),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

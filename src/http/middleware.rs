@@ -50,6 +50,7 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
         }
         let headers = std::mem::take(response.headers_mut());
         response = error_page(&state, lang, error.kind, &request_id.0);
+        *response.status_mut() = status;
         keep_headers(&headers, response.headers_mut());
     }
     if let Some(lang) = chosen {

@@ -75,6 +75,7 @@ pub struct ProviderCache {
     refresh: Duration,
     provider: Mutex<Option<Cached<Provider>>>,
     jwks: Mutex<Option<Cached<CoreJsonWebKeySet>>>,
+    last_refetch: Mutex<Option<OffsetDateTime>>,
 }
 
 impl ProviderCache {
@@ -91,6 +92,7 @@ impl ProviderCache {
             refresh,
             provider: Mutex::new(None),
             jwks: Mutex::new(None),
+            last_refetch: Mutex::new(None),
         }
     }
 
@@ -136,17 +138,18 @@ impl ProviderCache {
         Ok(keys)
     }
 
-    /// Reads the JWKS again because a token named an unknown key. Returns `None` when the keys were
-    /// read less than a minute ago, so the caller gives up instead of asking again.
+    /// Reads the JWKS again because a token named an unknown key. Returns `None` when an unknown key
+    /// already caused a read less than a minute ago, so the caller gives up instead of asking again.
     pub async fn refetch_jwks(&self) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
-        let mut cached = self.jwks.lock().await;
         let now = self.clock.now();
-        if cached
-            .as_ref()
-            .is_some_and(|entry| now - entry.fetched < JWKS_REFETCH_INTERVAL)
         {
-            return Ok(None);
+            let mut last = self.last_refetch.lock().await;
+            if last.is_some_and(|at| now - at < JWKS_REFETCH_INTERVAL) {
+                return Ok(None);
+            }
+            *last = Some(now);
         }
+        let mut cached = self.jwks.lock().await;
         let keys = Arc::new(self.fetch_jwks().await?);
         *cached = Some(Cached {
             value: keys.clone(),

@@ -1,0 +1,159 @@
+//! `tunnus dev`: the service and the mock broker in one process, with fresh keys, in-memory state
+//! and the test persons, so that `cargo run` shows the whole flow on a laptop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::app::{App, Dependencies, StartError};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigError, Mode, Settings};
+use crate::keys::{KeyError, ServiceKeys};
+use crate::mock_idp::{self, IdTokenEncryption, MockIdp, MockIdpError};
+
+/// Dev mode could not start; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("mock broker: {0}")]
+    Mock(#[from] MockIdpError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The two servers of dev mode, bound and ready to serve.
+pub struct DevServers {
+    pub app: App,
+    pub mock: MockIdp,
+    pub persons: Vec<mock_idp::Person>,
+}
+
+/// Binds the service and the mock broker and wires them to each other: the broker trusts the
+/// service's keys and redirect URI, the service uses the broker as its issuer and accepts the test
+/// identities.
+pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let keys = Arc::new(match &settings.keys.dir {
+        Some(dir) => ServiceKeys::load(dir, settings.broker.signing_alg)?,
+        None => ServiceKeys::generate(settings.broker.signing_alg)?,
+    });
+    let addr = settings.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| DevError::Listen { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| DevError::Listen { addr, source })?;
+    let public_url = match &settings.server.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{local}/")).map_err(|e| ConfigError::Invalid {
+            key: "server.listen",
+            problem: e.to_string(),
+        })?,
+    };
+
+    let mut mock_settings = settings.mock_idp.clone();
+    let client = &mut mock_settings.client;
+    if !settings.broker.client_id.is_empty() {
+        client.client_id = settings.broker.client_id.clone();
+    }
+    if client.redirect_uris.is_empty() {
+        client.redirect_uris.push(
+            public_url
+                .join("/callback")
+                .map_or_else(|_| String::new(), String::from),
+        );
+    }
+    if client.jwks.is_none() && client.jwks_url.is_none() {
+        client.jwks = Some(keys.public_jwks(settings.broker.id_token_encryption.alg));
+    }
+    if client.id_token_encryption.is_some() || settings.broker.id_token_encryption.required {
+        client.id_token_encryption = Some(IdTokenEncryption {
+            alg: settings.broker.id_token_encryption.alg,
+            enc: settings.broker.id_token_encryption.enc,
+        });
+    }
+    let persons = mock_idp::load_persons(&mock_settings.persons)?;
+    let mock = MockIdp::bind(mock_settings.clone(), persons.clone(), clock.clone()).await?;
+
+    let broker = &mut settings.broker;
+    if broker.issuer.is_none() {
+        broker.issuer = Url::parse(&mock.issuer()).ok();
+    }
+    if broker.client_id.is_empty() {
+        broker.client_id = mock_settings.client.client_id.clone();
+    }
+    broker.test_identities = true;
+    if !broker.accepted_acr.contains(&mock_settings.acr) {
+        broker.accepted_acr.push(mock_settings.acr.clone());
+    }
+    settings.validate(Mode::Dev)?;
+
+    let app = App::build_on(
+        listener,
+        settings,
+        Dependencies {
+            clock,
+            keys,
+            store: None,
+        },
+    )?;
+    Ok(DevServers { app, mock, persons })
+}
+
+impl DevServers {
+    /// What a developer needs to start clicking: both URLs and who can log in.
+    pub fn banner(&self) -> String {
+        let mut text = format!(
+            "tunnus (dev mode)\n  service:     {}\n  mock broker: {}\n  test persons (pick one on the broker's page):\n",
+            self.app.state().public_url,
+            self.mock.issuer()
+        );
+        for person in &self.persons {
+            text.push_str(&format!(
+                "    {:<12} {}\n",
+                person.masked_national_id(),
+                person.full_name()
+            ));
+        }
+        text
+    }
+
+    /// Serves both until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), DevError> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut mock_stopped = stopped.clone();
+        let mut app_stopped = stopped;
+        let mock = tokio::spawn(self.mock.serve(async move {
+            let _ = mock_stopped.wait_for(|stop| *stop).await;
+        }));
+        let app = self.app.serve(async move {
+            let _ = app_stopped.wait_for(|stop| *stop).await;
+        });
+        let trigger = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        let (served, ()) = tokio::join!(app, trigger);
+        served.map_err(DevError::Serve)?;
+        match mock.await {
+            Ok(result) => result.map_err(DevError::Serve),
+            Err(join) => Err(DevError::Serve(std::io::Error::other(join.to_string()))),
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! Starting the service and the mock broker on free ports, and a browser-like client to drive them.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, Once, OnceLock};
+
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tunnus::app::{App, Dependencies};
+use tunnus::clock::ManualClock;
+use tunnus::config::Settings;
+use tunnus::keys::{ServiceKeys, SigningAlg};
+use tunnus::mock_idp::{self, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person};
+use tunnus::oidc::claims::Preset;
+use tunnus::oidc::jwe::{ContentEncryption, KeyManagementAlg};
+use tunnus::store::MemoryStore;
+use url::Url;
+
+/// How one test wants the pair set up.
+#[derive(Clone)]
+pub struct Options {
+    pub preset: Preset,
+    pub signing_alg: SigningAlg,
+    pub alg: KeyManagementAlg,
+    pub enc: ContentEncryption,
+    /// Whether the mock encrypts ID tokens at all.
+    pub broker_encrypts: bool,
+    /// Whether the service demands encrypted ID tokens.
+    pub service_requires_encryption: bool,
+    /// Extra TOML for the service's settings, applied over the defaults the harness sets.
+    pub service_toml: String,
+    /// Publish the service's JWKS to the mock through its URL instead of statically.
+    pub jwks_by_url: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            preset: Preset::Keycloak,
+            signing_alg: SigningAlg::RS256,
+            alg: KeyManagementAlg::RsaOaep,
+            enc: ContentEncryption::A128CbcHs256,
+            broker_encrypts: true,
+            service_requires_encryption: true,
+            service_toml: String::new(),
+            jwks_by_url: false,
+        }
+    }
+}
+
+/// A running service and mock broker; both stop when this is dropped.
+pub struct TestApp {
+    pub url: Url,
+    pub issuer: String,
+    pub mock: MockControls,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub keys: Arc<ServiceKeys>,
+    pub persons: Vec<Person>,
+    _stop: Vec<oneshot::Sender<()>>,
+}
+
+/// Keys are slow to make, so each signing algorithm's are made once per test binary.
+fn keys_for(alg: SigningAlg) -> Arc<ServiceKeys> {
+    static KEYS: OnceLock<Mutex<HashMap<&'static str, Arc<ServiceKeys>>>> = OnceLock::new();
+    let mut cache = KEYS.get_or_init(Default::default).lock().unwrap();
+    cache
+        .entry(alg.as_str())
+        .or_insert_with(|| Arc::new(ServiceKeys::generate(alg).unwrap()))
+        .clone()
+}
+
+pub fn repo_path(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> TestApp {
+        capture_logs();
+        let clock = Arc::new(ManualClock::new());
+        let keys = keys_for(options.signing_alg);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let service_url =
+            Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+
+        let persons = mock_idp::load_persons(&repo_path("config/mock-persons.toml")).unwrap();
+        let mut mock_settings = MockIdpSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            preset: options.preset,
+            ..MockIdpSettings::default()
+        };
+        mock_settings.client.client_id = "tunnus-test".to_owned();
+        mock_settings.client.redirect_uris =
+            vec![service_url.join("/callback").unwrap().to_string()];
+        if options.jwks_by_url {
+            mock_settings.client.jwks_url =
+                Some(service_url.join("/.well-known/jwks.json").unwrap());
+        } else {
+            mock_settings.client.jwks = Some(keys.public_jwks(options.alg));
+        }
+        mock_settings.client.id_token_encryption =
+            options.broker_encrypts.then_some(IdTokenEncryption {
+                alg: options.alg,
+                enc: options.enc,
+            });
+        let mock = MockIdp::bind(mock_settings, persons.clone(), clock.clone())
+            .await
+            .unwrap();
+        let issuer = mock.issuer();
+        let controls = mock.controls();
+
+        let toml = format!(
+            r#"
+            [broker]
+            issuer = "{issuer}"
+            client_id = "tunnus-test"
+            preset = "{preset}"
+            signing_alg = "{signing}"
+            test_identities = true
+            http_timeout = "5s"
+            [broker.id_token_encryption]
+            required = {required}
+            alg = "{alg}"
+            enc = "{enc}"
+            [log]
+            format = "json"
+            level = "debug"
+            "#,
+            preset = options.preset.as_str(),
+            signing = options.signing_alg.as_str(),
+            required = options.service_requires_encryption,
+            alg = options.alg.as_str(),
+            enc = options.enc.as_str(),
+        );
+        let settings = merge_toml(&toml, &options.service_toml);
+        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let app = App::build_on(
+            listener,
+            settings,
+            Dependencies {
+                clock: clock.clone(),
+                keys: keys.clone(),
+                store: Some(store.clone()),
+            },
+        )
+        .unwrap();
+
+        let (stop_mock, mock_stopped) = oneshot::channel::<()>();
+        let (stop_app, app_stopped) = oneshot::channel::<()>();
+        tokio::spawn(mock.serve(async move {
+            let _ = mock_stopped.await;
+        }));
+        tokio::spawn(app.serve(async move {
+            let _ = app_stopped.await;
+        }));
+        TestApp {
+            url: service_url,
+            issuer,
+            mock: controls,
+            store,
+            clock,
+            keys,
+            persons,
+            _stop: vec![stop_mock, stop_app],
+        }
+    }
+
+    pub fn at(&self, path: &str) -> Url {
+        self.url.join(path).unwrap()
+    }
+
+    /// A new browser: its own cookies, no redirects followed.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self.url.clone())
+    }
+
+    /// The index of the person with `hetu` on the mock's login page.
+    pub fn person(&self, hetu: &str) -> usize {
+        self.persons
+            .iter()
+            .position(|p| p.national_id == hetu)
+            .unwrap_or_else(|| panic!("{hetu} is not in config/mock-persons.toml"))
+    }
+
+    /// Nothing about a session or a login is left in the store.
+    pub fn assert_no_state(&self) {
+        assert!(
+            self.store.is_empty(),
+            "the store still holds {} entries",
+            self.store.len()
+        );
+    }
+}
+
+/// Two TOML documents merged table by table (the second wins), read as settings.
+fn merge_toml(base: &str, overlay: &str) -> Settings {
+    fn merge(into: &mut toml::Table, from: toml::Table) {
+        for (key, value) in from {
+            match (into.get_mut(&key), value) {
+                (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+                (_, value) => {
+                    into.insert(key, value);
+                }
+            }
+        }
+    }
+    let mut table: toml::Table = toml::from_str(base).unwrap();
+    merge(&mut table, toml::from_str(overlay).unwrap());
+    Settings::from_toml(&toml::to_string(&table).unwrap()).unwrap()
+}
+
+/// A client that keeps cookies and stops at every redirect, like a browser stepping through.
+pub struct Browser {
+    pub client: reqwest::Client,
+    base: Url,
+}
+
+/// What a page answered.
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub fn location(&self) -> Url {
+        let location = self.headers[header::LOCATION].to_str().unwrap();
+        Url::parse(location)
+            .or_else(|_| {
+                Url::parse("http://relative.invalid/")
+                    .unwrap()
+                    .join(location)
+            })
+            .unwrap()
+    }
+
+    /// The `value` of the form field `name` on this page.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].replace("&amp;", "&")
+    }
+
+    pub fn form_action(&self) -> String {
+        let start = self.body.find("action=\"").unwrap() + "action=\"".len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].replace("&amp;", "&")
+    }
+
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    pub fn assert_contains(&self, text: &str) -> &Self {
+        assert!(
+            self.body.contains(text),
+            "page lacks {text:?}:\n{}",
+            self.body
+        );
+        self
+    }
+}
+
+impl Browser {
+    pub fn new(base: Url) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { client, base }
+    }
+
+    async fn page(response: reqwest::Response) -> Page {
+        Page {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, url: impl reqwest::IntoUrl) -> Page {
+        Self::page(self.client.get(url).send().await.unwrap()).await
+    }
+
+    pub async fn get_path(&self, path: &str) -> Page {
+        self.get(self.base.join(path).unwrap()).await
+    }
+
+    /// Posts a form from one of the service's own pages (with its `Origin`).
+    pub async fn post_form(&self, url: impl reqwest::IntoUrl, form: &[(&str, &str)]) -> Page {
+        let origin = self.base.origin().ascii_serialization();
+        Self::page(
+            self.client
+                .post(url)
+                .header(header::ORIGIN, origin)
+                .form(form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Landing page → start button → the broker's authorization URL.
+    pub async fn start_login(&self) -> Url {
+        let landing = self.get_path("/").await;
+        landing.assert_status(StatusCode::OK);
+        let csrf = landing.field("csrf");
+        let started = self
+            .post_form(self.base.join("/login").unwrap(), &[("csrf", &csrf)])
+            .await;
+        started.assert_status(StatusCode::SEE_OTHER);
+        started.location()
+    }
+
+    /// At the broker: show the login page, pick person `index` (or cancel), and return the
+    /// redirect back to the service.
+    pub async fn at_broker(&self, authorize: Url, choice: Choice) -> Url {
+        let login = self.get(authorize).await;
+        if login.status.is_redirection() {
+            // The broker answered at once (an error redirect), without a login page.
+            return login.location();
+        }
+        login.assert_status(StatusCode::OK);
+        let session_code = login.field("session_code");
+        let index;
+        let form: Vec<(&str, &str)> = match choice {
+            Choice::Person(i) => {
+                index = i.to_string();
+                vec![("session_code", &session_code), ("person", &index)]
+            }
+            Choice::Cancel => vec![("session_code", &session_code), ("cancel", "cancel")],
+        };
+        let answer = Self::page(
+            self.client
+                .post(login.form_action())
+                .form(&form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            answer.status.is_redirection(),
+            "broker answered {}: {}",
+            answer.status,
+            answer.body
+        );
+        answer.location()
+    }
+
+    /// The whole identification as person `index`, ending with the service's answer to the callback.
+    pub async fn identify(&self, index: usize) -> Page {
+        let authorize = self.start_login().await;
+        let callback = self.at_broker(authorize, Choice::Person(index)).await;
+        self.get(callback).await
+    }
+}
+
+pub enum Choice {
+    Person(usize),
+    Cancel,
+}
+
+/// Everything the service and the mock log, for the test that no secret is ever written.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(Default::default)
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of the test binary, at debug level, into one buffer (`TEST_LOG=1` also
+/// prints them). The test client's cookie jar logs the cookies it stores, so it is left out.
+fn capture_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let sink = logs().clone();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug,cookie_store=off,hyper=info,reqwest=info,h2=info")
+            .with_writer(move || LogWriter(sink.clone()))
+            .init();
+    });
+}
