@@ -2052,3 +2052,81 @@ async fn bind_refuses_an_empty_person_list() {
         Err(MockIdpError::InvalidSetting { key: "persons", .. })
     ));
 }
+
+// ---- logging ----
+
+/// A log sink shared between the subscriber and the test.
+#[derive(Clone, Default)]
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::ErrorKind::Other)?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn debug_logs_carry_no_identity_codes_codes_or_tokens() {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let broker = Broker::start().await;
+    let flow = Flow::new();
+    let code = broker.login(&flow).await;
+    let refused = broker
+        .exchange(&code, "wrong-verifier-wrong-verifier-wrong-verifier")
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let (_, body) = broker.tokens().await;
+    let page = broker
+        .authorize(&Flow::new(), json!({}))
+        .await
+        .text()
+        .await
+        .expect("page");
+    broker
+        .http
+        .post(format!("{}/login-actions/authenticate", broker.issuer))
+        .form(&[
+            ("session_code", session_code_of(&page).as_str()),
+            ("cancel", "cancel"),
+        ])
+        .send()
+        .await
+        .expect("answers");
+
+    let logs = String::from_utf8(sink.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+    assert!(
+        logs.contains("mock login succeeded"),
+        "the flow was logged: {logs}"
+    );
+    assert!(logs.contains("010170-***R"), "persons appear masked");
+    let secrets = [
+        TERO.to_owned(),
+        code,
+        flow.verifier,
+        body["access_token"]
+            .as_str()
+            .unwrap_or("access token")
+            .to_owned(),
+        body["id_token"].as_str().unwrap_or("id token").to_owned(),
+        session_code_of(&page),
+    ];
+    for secret in secrets {
+        assert!(!logs.contains(&secret), "a secret was logged");
+    }
+}
