@@ -100,10 +100,10 @@ impl ProviderCache {
     pub async fn provider(&self) -> Result<Arc<Provider>, OidcError> {
         let mut cached = self.provider.lock().await;
         let now = self.clock.now();
-        if let Some(entry) = cached.as_ref() {
-            if now - entry.fetched < self.refresh {
-                return Ok(entry.value.clone());
-            }
+        if let Some(entry) = cached.as_ref()
+            && now - entry.fetched < self.refresh
+        {
+            return Ok(entry.value.clone());
         }
         match self.discover().await {
             Ok(provider) => {

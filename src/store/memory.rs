@@ -71,7 +71,7 @@ impl MemoryStore {
 impl Inner {
     fn note_write(&mut self, now: OffsetDateTime) {
         self.writes = self.writes.wrapping_add(1);
-        if self.writes % SWEEP_EVERY == 0 {
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.entries.retain(|_, e| e.expires > now);
             self.counters.retain(|_, (_, end)| *end > now);
         }
