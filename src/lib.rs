@@ -30,6 +30,7 @@
 //! - [`dev`]: `tunnus dev`, the service and the mock broker in one process;
 //! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests.
 
+pub mod account;
 pub mod app;
 pub mod audit;
 pub mod clock;
