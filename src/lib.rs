@@ -36,6 +36,7 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod directory;
 pub mod http;
 pub mod i18n;
 pub mod identity;

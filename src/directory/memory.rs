@@ -1,0 +1,717 @@
+//! Accounts kept in this process, read from a TOML seed file: for development and tests only.
+//!
+//! The seed file holds `[[account]]` tables (see `config/dev-accounts.toml`). Passwords are kept
+//! only as salted PBKDF2 hashes. Tests of the service can look inside ([`MemoryDirectory::verify_password`],
+//! [`MemoryDirectory::state_of`], [`MemoryDirectory::writes`]) and inject faults:
+//!
+//! - [`MemoryDirectory::fail_writes_with`]: every following write fails with the given
+//!   [`WriteFault`] and changes nothing, until it is called again with `None`;
+//! - [`MemoryDirectory::lose_answer_once`]: the next successful write is applied but reported as
+//!   [`DirectoryError::Unavailable`], as when the answer of a real directory is lost on the way;
+//! - [`MemoryDirectory::set_unavailable`]: every call (lookups and health too) fails as
+//!   [`DirectoryError::Unavailable`] while set.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use aws_lc_rs::pbkdf2;
+use serde::Deserialize;
+
+use super::{
+    Account, AccountId, AccountState, Directory, DirectoryError, NewPassword, PolicyRefusal,
+};
+use crate::identity::NationalId;
+
+/// PBKDF2 rounds: enough that a dumped development database is not plain text, few enough that
+/// tests writing many passwords stay fast. This backend never holds real passwords.
+const PBKDF2_ROUNDS: NonZeroU32 = match NonZeroU32::new(10_000) {
+    Some(rounds) => rounds,
+    None => panic!("PBKDF2 rounds must not be zero"),
+};
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
+
+/// A failure [`MemoryDirectory::fail_writes_with`] makes writes return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFault {
+    /// [`DirectoryError::Unavailable`].
+    Unavailable,
+    /// [`DirectoryError::PolicyRejected`] with this refusal.
+    PolicyRejected(PolicyRefusal),
+    /// [`DirectoryError::AccountNotFound`].
+    AccountNotFound,
+    /// [`DirectoryError::Misconfigured`].
+    Misconfigured,
+}
+
+impl WriteFault {
+    fn to_error(self) -> DirectoryError {
+        let detail = "injected by a test".to_owned();
+        match self {
+            WriteFault::Unavailable => DirectoryError::Unavailable { detail },
+            WriteFault::PolicyRejected(refusal) => {
+                DirectoryError::PolicyRejected { refusal, detail }
+            }
+            WriteFault::AccountNotFound => DirectoryError::AccountNotFound,
+            WriteFault::Misconfigured => DirectoryError::Misconfigured { detail },
+        }
+    }
+}
+
+/// One `[[account]]` of the seed file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedAccount {
+    username: String,
+    national_id: String,
+    given_name: String,
+    family_name: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default = "active")]
+    state: AccountState,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+fn active() -> AccountState {
+    AccountState::Active
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    #[serde(default)]
+    account: Vec<SeedAccount>,
+}
+
+struct PasswordHash {
+    salt: [u8; SALT_LEN],
+    hash: [u8; HASH_LEN],
+}
+
+impl PasswordHash {
+    fn new(password: &str) -> Self {
+        let salt = crate::random::bytes::<SALT_LEN>();
+        let mut hash = [0u8; HASH_LEN];
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            PBKDF2_ROUNDS,
+            &salt,
+            password.as_bytes(),
+            &mut hash,
+        );
+        Self { salt, hash }
+    }
+
+    /// Constant-time comparison (inside aws-lc).
+    fn matches(&self, candidate: &str) -> bool {
+        pbkdf2::verify(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            PBKDF2_ROUNDS,
+            &self.salt,
+            candidate.as_bytes(),
+            &self.hash,
+        )
+        .is_ok()
+    }
+}
+
+struct Stored {
+    account: Account,
+    national_id: NationalId,
+    password: Option<PasswordHash>,
+}
+
+#[derive(Default)]
+struct Inner {
+    accounts: Vec<Stored>,
+    writes: usize,
+    fault: Option<WriteFault>,
+    lose_answer: bool,
+    unavailable: bool,
+}
+
+/// A [`Directory`] in this process's memory. Account ids are usernames.
+pub struct MemoryDirectory {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryDirectory {
+    /// Reads the seed file. Problems are [`DirectoryError::Misconfigured`] naming `directory.seed`,
+    /// the account's position and username, never an identity code.
+    pub fn from_seed_file(path: &Path) -> Result<Self, DirectoryError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            DirectoryError::misconfigured(format!(
+                "directory.seed: cannot read {}: {error}",
+                path.display()
+            ))
+        })?;
+        Self::from_toml(&text).map_err(|error| match error {
+            DirectoryError::Misconfigured { detail } => {
+                DirectoryError::misconfigured(format!("{detail} (in {})", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// Reads seed accounts from TOML text (the seed file's format).
+    pub fn from_toml(text: &str) -> Result<Self, DirectoryError> {
+        let seed: SeedFile = toml::from_str(text).map_err(|error| {
+            // Only the message and the line: the error's own rendering quotes the source line,
+            // which could hold an identity code.
+            let line = error
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let at = line
+                .map(|line| format!(" at line {line}"))
+                .unwrap_or_default();
+            DirectoryError::misconfigured(format!("directory.seed{at}: {}", error.message()))
+        })?;
+        let mut accounts: Vec<Stored> = Vec::with_capacity(seed.account.len());
+        for (index, entry) in seed.account.into_iter().enumerate() {
+            let position = index + 1;
+            let problem = |what: String| {
+                DirectoryError::misconfigured(format!(
+                    "directory.seed: account {position} ({}): {what}",
+                    entry.username
+                ))
+            };
+            if entry.username.trim().is_empty() {
+                return Err(problem("username is empty".to_owned()));
+            }
+            if accounts
+                .iter()
+                .any(|a| a.account.username == entry.username)
+            {
+                return Err(problem("username is used by an earlier account".to_owned()));
+            }
+            let national_id = NationalId::parse(&entry.national_id, true)
+                .map_err(|error| problem(format!("national_id: {error}")))?;
+            accounts.push(Stored {
+                account: Account {
+                    id: AccountId::new(entry.username.clone()),
+                    username: entry.username,
+                    given_name: entry.given_name,
+                    family_name: entry.family_name,
+                    category: entry.category,
+                    state: entry.state,
+                    groups: entry.groups,
+                },
+                national_id,
+                password: None,
+            });
+        }
+        Ok(Self {
+            inner: Mutex::new(Inner {
+                accounts,
+                ..Inner::default()
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Every change under the lock is a single assignment, so a panic cannot leave it half-done.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `candidate` is the password last written to the account `username`.
+    pub fn verify_password(&self, username: &str, candidate: &str) -> bool {
+        self.lock()
+            .accounts
+            .iter()
+            .find(|stored| stored.account.username == username)
+            .and_then(|stored| stored.password.as_ref())
+            .is_some_and(|hash| hash.matches(candidate))
+    }
+
+    /// The state of the account `username`, if there is one.
+    pub fn state_of(&self, username: &str) -> Option<AccountState> {
+        self.lock()
+            .accounts
+            .iter()
+            .find(|stored| stored.account.username == username)
+            .map(|stored| stored.account.state)
+    }
+
+    /// How many password writes were applied (including one whose answer was lost).
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
+    /// Makes every following write fail with `fault` without changing anything; `None` ends it.
+    pub fn fail_writes_with(&self, fault: Option<WriteFault>) {
+        self.lock().fault = fault;
+    }
+
+    /// Applies the next successful write but reports it as [`DirectoryError::Unavailable`].
+    pub fn lose_answer_once(&self) {
+        self.lock().lose_answer = true;
+    }
+
+    /// While set, every call fails as [`DirectoryError::Unavailable`], as if the directory were down.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.lock().unavailable = unavailable;
+    }
+
+    fn write(
+        &self,
+        id: &AccountId,
+        password: &NewPassword,
+        activate: bool,
+    ) -> Result<(), DirectoryError> {
+        // Hash before taking the lock: PBKDF2 is the slow part.
+        let hash = PasswordHash::new(password.expose());
+        let mut inner = self.lock();
+        check_available(&inner)?;
+        if let Some(fault) = inner.fault {
+            return Err(fault.to_error());
+        }
+        let stored = inner
+            .accounts
+            .iter_mut()
+            .find(|stored| stored.account.id == *id)
+            .filter(|stored| stored.account.state != AccountState::Disabled)
+            .ok_or(DirectoryError::AccountNotFound)?;
+        stored.password = Some(hash);
+        if activate {
+            stored.account.state = AccountState::Active;
+        }
+        inner.writes += 1;
+        if std::mem::take(&mut inner.lose_answer) {
+            return Err(DirectoryError::unavailable(
+                "the answer was lost (injected by a test)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_available(inner: &Inner) -> Result<(), DirectoryError> {
+    if inner.unavailable {
+        Err(DirectoryError::unavailable("down (injected by a test)"))
+    } else {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Directory for MemoryDirectory {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn find_by_national_id(&self, id: &NationalId) -> Result<Vec<Account>, DirectoryError> {
+        let inner = self.lock();
+        check_available(&inner)?;
+        Ok(inner
+            .accounts
+            .iter()
+            .filter(|stored| stored.national_id == *id)
+            .map(|stored| stored.account.clone())
+            .collect())
+    }
+
+    async fn activate(
+        &self,
+        account: &AccountId,
+        password: &NewPassword,
+    ) -> Result<(), DirectoryError> {
+        self.write(account, password, true)
+    }
+
+    async fn reset_password(
+        &self,
+        account: &AccountId,
+        password: &NewPassword,
+    ) -> Result<(), DirectoryError> {
+        self.write(account, password, false)
+    }
+
+    async fn health(&self) -> Result<(), DirectoryError> {
+        check_available(&self.lock())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEED: &str = r#"
+        [[account]]
+        username = "tetyra"
+        national_id = "010170-999R"
+        given_name = "Tero Testi"
+        family_name = "Äyrämö"
+        category = "student"
+        state = "active"
+
+        [[account]]
+        username = "eemake"
+        national_id = "010200a9618"
+        given_name = "Eero Juhani"
+        family_name = "Mäkelä"
+        category = "student"
+        state = "pending_activation"
+        groups = ["students"]
+
+        [[account]]
+        username = "jykark"
+        national_id = "070770-905D"
+        given_name = "Jyrki Olavi"
+        family_name = "Kärkkäinen"
+        category = "staff"
+        state = "disabled"
+    "#;
+
+    fn directory() -> MemoryDirectory {
+        MemoryDirectory::from_toml(SEED).unwrap()
+    }
+
+    fn id(code: &str) -> NationalId {
+        NationalId::parse(code, true).unwrap()
+    }
+
+    fn password(text: &str) -> NewPassword {
+        NewPassword::new(text.to_owned())
+    }
+
+    fn misconfigured_detail(result: Result<MemoryDirectory, DirectoryError>) -> String {
+        match result {
+            Err(DirectoryError::Misconfigured { detail }) => detail,
+            Err(other) => panic!("expected Misconfigured, got {other:?}"),
+            Ok(_) => panic!("expected Misconfigured, got a directory"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lookup_finds_the_account_of_the_identity_code() {
+        let found = directory()
+            .find_by_national_id(&id("010200A9618"))
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let account = &found[0];
+        assert_eq!(account.id, AccountId::new("eemake"));
+        assert_eq!(account.username, "eemake");
+        assert_eq!(account.given_name, "Eero Juhani");
+        assert_eq!(account.family_name, "Mäkelä");
+        assert_eq!(account.category, "student");
+        assert_eq!(account.state, AccountState::PendingActivation);
+        assert_eq!(account.groups, vec!["students".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn lookup_of_an_unknown_code_finds_nothing() {
+        let found = directory()
+            .find_by_national_id(&id("020365-999P"))
+            .await
+            .unwrap();
+        assert!(found.is_empty());
+    }
+
+    #[tokio::test]
+    async fn activation_stores_a_hash_of_the_password_and_activates() {
+        let directory = directory();
+        directory
+            .activate(&AccountId::new("eemake"), &password("kissa-koira-hevonen"))
+            .await
+            .unwrap();
+        assert!(directory.verify_password("eemake", "kissa-koira-hevonen"));
+        assert!(!directory.verify_password("eemake", "kissa-koira-hevone"));
+        assert_eq!(directory.state_of("eemake"), Some(AccountState::Active));
+        assert_eq!(directory.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn reset_replaces_the_password_and_keeps_the_state() {
+        let directory = directory();
+        let account = AccountId::new("tetyra");
+        directory
+            .reset_password(&account, &password("ensimmäinen salasana"))
+            .await
+            .unwrap();
+        directory
+            .reset_password(&account, &password("toinen salasana"))
+            .await
+            .unwrap();
+        assert!(directory.verify_password("tetyra", "toinen salasana"));
+        assert!(!directory.verify_password("tetyra", "ensimmäinen salasana"));
+        assert_eq!(directory.state_of("tetyra"), Some(AccountState::Active));
+        assert_eq!(directory.writes(), 2);
+    }
+
+    #[test]
+    fn the_same_password_hashes_differently_each_time() {
+        let first = PasswordHash::new("sama salasana");
+        let second = PasswordHash::new("sama salasana");
+        assert_ne!(first.salt, second.salt);
+        assert_ne!(first.hash, second.hash);
+        assert!(first.matches("sama salasana") && second.matches("sama salasana"));
+    }
+
+    #[tokio::test]
+    async fn a_disabled_account_is_not_written() {
+        let directory = directory();
+        let error = directory
+            .reset_password(&AccountId::new("jykark"), &password("uusi salasana 1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::AccountNotFound),
+            "{error:?}"
+        );
+        assert!(!directory.verify_password("jykark", "uusi salasana 1"));
+        assert_eq!(directory.state_of("jykark"), Some(AccountState::Disabled));
+        assert_eq!(directory.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_is_not_found() {
+        let directory = directory();
+        let error = directory
+            .activate(&AccountId::new("nobody"), &password("uusi salasana 1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::AccountNotFound),
+            "{error:?}"
+        );
+        assert_eq!(directory.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn injected_write_faults_change_nothing_until_cleared() {
+        let directory = directory();
+        let account = AccountId::new("eemake");
+        directory.fail_writes_with(Some(WriteFault::PolicyRejected(PolicyRefusal::TooSimple)));
+        let error = directory
+            .activate(&account, &password("salasana"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DirectoryError::PolicyRejected {
+                    refusal: PolicyRefusal::TooSimple,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        directory.fail_writes_with(Some(WriteFault::Unavailable));
+        let error = directory
+            .activate(&account, &password("salasana"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::Unavailable { .. }),
+            "{error:?}"
+        );
+        directory.fail_writes_with(Some(WriteFault::AccountNotFound));
+        let error = directory
+            .reset_password(&account, &password("salasana"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::AccountNotFound),
+            "{error:?}"
+        );
+        assert!(!directory.verify_password("eemake", "salasana"));
+        assert_eq!(
+            directory.state_of("eemake"),
+            Some(AccountState::PendingActivation)
+        );
+        assert_eq!(directory.writes(), 0);
+
+        directory.fail_writes_with(None);
+        directory
+            .activate(&account, &password("salasana"))
+            .await
+            .unwrap();
+        assert_eq!(directory.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_written_but_reported_unavailable_once() {
+        let directory = directory();
+        let account = AccountId::new("eemake");
+        directory.lose_answer_once();
+        let error = directory
+            .activate(&account, &password("pitkä salasana"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::Unavailable { .. }),
+            "{error:?}"
+        );
+        assert!(directory.verify_password("eemake", "pitkä salasana"));
+        assert_eq!(directory.state_of("eemake"), Some(AccountState::Active));
+        assert_eq!(directory.writes(), 1);
+
+        directory
+            .activate(&account, &password("pitkä salasana"))
+            .await
+            .unwrap();
+        assert_eq!(directory.writes(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_directory_fails_every_call() {
+        let directory = directory();
+        directory.set_unavailable(true);
+        let lookup = directory.find_by_national_id(&id("010170-999R")).await;
+        assert!(matches!(lookup, Err(DirectoryError::Unavailable { .. })));
+        assert!(matches!(
+            directory.health().await,
+            Err(DirectoryError::Unavailable { .. })
+        ));
+        let write = directory
+            .reset_password(&AccountId::new("tetyra"), &password("salasana"))
+            .await;
+        assert!(matches!(write, Err(DirectoryError::Unavailable { .. })));
+        assert_eq!(directory.writes(), 0);
+
+        directory.set_unavailable(false);
+        directory.health().await.unwrap();
+    }
+
+    #[test]
+    fn a_bad_identity_code_names_the_account_but_not_the_code() {
+        let seed = r#"
+            [[account]]
+            username = "first"
+            national_id = "010170-999R"
+            given_name = "A"
+            family_name = "B"
+
+            [[account]]
+            username = "second"
+            national_id = "010170-999S"
+            given_name = "C"
+            family_name = "D"
+        "#;
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(seed));
+        assert!(detail.contains("account 2 (second)"), "{detail}");
+        assert!(detail.contains("check character"), "{detail}");
+        assert!(!detail.contains("010170"), "{detail}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_but_does_not_quote_it() {
+        let seed = "[[account]]\nusername = \"x\"\nnational_id = 010170-999R\n";
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(seed));
+        assert!(detail.contains("directory.seed at line 3"), "{detail}");
+        assert!(!detail.contains("010170"), "{detail}");
+    }
+
+    #[test]
+    fn duplicate_usernames_are_refused() {
+        let seed = r#"
+            [[account]]
+            username = "same"
+            national_id = "010170-999R"
+            given_name = "A"
+            family_name = "B"
+
+            [[account]]
+            username = "same"
+            national_id = "010200A9618"
+            given_name = "C"
+            family_name = "D"
+        "#;
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(seed));
+        assert!(detail.contains("account 2 (same)"), "{detail}");
+    }
+
+    #[test]
+    fn unknown_fields_and_states_are_refused() {
+        let unknown_field = "[[account]]\nusername = \"a\"\nnational_id = \"010170-999R\"\ngiven_name = \"A\"\nfamily_name = \"B\"\npassword = \"x\"\n";
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(unknown_field));
+        assert!(detail.contains("password"), "{detail}");
+        let unknown_state = "[[account]]\nusername = \"a\"\nnational_id = \"010170-999R\"\ngiven_name = \"A\"\nfamily_name = \"B\"\nstate = \"locked\"\n";
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(unknown_state));
+        assert!(detail.contains("locked"), "{detail}");
+    }
+
+    #[test]
+    fn the_dev_seed_gives_every_test_person_the_documented_accounts() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml");
+        let directory = MemoryDirectory::from_seed_file(&path).unwrap();
+        let expected: &[(&str, &[(&str, &str, AccountState, &[&str])])] = &[
+            (
+                "010170-999R",
+                &[("tetyra", "student", AccountState::Active, &[])],
+            ),
+            (
+                "010200A9618",
+                &[("eemake", "student", AccountState::PendingActivation, &[])],
+            ),
+            (
+                "291292-918R",
+                &[("ebsjob", "staff", AccountState::Active, &[])],
+            ),
+            (
+                "030883-925M",
+                &[("pehama", "partner", AccountState::Active, &[])],
+            ),
+            (
+                "170677-924F",
+                &[("aslind", "external", AccountState::Active, &[])],
+            ),
+            (
+                "070770-905D",
+                &[("jykark", "staff", AccountState::Disabled, &[])],
+            ),
+            (
+                "010280-952L",
+                &[("maaber", "staff", AccountState::Active, &["it-admins"])],
+            ),
+            (
+                "210281-9988",
+                &[
+                    ("paniem", "student", AccountState::Active, &[]),
+                    ("paniem2", "staff", AccountState::Active, &[]),
+                ],
+            ),
+            (
+                "010469-999W",
+                &[("bjohma", "staff", AccountState::PendingActivation, &[])],
+            ),
+            (
+                "010594Y9032",
+                &[("vihei", "partner", AccountState::PendingActivation, &[])],
+            ),
+            ("020365-999P", &[]),
+            ("030516D9026", &[]),
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for (code, accounts) in expected {
+            let found = runtime
+                .block_on(directory.find_by_national_id(&id(code)))
+                .unwrap();
+            let found: Vec<_> = found
+                .iter()
+                .map(|a| {
+                    (
+                        a.username.as_str(),
+                        a.category.as_str(),
+                        a.state,
+                        a.groups.iter().map(String::as_str).collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            let wanted: Vec<_> = accounts
+                .iter()
+                .map(|(u, c, s, g)| (*u, *c, *s, g.to_vec()))
+                .collect();
+            assert_eq!(found, wanted, "accounts of {}", id(code).masked());
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Campus accounts: finding them by national identity code and writing their passwords.
+//!
+//! [`Directory`] is the small contract the account use cases code against; [`build`] makes one
+//! from the `[directory]` settings. Two backends exist:
+//!
+//! - [`memory::MemoryDirectory`]: accounts from a TOML seed file, kept in this process, with fault
+//!   injection for tests (development and tests only);
+//! - [`ldap::LdapDirectory`]: an OpenLDAP server (RFC 3062 password modify) or Active Directory
+//!   (`unicodePwd` over LDAPS), over TLS.
+//!
+//! Every [`DirectoryError`] message is safe to log: it never carries a password, a search filter, a
+//! searched value or a plain identity code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::SystemClock;
+use crate::identity::NationalId;
+
+pub mod ldap;
+pub mod memory;
+
+pub use ldap::{LdapDirectory, LdapSettings};
+pub use memory::{MemoryDirectory, WriteFault};
+
+/// Opaque id of an account inside its directory: the entry DN for LDAP, the username for memory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Wraps a directory's own id (a DN or a username); only directories should make these.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as the directory knows it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an account is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    /// In use: the person may reset its password.
+    Active,
+    /// Created but never taken into use: the person activates it (first password, terms of use).
+    PendingActivation,
+    /// Closed by the organisation: nothing may be written to it.
+    Disabled,
+}
+
+/// A campus account as the directory describes it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: AccountId,
+    pub username: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.
+    pub category: String,
+    pub state: AccountState,
+    /// Group names (memory) or the group attribute's values, usually DNs (LDAP).
+    pub groups: Vec<String>,
+}
+
+/// A password the service's own policy has already accepted. It has a redacted `Debug` and no
+/// `Display`; the plain text is reachable only through [`NewPassword::expose`].
+pub struct NewPassword(SecretString);
+
+impl NewPassword {
+    pub fn new(password: String) -> Self {
+        Self(SecretString::from(password))
+    }
+
+    /// The plain password, for the write to the directory only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(***)")
+    }
+}
+
+/// What a directory's password policy said no to, in categories safe to show the person. The
+/// directory's own text is never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyRefusal {
+    /// Shorter than the directory allows.
+    TooShort,
+    /// Fails the directory's quality or complexity rules.
+    TooSimple,
+    /// The current password or one used recently.
+    RecentlyUsed,
+    /// The password was changed a moment ago and may not change again yet.
+    ChangedTooRecently,
+    /// Refused for a reason the directory did not make clear.
+    Other,
+}
+
+/// Why a directory call failed. The messages are safe to log (no passwords, filters or identity
+/// codes); none of them is meant for the person's page.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The directory is down, busy or did not answer in time: show "try again later" (503); the person
+    /// may retry.
+    #[error("directory unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// The directory's own password policy refused the password: answer 422 with the hint for
+    /// `refusal`; `detail` is for the log only.
+    #[error("directory refused the password ({refusal:?}): {detail}")]
+    PolicyRejected {
+        refusal: PolicyRefusal,
+        detail: String,
+    },
+    /// The account is gone or no longer writable (deleted, moved or disabled since it was found):
+    /// refer the person to the helpdesk.
+    #[error("account not found in the directory")]
+    AccountNotFound,
+    /// The service's directory settings or rights are wrong (bind refused, access denied, bad DN or
+    /// filter, untrusted certificate): answer 500; an operator must fix the named setting.
+    #[error("directory misconfigured: {detail}")]
+    Misconfigured { detail: String },
+}
+
+impl DirectoryError {
+    pub(crate) fn misconfigured(detail: impl Into<String>) -> Self {
+        DirectoryError::Misconfigured {
+            detail: detail.into(),
+        }
+    }
+
+    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
+        DirectoryError::Unavailable {
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where campus accounts live. Implementations must be safe to share between requests.
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// The backend's name for logs and readiness (`memory`, `ldap`).
+    fn kind(&self) -> &'static str;
+
+    /// Exactly the accounts whose national-id attribute matches. 0 or >1 is the caller's problem.
+    async fn find_by_national_id(&self, id: &NationalId) -> Result<Vec<Account>, DirectoryError>;
+
+    /// Sets the first password and marks the account active (terms accepted) in one step.
+    ///
+    /// Calling it again with the same password after a failure, or after a success whose answer was
+    /// lost, completes the activation and succeeds. A disabled or missing account is
+    /// [`DirectoryError::AccountNotFound`] and nothing is written.
+    async fn activate(
+        &self,
+        account: &AccountId,
+        password: &NewPassword,
+    ) -> Result<(), DirectoryError>;
+
+    /// Replaces the password; the account's state is left as it is. A disabled or missing account is
+    /// [`DirectoryError::AccountNotFound`] and nothing is written. Repeating a reset with the password
+    /// the account already has succeeds.
+    async fn reset_password(
+        &self,
+        account: &AccountId,
+        password: &NewPassword,
+    ) -> Result<(), DirectoryError>;
+
+    /// Whether the directory answers with the service's credentials.
+    async fn health(&self) -> Result<(), DirectoryError>;
+}
+
+/// `[directory]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySettings {
+    pub kind: DirectoryKind,
+    /// The accounts of `kind = "memory"`.
+    pub seed: PathBuf,
+    /// `[directory.ldap]`, for `kind = "ldap"`.
+    pub ldap: LdapSettings,
+}
+
+impl Default for DirectorySettings {
+    fn default() -> Self {
+        Self {
+            kind: DirectoryKind::Memory,
+            seed: PathBuf::from("config/dev-accounts.toml"),
+            ldap: LdapSettings::default(),
+        }
+    }
+}
+
+/// Which backend holds the accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryKind {
+    /// Accounts from the seed file, in this process (development and tests).
+    Memory,
+    /// An LDAP server: OpenLDAP or Active Directory.
+    Ldap,
+}
+
+/// Makes the configured directory. Settings that cannot work are
+/// [`DirectoryError::Misconfigured`] naming the key; an LDAP server is not contacted yet (see
+/// [`Directory::health`]).
+pub async fn build(settings: &DirectorySettings) -> Result<Arc<dyn Directory>, DirectoryError> {
+    Ok(match settings.kind {
+        DirectoryKind::Memory => Arc::new(MemoryDirectory::from_seed_file(&settings.seed)?),
+        DirectoryKind::Ldap => Arc::new(LdapDirectory::new(&settings.ldap, Arc::new(SystemClock))?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_password_debug_hides_the_password() {
+        let password = NewPassword::new("Sekret-Salasana-1".to_owned());
+        assert_eq!(format!("{password:?}"), "NewPassword(***)");
+        assert_eq!(password.expose(), "Sekret-Salasana-1");
+    }
+
+    #[test]
+    fn settings_default_to_the_memory_directory_and_the_dev_seed() {
+        let settings: DirectorySettings = toml::from_str("").unwrap();
+        assert_eq!(settings.kind, DirectoryKind::Memory);
+        assert_eq!(settings.seed, PathBuf::from("config/dev-accounts.toml"));
+    }
+
+    #[test]
+    fn settings_refuse_unknown_keys() {
+        let error = toml::from_str::<DirectorySettings>("kind = \"memory\"\nseeds = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("seeds"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn build_makes_the_memory_directory_from_the_dev_seed() {
+        let settings = DirectorySettings {
+            seed: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml"),
+            ..DirectorySettings::default()
+        };
+        let directory = build(&settings).await.unwrap();
+        assert_eq!(directory.kind(), "memory");
+        directory.health().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn build_names_the_seed_key_when_the_file_is_missing() {
+        let settings = DirectorySettings {
+            seed: PathBuf::from("/nonexistent/accounts.toml"),
+            ..DirectorySettings::default()
+        };
+        match build(&settings).await {
+            Err(DirectoryError::Misconfigured { detail }) => {
+                assert!(detail.contains("directory.seed"), "{detail}")
+            }
+            other => panic!("expected Misconfigured, got {:?}", other.err()),
+        }
+    }
+}
