@@ -10,12 +10,16 @@ use axum::http::HeaderValue;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::account::password::{PasswordPolicy, PolicyError};
+use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
+use crate::directory::{Directory, DirectoryError};
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
 use crate::http::pages::{LanguageLink, PageContext};
 use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
+use crate::metrics::Metrics;
 use crate::oidc::{OidcError, RelyingParty};
 use crate::store::{MemoryStore, Store};
 
@@ -33,6 +37,12 @@ pub enum StartError {
     RelyingParty(#[from] OidcError),
     #[error("`{key}`: {problem}")]
     Config { key: &'static str, problem: String },
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    #[error("password policy: {0}")]
+    Password(#[from] PolicyError),
+    #[error("audit: {0}")]
+    Audit(#[from] AuditError),
 }
 
 /// Everything a request handler may use. Cheap to clone.
@@ -46,6 +56,10 @@ pub struct Shared {
     /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
     pub origin: String,
     pub store: Arc<dyn Store>,
+    pub directory: Arc<dyn Directory>,
+    pub audit: Arc<Audit>,
+    pub password_policy: PasswordPolicy,
+    pub metrics: Metrics,
     pub rp: RelyingParty,
     pub keys: Arc<ServiceKeys>,
     pub clock: Arc<dyn Clock>,
@@ -152,6 +166,10 @@ pub struct Dependencies {
     pub keys: Arc<ServiceKeys>,
     /// `None` builds the store the settings name.
     pub store: Option<Arc<dyn Store>>,
+    /// `None` builds the directory the settings name.
+    pub directory: Option<Arc<dyn Directory>>,
+    /// `None` builds the audit trail the settings name.
+    pub audit: Option<Arc<Audit>>,
 }
 
 /// A bound service, ready to serve.
@@ -167,12 +185,12 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
-        Self::build_on(listener, settings, deps)
+        Self::build_on(listener, settings, deps).await
     }
 
     /// Builds the service on an already bound listener. Without `server.public_url`, the public URL
     /// is `http://` + the bound address (development and tests).
-    pub fn build_on(
+    pub async fn build_on(
         listener: TcpListener,
         settings: Settings,
         deps: Dependencies,
@@ -213,6 +231,15 @@ impl App {
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::new(deps.clock.clone())));
         let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
+        let directory = match deps.directory {
+            Some(directory) => directory,
+            None => crate::directory::build(&settings.directory).await?,
+        };
+        let audit = match deps.audit {
+            Some(audit) => audit,
+            None => Arc::new(Audit::from_settings(&settings.audit)?),
+        };
+        let password_policy = PasswordPolicy::from_settings(&settings.password)?;
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),
             cookies: CookiePolicy {
@@ -225,6 +252,10 @@ impl App {
             catalog: Catalog::load()?,
             public_url,
             store,
+            directory,
+            audit,
+            password_policy,
+            metrics: Metrics::default(),
             rp,
             keys: deps.keys,
             clock: deps.clock,

@@ -16,6 +16,11 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
+use crate::account::eligibility::AccountSettings;
+use crate::account::password::PasswordSettings;
+use crate::audit::AuditSettings;
+use crate::directory::DirectorySettings;
+use crate::http::limits::LimitSettings;
 use crate::keys::SigningAlg;
 use crate::mock_idp::MockIdpSettings;
 use crate::oidc::claims::{ClaimOverrides, Preset};
@@ -67,6 +72,11 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub keys: KeySettings,
     pub store: StoreSettings,
+    pub directory: DirectorySettings,
+    pub accounts: AccountSettings,
+    pub password: PasswordSettings,
+    pub audit: AuditSettings,
+    pub limits: LimitSettings,
     pub ui: UiSettings,
     pub log: LogSettings,
     /// Only read by `tunnus dev` and `tunnus mock-idp`; `serve` never starts the mock broker.
@@ -251,6 +261,10 @@ pub struct UiSettings {
     /// Where people may be sent back to afterwards: absolute URLs; a `return_to` must have the same
     /// scheme, host and port and a path under one of these.
     pub return_to_allowlist: Vec<Url>,
+    /// The IT rules of use that activation asks people to accept.
+    pub terms_url: Option<Url>,
+    /// Where the success page sends people when they came without a `return_to` (the campus login).
+    pub login_url: Option<Url>,
 }
 
 impl Default for UiSettings {
@@ -260,6 +274,8 @@ impl Default for UiSettings {
             helpdesk_url: None,
             default_language: "fi".to_owned(),
             return_to_allowlist: Vec::new(),
+            terms_url: None,
+            login_url: None,
         }
     }
 }

@@ -108,8 +108,11 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
             clock,
             keys,
             store: None,
+            directory: None,
+            audit: None,
         },
-    )?;
+    )
+    .await?;
     Ok(DevServers { app, mock, persons })
 }
 

@@ -24,6 +24,7 @@
 //! - [`keys`]: the service's own keys, JWKS, signed JWKS and entity statement;
 //! - [`identity`]: [`identity::NationalId`] (the Finnish identity code) and the verified identity;
 //! - [`store`]: short-lived state with TTLs and single-use takes;
+//! - [`metrics`]: counters and latency histograms for `/metrics`;
 //! - [`audit`]: audit events that never carry a plain identity code;
 //! - [`clock`]: the only reader of wall time;
 //! - [`i18n`]: Finnish, Swedish and English texts;
@@ -41,6 +42,7 @@ pub mod http;
 pub mod i18n;
 pub mod identity;
 pub mod keys;
+pub mod metrics;
 pub mod mock_idp;
 pub mod oidc;
 pub mod random;

@@ -168,6 +168,8 @@ async fn serve(settings: Settings) -> Result<()> {
             clock,
             keys: Arc::new(keys),
             store: None,
+            directory: None,
+            audit: None,
         },
     )
     .await?;

@@ -8,7 +8,14 @@ use axum::response::{IntoResponse, Response};
 use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::pages::{MessagePage, render};
-use super::session::{self, Session};
+use super::account::refusal_page;
+use super::client_ip::ClientIp;
+use super::limits::{self, Limit};
+use super::middleware::RequestId;
+use super::session::{self, Grant, Session};
+use crate::account::eligibility::{Ineligible, Refusal, resolve};
+use crate::audit::{Event, EventKind, Outcome};
+use crate::directory::DirectoryError;
 use crate::app::AppState;
 use crate::i18n::Lang;
 
@@ -57,6 +64,8 @@ fn bad(detail: impl Into<String>) -> AppError {
 pub async fn finish(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, AppError> {
@@ -97,17 +106,113 @@ pub async fn finish(
         return Err(bad("callback without code or error"));
     };
 
-    let identity = state.rp.finish(code, &tx.pending).await?;
+    let timer = std::time::Instant::now();
+    let identity = state.rp.finish(code, &tx.pending).await;
+    state.metrics.observe(
+        "tunnus_broker_call_duration_seconds",
+        &[("step", "finish")],
+        timer.elapsed(),
+    );
+    let identity = identity.inspect_err(|error| {
+        let kind = match error {
+            crate::oidc::OidcError::BrokerUnavailable { .. } => "unavailable",
+            _ => "refused",
+        };
+        state
+            .metrics
+            .count("tunnus_broker_errors_total", &[("step", "finish"), ("kind", kind)]);
+    })?;
+    let record = |kind, outcome, reason: Option<&str>, account: Option<&str>| {
+        state.audit.record(
+            kind,
+            outcome,
+            Event {
+                account,
+                national_id: Some(&identity.national_id),
+                acr: Some(&identity.acr),
+                reason,
+                client_ip: Some(client_ip.to_string()),
+                request_id: Some(&request_id.0),
+                ..Event::default()
+            },
+            state.clock.now(),
+        );
+    };
+    record(EventKind::Identification, Outcome::Success, None, None);
     tracing::info!(event = "identified", acr = %identity.acr, "person identified");
+    state
+        .metrics
+        .count("tunnus_flows_total", &[("stage", "identified")]);
+    let subject = state.audit.pseudonym(&identity.national_id);
+    if let Err(error) = limits::check(
+        state.store.as_ref(),
+        &state.metrics,
+        &state.settings.limits,
+        Limit::IdentificationsPerPerson,
+        &subject,
+    )
+    .await
+    {
+        if error.kind == ErrorKind::RateLimited {
+            record(
+                EventKind::Refusal,
+                Outcome::Refused,
+                Some(Limit::IdentificationsPerPerson.as_str()),
+                None,
+            );
+        }
+        return Err(error);
+    }
+
+    let timer = std::time::Instant::now();
+    let resolved = resolve(state.directory.as_ref(), &identity.national_id, &state.settings.accounts).await;
+    state.metrics.observe(
+        "tunnus_directory_call_duration_seconds",
+        &[("operation", "find")],
+        timer.elapsed(),
+    );
+    let resolved = resolved
+        .inspect_err(|_| {
+            state
+                .metrics
+                .count("tunnus_directory_errors_total", &[("operation", "find")]);
+        })
+        .map_err(|error| match error {
+            DirectoryError::Unavailable { detail } => {
+                AppError::new(ErrorKind::Unavailable, format!("directory lookup: {detail}"))
+            }
+            other => AppError::new(ErrorKind::Internal, format!("directory lookup: {other}")),
+        })?;
+    let eligible = match resolved {
+        Ok(eligible) => eligible,
+        Err(refusal) => {
+            record(EventKind::Refusal, Outcome::Refused, Some(refusal.as_str()), None);
+            tracing::info!(event = "refused", reason = refusal.as_str(), "self-service refused");
+            state
+                .metrics
+                .count("tunnus_flows_total", &[("stage", "refused")]);
+            state
+                .metrics
+                .count("tunnus_refusals_total", &[("reason", refusal.as_str())]);
+            return Ok(refusal_response(&state, lang, &refusal, &request_id.0));
+        }
+    };
     let session = Session {
         given_name: identity.given_name.clone(),
         family_name: identity.family_name.clone(),
-        masked_national_id: identity.national_id.masked(),
+        birth_date: identity.national_id.birth_date(),
+        subject,
         acr: identity.acr.clone(),
         csrf: crate::random::token(),
         return_to: tx.return_to,
+        username: eligible.account.username.clone(),
+        purpose: eligible.purpose,
     };
-    let id = session::create_session(state.store.as_ref(), &session).await?;
+    let grant = Grant {
+        account: eligible.account.id.clone(),
+        purpose: eligible.purpose,
+    };
+    let id = session::create_session(state.store.as_ref(), &session, &grant).await?;
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/account")]).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -116,6 +221,25 @@ pub async fn finish(
             .set(cookies::SESSION, &id, session::SESSION_TTL.as_secs()),
     );
     Ok(response)
+}
+
+fn refusal_response(state: &AppState, lang: Lang, refusal: &Refusal, request_id: &str) -> Response {
+    let t = state.catalog.texts(lang);
+    let (title, text, staff) = match refusal {
+        Refusal::NoAccount => (&t.no_account_title, &t.no_account_text, false),
+        Refusal::Ambiguous { .. } => (&t.ambiguous_title, &t.ambiguous_text, false),
+        Refusal::NotEligible { reason, staff } => {
+            let (title, text) = match reason {
+                Ineligible::Category => (&t.ineligible_category_title, &t.ineligible_category_text),
+                Ineligible::Disabled => (&t.ineligible_disabled_title, &t.ineligible_disabled_text),
+                Ineligible::Privileged => {
+                    (&t.ineligible_privileged_title, &t.ineligible_privileged_text)
+                }
+            };
+            (title, text, *staff)
+        }
+    };
+    refusal_page(state, lang, title, text, staff, request_id)
 }
 
 /// The broker sent `error` instead of a code. Cancelling is the person's choice, not a fault: it

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     BrokerError,
     /// A service this one depends on is down.
     Unavailable,
+    /// Too many attempts: try again after a while.
+    RateLimited,
     NotFound,
     Internal,
 }
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Forbidden | ErrorKind::SessionExpired => StatusCode::FORBIDDEN,
             ErrorKind::IdentificationFailed | ErrorKind::BrokerError => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -54,6 +57,7 @@ impl ErrorKind {
         match status {
             StatusCode::NOT_FOUND => ErrorKind::NotFound,
             StatusCode::SERVICE_UNAVAILABLE => ErrorKind::Unavailable,
+            StatusCode::TOO_MANY_REQUESTS => ErrorKind::RateLimited,
             s if s.is_server_error() => ErrorKind::Internal,
             _ => ErrorKind::BadRequest,
         }
@@ -72,6 +76,7 @@ impl ErrorKind {
             }
             ErrorKind::BrokerError => (&t.error_broker_title, &t.error_broker),
             ErrorKind::Unavailable => (&t.error_unavailable_title, &t.error_unavailable),
+            ErrorKind::RateLimited => (&t.error_rate_limited_title, &t.error_rate_limited),
             ErrorKind::NotFound => (&t.error_not_found_title, &t.error_not_found),
             ErrorKind::Internal => (&t.error_internal_title, &t.error_internal),
         }
@@ -84,6 +89,8 @@ pub struct AppError {
     pub kind: ErrorKind,
     /// For the log only; must not contain secrets or plain identity codes.
     pub detail: String,
+    /// Seconds to put in `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -91,6 +98,7 @@ impl AppError {
         Self {
             kind,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 }
@@ -98,6 +106,11 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut response = self.kind.status().into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -6,12 +6,24 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::MachineResponse;
+use super::KeepBody;
 use crate::app::AppState;
 
 /// `GET /healthz`: the process answers.
 pub async fn alive() -> &'static str {
     "ok"
+}
+
+/// `GET /metrics`: counters and histograms in the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// `GET /readyz`: the store answers and the broker's discovery document can be read.
@@ -35,6 +47,6 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "broker": if broker.is_ok() { "ok" } else { "unavailable" },
     });
     let mut response = (status, Json(body)).into_response();
-    response.extensions_mut().insert(MachineResponse);
+    response.extensions_mut().insert(KeepBody);
     response
 }

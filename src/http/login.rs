@@ -6,7 +6,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
+use super::client_ip::ClientIp;
 use super::cookies;
+use super::limits::{self, Limit};
+use super::middleware::RequestId;
+use crate::audit::{Event, EventKind, Outcome};
 use super::error::{AppError, ErrorKind};
 use super::middleware::same_origin;
 use super::session::{self, LoginTransaction, fingerprint, same_secret};
@@ -22,6 +26,8 @@ pub struct LoginForm {
 pub async fn start(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
@@ -35,7 +41,47 @@ pub async fn start(
     }
     let return_to = form.return_to.filter(|url| state.return_to_allowed(url));
 
-    let start = state.rp.start(lang).await?;
+    // Limits before anything reaches the broker: each identification costs money.
+    let ip = client_ip.to_string();
+    for (limit, subject) in [(Limit::LoginStartsPerIp, ip.as_str()), (Limit::BrokerBudget, "all")] {
+        if let Err(error) = limits::check(
+            state.store.as_ref(),
+            &state.metrics,
+            &state.settings.limits,
+            limit,
+            subject,
+        )
+        .await
+        {
+            if error.kind == ErrorKind::RateLimited {
+                state.audit.record(
+                    EventKind::Refusal,
+                    Outcome::Refused,
+                    Event {
+                        reason: Some(limit.as_str()),
+                        client_ip: Some(ip.clone()),
+                        request_id: Some(&request_id.0),
+                        ..Event::default()
+                    },
+                    state.clock.now(),
+                );
+            }
+            return Err(error);
+        }
+    }
+
+    let timer = std::time::Instant::now();
+    let start = state.rp.start(lang).await;
+    state.metrics.observe(
+        "tunnus_broker_call_duration_seconds",
+        &[("step", "start")],
+        timer.elapsed(),
+    );
+    let start = start.inspect_err(|_| {
+        state
+            .metrics
+            .count("tunnus_broker_errors_total", &[("step", "start")]);
+    })?;
     // One binding value per browser, so logins started in two tabs can both finish.
     let existing_binding = state.cookies.read(&headers, cookies::LOGIN);
     let binding = existing_binding
@@ -49,6 +95,9 @@ pub async fn start(
     };
     session::put_login(state.store.as_ref(), &tx).await?;
     tracing::info!(event = "login_started", "identification started");
+    state
+        .metrics
+        .count("tunnus_flows_total", &[("stage", "started")]);
 
     let mut response = (
         StatusCode::SEE_OTHER,

@@ -18,20 +18,21 @@ pub struct RequestId(pub String);
 /// Assigns a request id, picks the language, logs the request once (path only: queries carry codes),
 /// and renders any error as a page.
 pub async fn pages(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = state.clock.now();
     let request_id = RequestId(crate::random::short_id());
     let (lang, chosen) = language(&state, &request);
     request.extensions_mut().insert(request_id.clone());
     request.extensions_mut().insert(lang);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let route = route_label(&path);
+    let timer = std::time::Instant::now();
 
     let mut response = next.run(request).await;
 
     let status = response.status();
     let for_machines = response
         .extensions()
-        .get::<super::MachineResponse>()
+        .get::<super::KeepBody>()
         .is_some();
     if (status.is_client_error() || status.is_server_error()) && !for_machines {
         let error = response
@@ -64,16 +65,51 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert("x-request-id", value);
     }
-    let elapsed = state.clock.now() - started;
+    let class = match response.status().as_u16() {
+        200..=399 => "ok",
+        400..=499 => "client_error",
+        _ => "server_error",
+    };
+    state.metrics.count(
+        "tunnus_http_requests_total",
+        &[("route", route), ("class", class)],
+    );
+    state.metrics.observe(
+        "tunnus_http_request_duration_seconds",
+        &[("route", route)],
+        timer.elapsed(),
+    );
     tracing::info!(
         request_id = %request_id.0,
         %method,
         %path,
         status = response.status().as_u16(),
-        millis = elapsed.whole_milliseconds() as u64,
+        millis = timer.elapsed().as_millis() as u64,
         "request"
     );
     response
+}
+
+/// The route a path belongs to, for metric labels (paths people invent are not labels).
+fn route_label(path: &str) -> &'static str {
+    const ROUTES: [&str; 12] = [
+        "/",
+        "/login",
+        "/callback",
+        "/account",
+        "/.well-known/jwks.json",
+        "/.well-known/signed-jwks.jwt",
+        "/.well-known/openid-federation",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/static/style.css",
+        "/favicon.ico",
+    ];
+    ROUTES
+        .into_iter()
+        .find(|route| *route == path)
+        .unwrap_or("other")
 }
 
 /// Headers of an error response that survive its replacement by a page (cookies set or cleared,

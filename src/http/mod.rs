@@ -9,10 +9,12 @@ use crate::app::AppState;
 
 pub mod account;
 pub mod callback;
+pub mod client_ip;
 pub mod cookies;
 pub mod error;
 pub mod health;
 pub mod landing;
+pub mod limits;
 pub mod login;
 pub mod middleware;
 pub mod pages;
@@ -28,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing::show))
         .route("/login", post(login::start))
         .route("/callback", get(callback::finish))
-        .route("/account", get(account::show))
+        .route("/account", get(account::show).post(account::submit))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/static/style.css", get(landing::stylesheet))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
@@ -52,7 +55,7 @@ async fn not_found() -> AppError {
     AppError::new(ErrorKind::NotFound, "no such route")
 }
 
-/// Marks a response whose error status and body are meant for machines (readiness), so the page
-/// middleware leaves it alone.
+/// Marks a response whose error status already carries its own body (readiness for machines, a form
+/// shown again with its problems, a refusal page), so the page middleware leaves it alone.
 #[derive(Debug, Clone, Copy)]
-pub struct MachineResponse;
+pub struct KeepBody;

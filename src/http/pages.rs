@@ -41,15 +41,6 @@ pub struct MessagePage<'a> {
     pub again_href: String,
 }
 
-#[derive(Template)]
-#[template(path = "identified.html")]
-pub struct IdentifiedPage<'a> {
-    pub page: PageContext<'a>,
-    pub name: String,
-    pub masked_id: String,
-    pub assurance: &'a str,
-}
-
 /// Renders `template` as an HTML response with `status`. A template that fails to render (which the
 /// compile-time checks make unlikely) becomes a bare 500 rather than a panic.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
@@ -67,4 +58,42 @@ pub fn render(status: StatusCode, template: &impl Template) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub page: PageContext<'a>,
+    pub activation: bool,
+    pub name: String,
+    pub username: &'a str,
+    pub csrf: &'a str,
+    pub terms_url: Option<&'a str>,
+    pub rules: Vec<String>,
+    pub min_length: usize,
+    pub max_length: usize,
+    pub password_errors: Vec<String>,
+    pub confirmation_error: bool,
+    pub terms_error: bool,
+    pub form_problem: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct DonePage<'a> {
+    pub page: PageContext<'a>,
+    pub title: &'a str,
+    pub text: &'a str,
+    pub username: &'a str,
+    pub continue_url: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "refusal.html")]
+pub struct RefusalPage<'a> {
+    pub page: PageContext<'a>,
+    pub title: &'a str,
+    pub text: &'a str,
+    pub staff: bool,
+    pub request_id: &'a str,
 }

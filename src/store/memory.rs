@@ -62,6 +62,18 @@ impl MemoryStore {
                 .count()
     }
 
+    /// The keys of live entries (not counters), for tests.
+    pub fn keys(&self) -> Vec<String> {
+        let now = self.clock.now();
+        let inner = self.lock();
+        inner
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expires > now)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// True when nothing live is stored.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

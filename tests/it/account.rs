@@ -242,7 +242,7 @@ async fn an_unavailable_directory_gives_a_503_and_keeps_the_grant() {
 async fn a_directory_policy_refusal_is_shown_in_safe_words() {
     let app = TestApp::spawn().await;
     let (browser, form) = identified(&app, "010170-999R").await;
-    app.directory.fail_writes_with(Some(tunnus::directory::memory::WriteFault::Policy(
+    app.directory.fail_writes_with(Some(tunnus::directory::memory::WriteFault::PolicyRejected(
         tunnus::directory::PolicyRefusal::RecentlyUsed,
     )));
     let page = set_password(&app, &browser, &form, GOOD).await;

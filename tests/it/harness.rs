@@ -9,7 +9,9 @@ use reqwest::header::{self, HeaderMap};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tunnus::app::{App, Dependencies};
+use tunnus::audit::Audit;
 use tunnus::clock::ManualClock;
+use tunnus::directory::memory::MemoryDirectory;
 use tunnus::config::Settings;
 use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{self, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person};
@@ -59,6 +61,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub keys: Arc<ServiceKeys>,
     pub persons: Vec<Person>,
+    pub directory: Arc<MemoryDirectory>,
+    audit: Arc<Mutex<Vec<u8>>>,
     _stop: Vec<oneshot::Sender<()>>,
 }
 
@@ -128,10 +132,15 @@ impl TestApp {
             required = {required}
             alg = "{alg}"
             enc = "{enc}"
+            [accounts]
+            refused_groups = ["it-admins"]
+            [password]
+            deny_list = "{deny_list}"
             [log]
             format = "json"
             level = "debug"
             "#,
+            deny_list = repo_path("config/common-passwords.txt").display(),
             preset = options.preset.as_str(),
             signing = options.signing_alg.as_str(),
             required = options.service_requires_encryption,
@@ -140,6 +149,9 @@ impl TestApp {
         );
         let settings = merge_toml(&toml, &options.service_toml);
         let store = Arc::new(MemoryStore::new(clock.clone()));
+        let directory =
+            Arc::new(MemoryDirectory::from_seed_file(&repo_path("config/dev-accounts.toml")).unwrap());
+        let (audit, audit_log) = Audit::in_memory();
         let app = App::build_on(
             listener,
             settings,
@@ -147,8 +159,11 @@ impl TestApp {
                 clock: clock.clone(),
                 keys: keys.clone(),
                 store: Some(store.clone()),
+                directory: Some(directory.clone()),
+                audit: Some(Arc::new(audit)),
             },
         )
+        .await
         .unwrap();
 
         let (stop_mock, mock_stopped) = oneshot::channel::<()>();
@@ -167,6 +182,8 @@ impl TestApp {
             clock,
             keys,
             persons,
+            directory,
+            audit: audit_log,
             _stop: vec![stop_mock, stop_app],
         }
     }
@@ -188,13 +205,15 @@ impl TestApp {
             .unwrap_or_else(|| panic!("{hetu} is not in config/mock-persons.toml"))
     }
 
-    /// Nothing about a session or a login is left in the store.
+    /// Every audit event written so far, one JSON object per line.
+    pub fn audit_log(&self) -> String {
+        String::from_utf8_lossy(&self.audit.lock().unwrap()).into_owned()
+    }
+
+    /// Nothing about a session, a grant or a login is left in the store (rate-limit counters may be).
     pub fn assert_no_state(&self) {
-        assert!(
-            self.store.is_empty(),
-            "the store still holds {} entries",
-            self.store.len()
-        );
+        let keys = self.store.keys();
+        assert!(keys.is_empty(), "the store still holds {keys:?}");
     }
 }
 

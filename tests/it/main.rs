@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod account;
 mod callback;
 mod cli;
 mod faults;
