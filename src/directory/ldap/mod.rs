@@ -300,8 +300,8 @@ impl LdapDirectory {
     async fn has_password(&self, dn: &str, password: &str) -> bool {
         match open(&self.config, dn, password).await {
             Ok(mut ldap) => {
-                // The answer is already known; a failed unbind changes nothing.
-                let _ = ldap.unbind().await;
+                // The answer is already known: a failed or slow unbind changes nothing.
+                let _ = tokio::time::timeout(self.config.timeout, ldap.unbind()).await;
                 true
             }
             Err(_) => false,
