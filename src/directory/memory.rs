@@ -638,11 +638,23 @@ mod tests {
         assert!(detail.contains("locked"), "{detail}");
     }
 
-    #[test]
-    fn the_dev_seed_gives_every_test_person_the_documented_accounts() {
+    /// Username, category, state and groups of one expected development account.
+    type Expected = (
+        &'static str,
+        &'static str,
+        AccountState,
+        &'static [&'static str],
+    );
+
+    fn dev_seed() -> MemoryDirectory {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml");
-        let directory = MemoryDirectory::from_seed_file(&path).unwrap();
-        let expected: &[(&str, &[(&str, &str, AccountState, &[&str])])] = &[
+        MemoryDirectory::from_seed_file(&path).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_dev_seed_gives_every_test_person_the_documented_accounts() {
+        let directory = dev_seed();
+        let expected: &[(&str, &[Expected])] = &[
             (
                 "010170-999R",
                 &[("tetyra", "student", AccountState::Active, &[])],
@@ -689,13 +701,8 @@ mod tests {
             ("020365-999P", &[]),
             ("030516D9026", &[]),
         ];
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         for (code, accounts) in expected {
-            let found = runtime
-                .block_on(directory.find_by_national_id(&id(code)))
-                .unwrap();
+            let found = directory.find_by_national_id(&id(code)).await.unwrap();
             let found: Vec<_> = found
                 .iter()
                 .map(|a| {
@@ -713,5 +720,41 @@ mod tests {
                 .collect();
             assert_eq!(found, wanted, "accounts of {}", id(code).masked());
         }
+    }
+
+    /// The accounts carry the names the mock broker gives the same persons, so the pages agree.
+    #[tokio::test]
+    async fn dev_accounts_have_the_names_of_the_mock_broker_s_persons() {
+        let directory = dev_seed();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/mock-persons.toml");
+        let persons: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let persons = persons["person"].as_array().unwrap();
+        let mut accounts = 0;
+        for person in persons {
+            let field = |name: &str| person[name].as_str().unwrap().to_owned();
+            let found = directory
+                .find_by_national_id(&id(&field("national_id")))
+                .await
+                .unwrap();
+            for account in &found {
+                assert_eq!(
+                    account.given_name,
+                    field("given_name"),
+                    "{}",
+                    account.username
+                );
+                assert_eq!(
+                    account.family_name,
+                    field("family_name"),
+                    "{}",
+                    account.username
+                );
+            }
+            accounts += found.len();
+        }
+        assert_eq!(
+            accounts, 11,
+            "every development account belongs to a mock person"
+        );
     }
 }

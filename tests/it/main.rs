@@ -1,10 +1,12 @@
 //! Integration tests: the service and the mock broker over real sockets, driven like a browser.
 
 mod harness;
+mod slapd;
 
 mod account;
 mod callback;
 mod cli;
+mod directory;
 mod faults;
 mod flow;
 mod logs;

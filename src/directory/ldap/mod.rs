@@ -50,7 +50,7 @@ const ACCOUNTDISABLE: i64 = 0x2;
 
 /// A [`Directory`] on an LDAP server. Account ids are entry DNs.
 pub struct LdapDirectory {
-    config: Arc<Config>,
+    config: Config,
     clock: Arc<dyn Clock>,
     shared: tokio::sync::Mutex<Option<Ldap>>,
 }
@@ -60,7 +60,7 @@ impl LdapDirectory {
     /// Settings that cannot work are [`DirectoryError::Misconfigured`] naming the key.
     pub fn new(settings: &LdapSettings, clock: Arc<dyn Clock>) -> Result<Self, DirectoryError> {
         Ok(Self {
-            config: Arc::new(Config::from_settings(settings)?),
+            config: Config::from_settings(settings)?,
             clock,
             shared: tokio::sync::Mutex::new(None),
         })
@@ -99,7 +99,7 @@ impl LdapDirectory {
     }
 
     fn read_attributes(&self) -> Vec<&str> {
-        let config = &*self.config;
+        let config = &self.config;
         let mut attributes = vec![
             config.username_attribute.as_str(),
             config.given_name_attribute.as_str(),
@@ -128,7 +128,7 @@ impl LdapDirectory {
         ldap: &mut Ldap,
         filter: &str,
     ) -> Result<Vec<Account>, DirectoryError> {
-        let config = &*self.config;
+        let config = &self.config;
         let found = ldap
             .with_timeout(config.timeout)
             .with_search_options(SearchOptions::new().sizelimit(MAX_MATCHES))
@@ -152,7 +152,7 @@ impl LdapDirectory {
     }
 
     fn account_from(&self, entry: &SearchEntry) -> Result<Account, DirectoryError> {
-        let config = &*self.config;
+        let config = &self.config;
         let first = |attribute: &str| values(entry, attribute).first().cloned();
         let username = first(&config.username_attribute).ok_or_else(|| {
             DirectoryError::misconfigured(format!(
@@ -172,7 +172,7 @@ impl LdapDirectory {
     }
 
     fn state_of(&self, entry: &SearchEntry) -> AccountState {
-        let config = &*self.config;
+        let config = &self.config;
         if config.flavour == Flavour::ActiveDirectory {
             let flags = values(entry, "userAccountControl")
                 .first()
@@ -193,7 +193,7 @@ impl LdapDirectory {
     /// Reads the account about to be written: it must still exist, match the user filter, and not
     /// be disabled.
     async fn check_writable(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
-        let config = &*self.config;
+        let config = &self.config;
         let mut attributes = self.state_attributes();
         if attributes.is_empty() {
             // "1.1" asks for no attributes at all (RFC 4511).
@@ -247,6 +247,17 @@ impl LdapDirectory {
         password: &str,
         activate: bool,
     ) -> Result<(), DirectoryError> {
+        let result = ldap
+            .with_timeout(self.config.timeout)
+            .modify(dn, self.unicode_pwd_changes(password, activate))
+            .await
+            .map_err(|error| from_error(Step::WritePassword, error))?;
+        succeeded(Step::WritePassword, &result, Some(password))
+    }
+
+    /// Active Directory's one modify: the new `unicodePwd`, with the activation attributes when
+    /// activating, so the account is never left active without its password or the reverse.
+    fn unicode_pwd_changes(&self, password: &str, activate: bool) -> Vec<Mod<Vec<u8>>> {
         let mut changes = vec![Mod::Replace(
             b"unicodePwd".to_vec(),
             HashSet::from([encode::unicode_pwd(password)]),
@@ -254,17 +265,12 @@ impl LdapDirectory {
         if activate {
             changes.extend(self.activation_changes());
         }
-        let result = ldap
-            .with_timeout(self.config.timeout)
-            .modify(dn, changes)
-            .await
-            .map_err(|error| from_error(Step::WritePassword, error))?;
-        succeeded(Step::WritePassword, &result, Some(password))
+        changes
     }
 
     /// The state set to active and the terms marked accepted now, for the attributes configured.
     fn activation_changes(&self) -> Vec<Mod<Vec<u8>>> {
-        let config = &*self.config;
+        let config = &self.config;
         let mut changes = Vec::new();
         if let Some((attribute, states)) = &config.state {
             changes.push(Mod::Replace(
@@ -298,10 +304,14 @@ impl LdapDirectory {
     /// Whether `password` already is the account's password: a bind as the account on a connection
     /// of its own, closed right after.
     async fn has_password(&self, dn: &str, password: &str) -> bool {
+        // A bind with an empty password is an unauthenticated bind, which some servers accept.
+        if password.is_empty() {
+            return false;
+        }
         match open(&self.config, dn, password).await {
             Ok(mut ldap) => {
-                // The answer is already known; a failed unbind changes nothing.
-                let _ = ldap.unbind().await;
+                // The answer is already known: a failed or slow unbind changes nothing.
+                let _ = tokio::time::timeout(self.config.timeout, ldap.unbind()).await;
                 true
             }
             Err(_) => false,
@@ -408,7 +418,7 @@ impl Directory for LdapDirectory {
     }
 
     async fn find_by_national_id(&self, id: &NationalId) -> Result<Vec<Account>, DirectoryError> {
-        let config = &*self.config;
+        let config = &self.config;
         let value = encode::national_id_value(&config.national_id_format, id);
         let filter =
             encode::search_filter(&config.user_filter, &config.national_id_attribute, &value);
@@ -576,16 +586,8 @@ mod tests {
             ..LdapSettings::default()
         });
         directory.clock = clock;
-        let changes = directory.activation_changes();
-        let described: Vec<(Vec<u8>, Vec<Vec<u8>>)> = changes
-            .into_iter()
-            .map(|change| match change {
-                Mod::Replace(attribute, values) => (attribute, values.into_iter().collect()),
-                _ => panic!("activation only replaces"),
-            })
-            .collect();
         assert_eq!(
-            described,
+            replaced(directory.activation_changes()),
             vec![
                 (b"tunnusAccountState".to_vec(), vec![b"active".to_vec()]),
                 (
@@ -593,6 +595,46 @@ mod tests {
                     vec![b"20260504030201Z".to_vec()]
                 ),
             ]
+        );
+    }
+
+    /// Each change as (attribute, values); every change the backend makes is a replace.
+    fn replaced(changes: Vec<Mod<Vec<u8>>>) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
+        changes
+            .into_iter()
+            .map(|change| match change {
+                Mod::Replace(attribute, values) => (attribute, values.into_iter().collect()),
+                _ => panic!("only replaces are expected"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn active_directory_activation_is_one_modify_with_the_password_and_the_state() {
+        let mut directory = directory(LdapSettings {
+            flavour: Flavour::ActiveDirectory,
+            state_attribute: Some("extensionAttribute2".to_owned()),
+            terms_accepted_attribute: Some("extensionAttribute3".to_owned()),
+            ..LdapSettings::default()
+        });
+        directory.clock = Arc::new(ManualClock::at(time::macros::datetime!(
+            2026-05-04 03:02:01 UTC
+        )));
+        let quoted_password = vec![0x22, 0x00, 0x78, 0x00, 0x22, 0x00];
+        assert_eq!(
+            replaced(directory.unicode_pwd_changes("x", true)),
+            vec![
+                (b"unicodePwd".to_vec(), vec![quoted_password.clone()]),
+                (b"extensionAttribute2".to_vec(), vec![b"active".to_vec()]),
+                (
+                    b"extensionAttribute3".to_vec(),
+                    vec![b"20260504030201Z".to_vec()]
+                ),
+            ]
+        );
+        assert_eq!(
+            replaced(directory.unicode_pwd_changes("x", false)),
+            vec![(b"unicodePwd".to_vec(), vec![quoted_password])]
         );
     }
 

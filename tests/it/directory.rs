@@ -1,0 +1,681 @@
+//! The LDAP directory against a real slapd (see `slapd.rs`): lookups, password writes, activation,
+//! refusals, TLS and failures. Every refusal also checks that nothing was written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::macros::datetime;
+use tunnus::clock::ManualClock;
+use tunnus::directory::ldap::Flavour;
+use tunnus::directory::{
+    AccountId, AccountState, Directory, DirectoryError, LdapDirectory, LdapSettings, NewPassword,
+    PolicyRefusal,
+};
+use tunnus::identity::NationalId;
+
+use crate::slapd::{self, Slapd, add, shared};
+
+const SCHAC: &str = "urn:schac:personalUniqueID:fi:FIC:";
+const TERO: &str = "010170-999R";
+const PAIVI: &str = "210281-9988";
+const NOBODY: &str = "020365-999P";
+const OLD_PASSWORD: &str = "vanha salasana 2019";
+const ACTIVATED_AT: time::OffsetDateTime = datetime!(2026-05-04 03:02:01 UTC);
+
+fn hetu(code: &str) -> NationalId {
+    NationalId::parse(code, true).unwrap()
+}
+
+fn password(text: &str) -> NewPassword {
+    NewPassword::new(text.to_owned())
+}
+
+fn directory(settings: &LdapSettings) -> LdapDirectory {
+    LdapDirectory::new(settings, Arc::new(ManualClock::at(ACTIVATED_AT))).unwrap()
+}
+
+/// One person entry to add under a test's subtree.
+struct Person<'a> {
+    uid: &'a str,
+    national_id: Option<String>,
+    category: &'a str,
+    state: Option<&'a str>,
+    password: Option<&'a str>,
+}
+
+impl<'a> Person<'a> {
+    fn new(uid: &'a str, code: &str) -> Self {
+        Self {
+            uid,
+            national_id: Some(format!("{SCHAC}{code}")),
+            category: "student",
+            state: None,
+            password: Some(OLD_PASSWORD),
+        }
+    }
+
+    fn state(self, state: &'a str) -> Self {
+        Self {
+            state: Some(state),
+            ..self
+        }
+    }
+
+    fn category(self, category: &'a str) -> Self {
+        Self { category, ..self }
+    }
+
+    fn stored_as(self, value: &str) -> Self {
+        Self {
+            national_id: Some(value.to_owned()),
+            ..self
+        }
+    }
+
+    fn without_password(self) -> Self {
+        Self {
+            password: None,
+            ..self
+        }
+    }
+
+    /// Adds the person as the root DN and returns the entry's DN.
+    async fn add_to(self, slapd: &Slapd, base: &str) -> String {
+        let dn = format!("uid={},{base}", ldap3::dn_escape(self.uid));
+        let cn = format!("Given {}", self.uid);
+        let mut attributes: Vec<(&str, Vec<&str>)> = vec![
+            (
+                "objectClass",
+                vec!["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
+            ),
+            ("uid", vec![self.uid]),
+            ("cn", vec![&cn]),
+            ("givenName", vec!["Tero Testi"]),
+            ("sn", vec!["Äyrämö"]),
+            ("employeeType", vec![self.category]),
+        ];
+        if let Some(value) = &self.national_id {
+            attributes.push(("schacPersonalUniqueID", vec![value]));
+        }
+        if let Some(state) = self.state {
+            attributes.push(("tunnusAccountState", vec![state]));
+        }
+        if let Some(password) = self.password {
+            attributes.push(("userPassword", vec![password]));
+        }
+        let attributes: Vec<(&str, &[&str])> = attributes
+            .iter()
+            .map(|(name, values)| (*name, values.as_slice()))
+            .collect();
+        add(&mut slapd.admin().await, &dn, &attributes).await;
+        dn
+    }
+}
+
+async fn usernames(directory: &LdapDirectory, code: &str) -> Vec<String> {
+    let mut names: Vec<String> = directory
+        .find_by_national_id(&hetu(code))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|account| account.username)
+        .collect();
+    names.sort();
+    names
+}
+
+fn assert_misconfigured(result: Result<impl std::fmt::Debug, DirectoryError>, key: &str) {
+    match result {
+        Err(DirectoryError::Misconfigured { detail }) => {
+            assert!(detail.contains(key), "{detail}");
+            assert!(
+                !detail.contains(TERO) && !detail.contains("999R"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected Misconfigured naming {key}, got {other:?}"),
+    }
+}
+
+fn assert_unavailable(result: Result<impl std::fmt::Debug, DirectoryError>) {
+    match result {
+        Err(DirectoryError::Unavailable { detail }) => {
+            assert!(!detail.contains(TERO), "{detail}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn lookup_finds_no_one_or_all_the_accounts_of_the_code() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let tero = Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    Person::new("paniem", PAIVI).add_to(slapd, &base).await;
+    Person::new("paniem2", PAIVI)
+        .category("staff")
+        .add_to(slapd, &base)
+        .await;
+    let mut admin = slapd.admin().await;
+    add(
+        &mut admin,
+        &format!("cn=students,{base}"),
+        &[
+            ("objectClass", &["groupOfNames"]),
+            ("cn", &["students"]),
+            ("member", &[&tero]),
+        ],
+    )
+    .await;
+    // Holds Tero's code but is no account: the user filter (inetOrgPerson) leaves it out.
+    add(
+        &mut admin,
+        &format!("cn=printer,{base}"),
+        &[
+            ("objectClass", &["device", "schacLinkageIdentifiers"]),
+            ("cn", &["printer"]),
+            ("schacPersonalUniqueID", &[&format!("{SCHAC}{TERO}")]),
+        ],
+    )
+    .await;
+    let directory = directory(&slapd.settings(&base));
+
+    assert!(usernames(&directory, NOBODY).await.is_empty());
+    assert_eq!(usernames(&directory, PAIVI).await, ["paniem", "paniem2"]);
+    let found = directory.find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let account = &found[0];
+    assert_eq!(account.id, AccountId::new(tero.clone()));
+    assert_eq!(account.username, "tetyra");
+    assert_eq!(account.given_name, "Tero Testi");
+    assert_eq!(account.family_name, "Äyrämö");
+    assert_eq!(account.category, "student");
+    assert_eq!(account.state, AccountState::Active);
+    assert_eq!(account.groups, [format!("cn=students,{base}")]);
+}
+
+#[tokio::test]
+async fn lookup_reads_the_state_attribute() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    Person::new("pending", TERO)
+        .state("pending")
+        .add_to(slapd, &base)
+        .await;
+    Person::new("closed", PAIVI)
+        .state("disabled")
+        .add_to(slapd, &base)
+        .await;
+    Person::new("odd", NOBODY)
+        .state("archived")
+        .add_to(slapd, &base)
+        .await;
+    let directory = directory(&slapd.settings(&base));
+    let state = async |code| directory.find_by_national_id(&hetu(code)).await.unwrap()[0].state;
+    assert_eq!(state(TERO).await, AccountState::PendingActivation);
+    assert_eq!(state(PAIVI).await, AccountState::Disabled);
+    assert_eq!(state(NOBODY).await, AccountState::Disabled);
+}
+
+#[tokio::test]
+async fn hostile_characters_in_the_configured_format_are_matched_literally() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let hostile = "*)(uid=*))(|(x=\\{hetu}";
+    Person::new("plain", TERO).add_to(slapd, &base).await;
+    Person::new("literal", TERO)
+        .stored_as(&hostile.replace("{hetu}", TERO))
+        .add_to(slapd, &base)
+        .await;
+    Person::new("wildcard", TERO)
+        .stored_as(&format!("{TERO}*"))
+        .add_to(slapd, &base)
+        .await;
+    Person::new("longer", TERO)
+        .stored_as(&format!("{TERO}-extra"))
+        .add_to(slapd, &base)
+        .await;
+
+    let with_format = |format: &str| {
+        directory(&LdapSettings {
+            national_id_format: format.to_owned(),
+            ..slapd.settings(&base)
+        })
+    };
+    assert_eq!(usernames(&with_format(hostile), TERO).await, ["literal"]);
+    assert_eq!(usernames(&with_format("{hetu}*"), TERO).await, ["wildcard"]);
+    assert!(usernames(&with_format("{hetu}"), TERO).await.is_empty());
+    assert_eq!(
+        usernames(&with_format(&format!("{SCHAC}{{hetu}}")), TERO).await,
+        ["plain"]
+    );
+}
+
+#[tokio::test]
+async fn a_reset_stores_a_hash_the_person_can_bind_with() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    let directory = directory(&slapd.settings(&base));
+
+    let new = "uusi pitkä salasana 1";
+    directory
+        .reset_password(&AccountId::new(dn.clone()), &password(new))
+        .await
+        .unwrap();
+
+    assert!(slapd.can_bind(&dn, new).await);
+    assert!(!slapd.can_bind(&dn, OLD_PASSWORD).await);
+    let stored = slapd.read(&dn, "userPassword").await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].starts_with("{SSHA}"), "{}", stored[0]);
+    assert!(!stored[0].contains(new));
+    assert!(slapd.read(&dn, "tunnusAccountState").await.is_empty());
+    assert!(slapd.read(&dn, "tunnusTermsAccepted").await.is_empty());
+}
+
+#[tokio::test]
+async fn accounts_whose_dn_needs_escaping_are_found_and_written() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let uid = " o'hara, jr+1=\"x\"#Ä ";
+    let dn = Person::new(uid, TERO).add_to(slapd, &base).await;
+    let directory = directory(&slapd.settings(&base));
+
+    let found = directory.find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].username, uid);
+    let new = "uusi pitkä salasana 9";
+    directory
+        .reset_password(&found[0].id, &password(new))
+        .await
+        .unwrap();
+    assert!(slapd.can_bind(&dn, new).await);
+    assert!(!slapd.can_bind(&dn, OLD_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn activation_sets_the_password_the_state_and_the_terms_time() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("eemake", TERO)
+        .state("pending")
+        .without_password()
+        .add_to(slapd, &base)
+        .await;
+    let directory = directory(&slapd.settings(&base));
+
+    let chosen = "ensimmäinen salasana 7";
+    directory
+        .activate(&AccountId::new(dn.clone()), &password(chosen))
+        .await
+        .unwrap();
+
+    assert!(slapd.can_bind(&dn, chosen).await);
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["active"]);
+    assert_eq!(
+        slapd.read(&dn, "tunnusTermsAccepted").await,
+        ["20260504030201Z"]
+    );
+    let found = directory.find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert_eq!(found[0].state, AccountState::Active);
+}
+
+#[tokio::test]
+async fn a_retried_activation_completes_one_whose_password_was_already_written() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("eemake", TERO)
+        .state("pending")
+        .without_password()
+        .add_to(slapd, &base)
+        .await;
+    let directory = directory(&slapd.settings(&base));
+    let account = AccountId::new(dn.clone());
+    let chosen = "ensimmäinen salasana 8";
+
+    // The first attempt got as far as the password (a reset writes only that).
+    directory
+        .reset_password(&account, &password(chosen))
+        .await
+        .unwrap();
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["pending"]);
+
+    // The directory's history refuses the same password again; the retry still completes.
+    directory
+        .activate(&account, &password(chosen))
+        .await
+        .unwrap();
+    assert!(slapd.can_bind(&dn, chosen).await);
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["active"]);
+    assert_eq!(
+        slapd.read(&dn, "tunnusTermsAccepted").await,
+        ["20260504030201Z"]
+    );
+
+    // And once more, as after an answer lost on the way back.
+    directory
+        .activate(&account, &password(chosen))
+        .await
+        .unwrap();
+    directory
+        .reset_password(&account, &password(chosen))
+        .await
+        .unwrap();
+    assert!(slapd.can_bind(&dn, chosen).await);
+}
+
+#[tokio::test]
+async fn disabled_unknown_and_filtered_out_accounts_are_not_found_and_not_written() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let disabled = Person::new("jykark", TERO)
+        .state("disabled")
+        .add_to(slapd, &base)
+        .await;
+    let not_an_account = format!("cn=printer,{base}");
+    add(
+        &mut slapd.admin().await,
+        &not_an_account,
+        &[
+            ("objectClass", &["device", "simpleSecurityObject"]),
+            ("cn", &["printer"]),
+            ("userPassword", &[OLD_PASSWORD]),
+        ],
+    )
+    .await;
+    let directory = directory(&slapd.settings(&base));
+    let new = "uusi pitkä salasana 2";
+
+    for dn in [
+        disabled.clone(),
+        format!("uid=ghost,{base}"),
+        not_an_account.clone(),
+    ] {
+        let account = AccountId::new(dn.clone());
+        let reset = directory.reset_password(&account, &password(new)).await;
+        assert!(
+            matches!(reset, Err(DirectoryError::AccountNotFound)),
+            "{dn}: {reset:?}"
+        );
+        let activation = directory.activate(&account, &password(new)).await;
+        assert!(
+            matches!(activation, Err(DirectoryError::AccountNotFound)),
+            "{dn}: {activation:?}"
+        );
+    }
+
+    assert!(slapd.can_bind(&disabled, OLD_PASSWORD).await);
+    assert!(!slapd.can_bind(&disabled, new).await);
+    assert_eq!(
+        slapd.read(&disabled, "tunnusAccountState").await,
+        ["disabled"]
+    );
+    assert!(
+        slapd
+            .read(&disabled, "tunnusTermsAccepted")
+            .await
+            .is_empty()
+    );
+    assert!(slapd.can_bind(&not_an_account, OLD_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn the_directory_s_password_policy_refusals_are_categorised_and_change_nothing() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO)
+        .state("pending")
+        .add_to(slapd, &base)
+        .await;
+    let directory = directory(&slapd.settings(&base));
+    let account = AccountId::new(dn.clone());
+
+    // The test policy wants 12 characters.
+    for attempt in [
+        directory.reset_password(&account, &password("lyhyt")).await,
+        directory.activate(&account, &password("lyhyt")).await,
+    ] {
+        match attempt {
+            Err(DirectoryError::PolicyRejected { refusal, detail }) => {
+                assert_eq!(refusal, PolicyRefusal::TooShort);
+                assert!(detail.contains("result 19"), "{detail}");
+                assert!(!detail.contains("lyhyt"), "{detail}");
+            }
+            other => panic!("expected PolicyRejected, got {other:?}"),
+        }
+    }
+    assert!(slapd.can_bind(&dn, OLD_PASSWORD).await);
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["pending"]);
+    assert!(slapd.read(&dn, "tunnusTermsAccepted").await.is_empty());
+
+    // The test policy remembers three passwords.
+    let first = "ensimmäinen salasana 1";
+    let second = "toinen salasana 22";
+    directory
+        .reset_password(&account, &password(first))
+        .await
+        .unwrap();
+    directory
+        .reset_password(&account, &password(second))
+        .await
+        .unwrap();
+    let reused = directory.activate(&account, &password(first)).await;
+    assert!(
+        matches!(
+            reused,
+            Err(DirectoryError::PolicyRejected {
+                refusal: PolicyRefusal::RecentlyUsed,
+                ..
+            })
+        ),
+        "{reused:?}"
+    );
+    assert!(slapd.can_bind(&dn, second).await);
+    assert!(!slapd.can_bind(&dn, first).await);
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["pending"]);
+}
+
+#[tokio::test]
+async fn a_stopped_or_absent_directory_is_unavailable() {
+    let mut own = Slapd::start();
+    let base = own.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(&own, &base).await;
+    let directory = directory(&own.settings(&base));
+    directory.health().await.unwrap();
+    assert_eq!(usernames(&directory, TERO).await, ["tetyra"]);
+
+    own.stop();
+    assert_unavailable(directory.find_by_national_id(&hetu(TERO)).await);
+    assert_unavailable(
+        directory
+            .reset_password(&AccountId::new(dn), &password("uusi pitkä salasana 3"))
+            .await,
+    );
+    assert_unavailable(directory.health().await);
+
+    let closed = url::Url::parse(&format!("ldap://127.0.0.1:{}", slapd::free_port())).unwrap();
+    let nowhere = self::directory(&LdapSettings {
+        url: Some(closed),
+        ..shared().settings(slapd::SUFFIX)
+    });
+    assert_unavailable(nowhere.find_by_national_id(&hetu(TERO)).await);
+    assert_unavailable(nowhere.health().await);
+}
+
+#[tokio::test]
+async fn a_directory_that_never_answers_is_unavailable_after_the_timeout() {
+    // Connections complete in the kernel's backlog, but nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Far above the configured 300 ms: reaching it means a call was not bounded at all.
+    let hang = Duration::from_secs(30);
+    for url in [
+        format!("ldap://127.0.0.1:{port}"),
+        format!("ldaps://127.0.0.1:{port}"),
+    ] {
+        let directory = directory(&LdapSettings {
+            url: Some(url::Url::parse(&url).unwrap()),
+            timeout: tunnus::config::HumanDuration(Duration::from_millis(300)),
+            ..shared().settings(slapd::SUFFIX)
+        });
+        let account = AccountId::new(format!("uid=x,{}", slapd::SUFFIX));
+        let (tero, new) = (hetu(TERO), password("uusi pitkä salasana 8"));
+        let lookup = tokio::time::timeout(hang, directory.find_by_national_id(&tero));
+        assert_unavailable(lookup.await.expect("the lookup hung"));
+        let reset = directory.reset_password(&account, &new);
+        assert_unavailable(
+            tokio::time::timeout(hang, reset)
+                .await
+                .expect("the reset hung"),
+        );
+        let health = tokio::time::timeout(hang, directory.health());
+        assert_unavailable(health.await.expect("the health check hung"));
+    }
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_work_with_the_test_ca_and_plain_ldap_on_loopback() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    let starttls = slapd.settings(&base);
+    let ldaps = LdapSettings {
+        url: Some(slapd.ldaps_url.clone()),
+        ..slapd.settings(&base)
+    };
+    let plain = LdapSettings {
+        starttls: Some(false),
+        ca_file: None,
+        ..slapd.settings(&base)
+    };
+    for settings in [starttls, ldaps, plain] {
+        let directory = directory(&settings);
+        directory.health().await.unwrap();
+        assert_eq!(usernames(&directory, TERO).await, ["tetyra"]);
+    }
+}
+
+/// An untrusted certificate is `Misconfigured`, not `Unavailable`: retrying cannot help, an operator
+/// must fix `ca_file` (or the server's certificate), and the person is told so rather than asked to
+/// come back later.
+#[tokio::test]
+async fn a_certificate_from_another_ca_is_refused_as_misconfiguration() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    let wrong_ca = |url: &url::Url| LdapSettings {
+        url: Some(url.clone()),
+        ca_file: Some(slapd.other_ca_file.clone()),
+        ..slapd.settings(&base)
+    };
+    let system_roots = LdapSettings {
+        ca_file: None,
+        ..slapd.settings(&base)
+    };
+    let untrusted = "TLS: invalid peer certificate: UnknownIssuer; check directory.ldap.ca_file";
+    for settings in [
+        wrong_ca(&slapd.ldap_url),
+        wrong_ca(&slapd.ldaps_url),
+        system_roots,
+    ] {
+        let directory = directory(&settings);
+        assert_misconfigured(directory.health().await, untrusted);
+        assert_misconfigured(directory.find_by_national_id(&hetu(TERO)).await, untrusted);
+        assert_misconfigured(
+            directory
+                .reset_password(
+                    &AccountId::new(dn.clone()),
+                    &password("uusi pitkä salasana 4"),
+                )
+                .await,
+            untrusted,
+        );
+    }
+    assert!(slapd.can_bind(&dn, OLD_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn a_wrong_service_password_is_misconfiguration() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    let directory = directory(&LdapSettings {
+        // The reader's password file, for the service account.
+        bind_password_file: Some(slapd.reader_password_file.clone()),
+        ..slapd.settings(&base)
+    });
+    assert_misconfigured(directory.health().await, "bind_password_file");
+    assert_misconfigured(
+        directory.find_by_national_id(&hetu(TERO)).await,
+        "bind_password_file",
+    );
+    assert_misconfigured(
+        directory
+            .reset_password(
+                &AccountId::new(dn.clone()),
+                &password("uusi pitkä salasana 5"),
+            )
+            .await,
+        "bind_password_file",
+    );
+    assert!(slapd.can_bind(&dn, OLD_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn a_service_account_without_write_rights_is_misconfiguration_and_writes_nothing() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("eemake", TERO)
+        .state("pending")
+        .add_to(slapd, &base)
+        .await;
+    let directory = directory(&LdapSettings {
+        bind_dn: slapd::READER_DN.to_owned(),
+        bind_password_file: Some(slapd.reader_password_file.clone()),
+        ..slapd.settings(&base)
+    });
+    assert_eq!(usernames(&directory, TERO).await, ["eemake"]);
+    let account = AccountId::new(dn.clone());
+    assert_misconfigured(
+        directory
+            .reset_password(&account, &password("uusi pitkä salasana 6"))
+            .await,
+        "result 50",
+    );
+    assert_misconfigured(
+        directory
+            .activate(&account, &password("uusi pitkä salasana 6"))
+            .await,
+        "result 50",
+    );
+    assert!(slapd.can_bind(&dn, OLD_PASSWORD).await);
+    assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["pending"]);
+}
+
+#[tokio::test]
+async fn a_base_dn_that_does_not_exist_is_misconfiguration() {
+    let slapd = shared();
+    let directory = directory(&slapd.settings(&format!("ou=missing,{}", slapd::SUFFIX)));
+    assert_misconfigured(directory.health().await, "directory.ldap.base_dn");
+    assert_misconfigured(
+        directory.find_by_national_id(&hetu(TERO)).await,
+        "directory.ldap.base_dn",
+    );
+}
+
+#[tokio::test]
+async fn active_directory_flavour_is_refused_without_ldaps_at_build() {
+    let slapd = shared();
+    let settings = LdapSettings {
+        flavour: Flavour::ActiveDirectory,
+        ..slapd.settings(slapd::SUFFIX)
+    };
+    match LdapDirectory::new(&settings, Arc::new(ManualClock::new())) {
+        Err(DirectoryError::Misconfigured { detail }) => {
+            assert!(detail.starts_with("directory.ldap.url:"), "{detail}")
+        }
+        Err(other) => panic!("expected Misconfigured, got {other:?}"),
+        Ok(_) => panic!("expected Active Directory over ldap:// to be refused"),
+    }
+}
