@@ -164,7 +164,10 @@ impl Audit {
     /// An audit trail kept in memory, for tests: returns the trail and the buffer it writes to.
     pub fn in_memory() -> (Audit, Arc<Mutex<Vec<u8>>>) {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let audit = Audit::new(&crate::random::bytes::<32>(), Box::new(Shared(buffer.clone())));
+        let audit = Audit::new(
+            &crate::random::bytes::<32>(),
+            Box::new(Shared(buffer.clone())),
+        );
         (audit, buffer)
     }
 
@@ -257,7 +260,10 @@ mod tests {
         let sink = || -> Box<dyn Write + Send> { Box::new(std::io::sink()) };
         let a = Audit::new(&[1; 32], sink());
         let b = Audit::new(&[2; 32], sink());
-        assert_eq!(a.pseudonym(&id), Audit::new(&[1; 32], sink()).pseudonym(&id));
+        assert_eq!(
+            a.pseudonym(&id),
+            Audit::new(&[1; 32], sink()).pseudonym(&id)
+        );
         assert_ne!(a.pseudonym(&id), b.pseudonym(&id));
     }
 }

@@ -115,6 +115,11 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(dir) = &settings.keys.dir {
                     ServiceKeys::load(dir, settings.broker.signing_alg).context("keys.dir")?;
                 }
+                // Reads the files the directory needs and checks its settings, without connecting.
+                runtime()?
+                    .block_on(tunnus::directory::build(&settings.directory))
+                    .context("directory")?;
+                tunnus::account::password::PasswordPolicy::from_settings(&settings.password)?;
             } else {
                 let mut checked = settings.clone();
                 if checked.broker.issuer.is_none() {

@@ -37,7 +37,9 @@ pub struct Metrics {
 /// The help text of each metric the service exports.
 fn help(name: &str) -> &'static str {
     match name {
-        "tunnus_flows_total" => "Identification flows by stage (started, identified, completed, refused).",
+        "tunnus_flows_total" => {
+            "Identification flows by stage (started, identified, completed, refused)."
+        }
         "tunnus_refusals_total" => "Refusals by reason.",
         "tunnus_rate_limited_total" => "Requests refused by a rate limit, by limit.",
         "tunnus_http_requests_total" => "HTTP requests by route and status class.",
@@ -126,8 +128,18 @@ impl Metrics {
                     format_labels(labels, Some("+Inf")),
                     histogram.count
                 );
-                let _ = writeln!(out, "{name}_sum{} {}", format_labels(labels, None), histogram.sum);
-                let _ = writeln!(out, "{name}_count{} {}", format_labels(labels, None), histogram.count);
+                let _ = writeln!(
+                    out,
+                    "{name}_sum{} {}",
+                    format_labels(labels, None),
+                    histogram.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "{name}_count{} {}",
+                    format_labels(labels, None),
+                    histogram.count
+                );
             }
         }
         out
@@ -177,14 +189,21 @@ mod tests {
         let text = metrics.render();
         assert!(text.contains("# TYPE tunnus_flows_total counter"));
         assert!(text.contains("tunnus_flows_total{stage=\"started\"} 2"));
-        assert!(text.contains(
-            "tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.005\"} 1"
-        ));
-        assert!(text.contains(
-            "tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.0025\"} 0"
-        ));
+        assert!(
+            text.contains(
+                "tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.005\"} 1"
+            )
+        );
+        assert!(
+            text.contains(
+                "tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.0025\"} 0"
+            )
+        );
         assert!(text.contains("tunnus_http_request_duration_seconds_count{route=\"/\"} 1"));
-        assert_eq!(metrics.counter("tunnus_flows_total", &[("stage", "started")]), 2);
+        assert_eq!(
+            metrics.counter("tunnus_flows_total", &[("stage", "started")]),
+            2
+        );
     }
 
     #[test]

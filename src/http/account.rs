@@ -10,14 +10,14 @@ use axum::response::Response;
 use axum::{Extension, Form};
 use serde::Deserialize;
 
+use super::KeepBody;
 use super::client_ip::ClientIp;
 use super::cookies;
-use super::limits::{self, Limit};
 use super::error::{AppError, ErrorKind};
+use super::limits::{self, Limit};
 use super::middleware::{RequestId, same_origin};
 use super::pages::{AccountPage, DonePage, RefusalPage, render};
 use super::session::{self, Done, Session, same_secret};
-use super::KeepBody;
 use crate::account::eligibility::Purpose;
 use crate::account::password::{PersonContext, Violation};
 use crate::app::AppState;
@@ -124,9 +124,10 @@ pub async fn submit(
         // date, which the birth-date rule refuses.
         national_id: "",
     };
-    if let Err(violations) = state
-        .password_policy
-        .check(&form.password, &form.confirmation, &person)
+    if let Err(violations) =
+        state
+            .password_policy
+            .check(&form.password, &form.confirmation, &person)
     {
         problems.violations = violations;
     }
@@ -141,7 +142,10 @@ pub async fn submit(
         // one's too. Without one, the grant expired with the session.
         return match session::wait_for_done(state.store.as_ref(), &id).await? {
             Some(done) => Ok(done_page(&state, lang, &session, &done)),
-            None => Err(AppError::new(ErrorKind::SessionExpired, "no grant to write with")),
+            None => Err(AppError::new(
+                ErrorKind::SessionExpired,
+                "no grant to write with",
+            )),
         };
     };
     let password = NewPassword::new(form.password);
@@ -152,7 +156,10 @@ pub async fn submit(
             "activate",
         ),
         Purpose::Reset => (
-            state.directory.reset_password(&grant.account, &password).await,
+            state
+                .directory
+                .reset_password(&grant.account, &password)
+                .await,
             "reset",
         ),
     };
@@ -207,7 +214,9 @@ pub async fn submit(
                 DirectoryError::PolicyRejected { .. } => ("directory_policy", Outcome::Refused),
                 DirectoryError::Unavailable { .. } => ("directory_unavailable", Outcome::Failed),
                 DirectoryError::AccountNotFound => ("account_gone", Outcome::Failed),
-                DirectoryError::Misconfigured { .. } => ("directory_misconfigured", Outcome::Failed),
+                DirectoryError::Misconfigured { .. } => {
+                    ("directory_misconfigured", Outcome::Failed)
+                }
             };
             state
                 .audit
@@ -262,7 +271,12 @@ impl FormProblems<'_> {
     }
 }
 
-fn form_page(state: &AppState, lang: Lang, session: &Session, problems: FormProblems<'_>) -> Response {
+fn form_page(
+    state: &AppState,
+    lang: Lang,
+    session: &Session,
+    problems: FormProblems<'_>,
+) -> Response {
     let t = state.catalog.texts(lang);
     let policy = &state.password_policy;
     let fill = |text: &str, n: usize| text.replace("{n}", &n.to_string());
@@ -331,10 +345,11 @@ fn done_page(state: &AppState, lang: Lang, session: &Session, done: &Done) -> Re
         Purpose::Activate => (&t.activated_title, &t.activated_text),
         Purpose::Reset => (&t.reset_done_title, &t.reset_done_text),
     };
-    let continue_url = session
-        .return_to
-        .as_deref()
-        .or(state.settings.ui.login_url.as_ref().map(url::Url::as_str));
+    let continue_url =
+        session
+            .return_to
+            .as_deref()
+            .or(state.settings.ui.login_url.as_ref().map(url::Url::as_str));
     let page = DonePage {
         page: state.page_context(lang, "/account"),
         title,

@@ -5,18 +5,18 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::cookies;
-use super::error::{AppError, ErrorKind};
-use super::pages::{MessagePage, render};
 use super::account::refusal_page;
 use super::client_ip::ClientIp;
+use super::cookies;
+use super::error::{AppError, ErrorKind};
 use super::limits::{self, Limit};
 use super::middleware::RequestId;
+use super::pages::{MessagePage, render};
 use super::session::{self, Grant, Session};
 use crate::account::eligibility::{Ineligible, Refusal, resolve};
+use crate::app::AppState;
 use crate::audit::{Event, EventKind, Outcome};
 use crate::directory::DirectoryError;
-use crate::app::AppState;
 use crate::i18n::Lang;
 
 /// Longest accepted `state`, `iss` or `error` value.
@@ -118,9 +118,10 @@ pub async fn finish(
             crate::oidc::OidcError::BrokerUnavailable { .. } => "unavailable",
             _ => "refused",
         };
-        state
-            .metrics
-            .count("tunnus_broker_errors_total", &[("step", "finish"), ("kind", kind)]);
+        state.metrics.count(
+            "tunnus_broker_errors_total",
+            &[("step", "finish"), ("kind", kind)],
+        );
     })?;
     let record = |kind, outcome, reason: Option<&str>, account: Option<&str>| {
         state.audit.record(
@@ -165,7 +166,12 @@ pub async fn finish(
     }
 
     let timer = std::time::Instant::now();
-    let resolved = resolve(state.directory.as_ref(), &identity.national_id, &state.settings.accounts).await;
+    let resolved = resolve(
+        state.directory.as_ref(),
+        &identity.national_id,
+        &state.settings.accounts,
+    )
+    .await;
     state.metrics.observe(
         "tunnus_directory_call_duration_seconds",
         &[("operation", "find")],
@@ -178,16 +184,26 @@ pub async fn finish(
                 .count("tunnus_directory_errors_total", &[("operation", "find")]);
         })
         .map_err(|error| match error {
-            DirectoryError::Unavailable { detail } => {
-                AppError::new(ErrorKind::Unavailable, format!("directory lookup: {detail}"))
-            }
+            DirectoryError::Unavailable { detail } => AppError::new(
+                ErrorKind::Unavailable,
+                format!("directory lookup: {detail}"),
+            ),
             other => AppError::new(ErrorKind::Internal, format!("directory lookup: {other}")),
         })?;
     let eligible = match resolved {
         Ok(eligible) => eligible,
         Err(refusal) => {
-            record(EventKind::Refusal, Outcome::Refused, Some(refusal.as_str()), None);
-            tracing::info!(event = "refused", reason = refusal.as_str(), "self-service refused");
+            record(
+                EventKind::Refusal,
+                Outcome::Refused,
+                Some(refusal.as_str()),
+                None,
+            );
+            tracing::info!(
+                event = "refused",
+                reason = refusal.as_str(),
+                "self-service refused"
+            );
             state
                 .metrics
                 .count("tunnus_flows_total", &[("stage", "refused")]);
@@ -232,9 +248,10 @@ fn refusal_response(state: &AppState, lang: Lang, refusal: &Refusal, request_id:
             let (title, text) = match reason {
                 Ineligible::Category => (&t.ineligible_category_title, &t.ineligible_category_text),
                 Ineligible::Disabled => (&t.ineligible_disabled_title, &t.ineligible_disabled_text),
-                Ineligible::Privileged => {
-                    (&t.ineligible_privileged_title, &t.ineligible_privileged_text)
-                }
+                Ineligible::Privileged => (
+                    &t.ineligible_privileged_title,
+                    &t.ineligible_privileged_text,
+                ),
             };
             (title, text, *staff)
         }

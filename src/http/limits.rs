@@ -70,7 +70,10 @@ impl Limit {
                 settings.password_attempts_per_grant,
                 Duration::from_secs(15 * 60),
             ),
-            Limit::BrokerBudget => (settings.broker_redirects_per_minute, Duration::from_secs(60)),
+            Limit::BrokerBudget => (
+                settings.broker_redirects_per_minute,
+                Duration::from_secs(60),
+            ),
         }
     }
 }

@@ -8,13 +8,13 @@ use serde::Deserialize;
 
 use super::client_ip::ClientIp;
 use super::cookies;
+use super::error::{AppError, ErrorKind};
 use super::limits::{self, Limit};
 use super::middleware::RequestId;
-use crate::audit::{Event, EventKind, Outcome};
-use super::error::{AppError, ErrorKind};
 use super::middleware::same_origin;
 use super::session::{self, LoginTransaction, fingerprint, same_secret};
 use crate::app::AppState;
+use crate::audit::{Event, EventKind, Outcome};
 use crate::i18n::Lang;
 
 #[derive(Deserialize)]
@@ -43,7 +43,10 @@ pub async fn start(
 
     // Limits before anything reaches the broker: each identification costs money.
     let ip = client_ip.to_string();
-    for (limit, subject) in [(Limit::LoginStartsPerIp, ip.as_str()), (Limit::BrokerBudget, "all")] {
+    for (limit, subject) in [
+        (Limit::LoginStartsPerIp, ip.as_str()),
+        (Limit::BrokerBudget, "all"),
+    ] {
         if let Err(error) = limits::check(
             state.store.as_ref(),
             &state.metrics,

@@ -30,10 +30,7 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
     let mut response = next.run(request).await;
 
     let status = response.status();
-    let for_machines = response
-        .extensions()
-        .get::<super::KeepBody>()
-        .is_some();
+    let for_machines = response.extensions().get::<super::KeepBody>().is_some();
     if (status.is_client_error() || status.is_server_error()) && !for_machines {
         let error = response
             .extensions_mut()

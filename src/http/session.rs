@@ -139,7 +139,9 @@ pub async fn create_session(
     if !fresh {
         return Err(AppError::new(ErrorKind::Internal, "session id collided"));
     }
-    store.put(&grant_key(&id), &encode(grant)?, SESSION_TTL).await?;
+    store
+        .put(&grant_key(&id), &encode(grant)?, SESSION_TTL)
+        .await?;
     Ok(id)
 }
 
@@ -151,7 +153,9 @@ pub async fn take_grant(store: &dyn Store, id: &str) -> Result<Option<Grant>, Ap
 /// Puts a grant back after a write that failed and may be retried, for what is left of the session.
 pub async fn return_grant(store: &dyn Store, id: &str, grant: &Grant) -> Result<(), AppError> {
     if store.get(&session_key(id)).await?.is_some() {
-        store.put_new(&grant_key(id), &encode(grant)?, SESSION_TTL).await?;
+        store
+            .put_new(&grant_key(id), &encode(grant)?, SESSION_TTL)
+            .await?;
     }
     Ok(())
 }
@@ -166,7 +170,9 @@ pub async fn end(store: &dyn Store, id: &str) -> Result<(), AppError> {
 
 /// Records a successful write before the person is answered.
 pub async fn record_done(store: &dyn Store, id: &str, done: &Done) -> Result<(), AppError> {
-    store.put(&done_key(id), &encode(done)?, SESSION_TTL).await?;
+    store
+        .put(&done_key(id), &encode(done)?, SESSION_TTL)
+        .await?;
     Ok(())
 }
 

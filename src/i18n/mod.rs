@@ -80,7 +80,6 @@ pub struct Texts {
     pub cancelled_title: String,
     pub cancelled_text: String,
 
-
     pub error_bad_request_title: String,
     pub error_bad_request: String,
     pub error_expired_title: String,

@@ -25,7 +25,13 @@ async fn submit(app: &TestApp, browser: &Browser, form: &Page, fields: &[(&str, 
 }
 
 async fn set_password(app: &TestApp, browser: &Browser, form: &Page, password: &str) -> Page {
-    submit(app, browser, form, &[("password", password), ("confirmation", password)]).await
+    submit(
+        app,
+        browser,
+        form,
+        &[("password", password), ("confirmation", password)],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -35,7 +41,10 @@ async fn an_active_student_resets_the_password() {
     form.assert_contains("tetyra")
         .assert_contains("Vaihda salasana")
         .assert_contains("vähintään 12 merkkiä");
-    assert!(!form.body.contains("accept_terms"), "a reset does not ask for the terms");
+    assert!(
+        !form.body.contains("accept_terms"),
+        "a reset does not ask for the terms"
+    );
     let done = set_password(&app, &browser, &form, GOOD).await;
     done.assert_status(StatusCode::OK)
         .assert_contains("Salasana on vaihdettu")
@@ -43,9 +52,18 @@ async fn an_active_student_resets_the_password() {
     assert!(app.directory.verify_password("tetyra", GOOD));
     assert_eq!(app.directory.writes(), 1);
     let audit = app.audit_log();
-    assert!(audit.contains("\"event\":\"reset\"") && audit.contains("\"outcome\":\"success\""), "{audit}");
-    assert!(!audit.contains("010170"), "the identity code reached the audit trail");
-    assert!(!audit.contains(GOOD), "the password reached the audit trail");
+    assert!(
+        audit.contains("\"event\":\"reset\"") && audit.contains("\"outcome\":\"success\""),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains("010170"),
+        "the identity code reached the audit trail"
+    );
+    assert!(
+        !audit.contains(GOOD),
+        "the password reached the audit trail"
+    );
 }
 
 #[tokio::test]
@@ -60,18 +78,28 @@ async fn a_pending_account_is_activated_only_with_the_terms_accepted() {
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Hyväksy käyttösäännöt");
     assert_eq!(app.directory.writes(), 0);
-    assert_eq!(app.directory.state_of("eemake"), Some(tunnus::directory::AccountState::PendingActivation));
+    assert_eq!(
+        app.directory.state_of("eemake"),
+        Some(tunnus::directory::AccountState::PendingActivation)
+    );
 
     let done = submit(
         &app,
         &browser,
         &form,
-        &[("password", GOOD), ("confirmation", GOOD), ("accept_terms", "yes")],
+        &[
+            ("password", GOOD),
+            ("confirmation", GOOD),
+            ("accept_terms", "yes"),
+        ],
     )
     .await;
     done.assert_status(StatusCode::OK)
         .assert_contains("Käyttäjätunnus on otettu käyttöön");
-    assert_eq!(app.directory.state_of("eemake"), Some(tunnus::directory::AccountState::Active));
+    assert_eq!(
+        app.directory.state_of("eemake"),
+        Some(tunnus::directory::AccountState::Active)
+    );
     assert!(app.directory.verify_password("eemake", GOOD));
     assert!(app.audit_log().contains("\"event\":\"activation\""));
 }
@@ -81,14 +109,19 @@ async fn refused(hetu: &str, text: &str, reason: &str) -> TestApp {
     let app = TestApp::spawn().await;
     let browser = app.browser();
     let page = browser.identify(app.person(hetu)).await;
-    page.assert_status(StatusCode::FORBIDDEN).assert_contains(text);
+    page.assert_status(StatusCode::FORBIDDEN)
+        .assert_contains(text);
     page.assert_contains(page.headers["x-request-id"].to_str().unwrap());
     app.assert_no_state();
     assert_eq!(app.directory.writes(), 0);
-    browser.get_path("/account").await.assert_status(StatusCode::FORBIDDEN);
+    browser
+        .get_path("/account")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
     let audit = app.audit_log();
     assert!(
-        audit.contains("\"event\":\"refusal\"") && audit.contains(&format!("\"reason\":\"{reason}\"")),
+        audit.contains("\"event\":\"refusal\"")
+            && audit.contains(&format!("\"reason\":\"{reason}\"")),
         "{audit}"
     );
     app
@@ -101,7 +134,12 @@ async fn a_person_without_an_account_is_sent_to_the_helpdesk() {
 
 #[tokio::test]
 async fn two_accounts_for_one_person_are_refused() {
-    refused("210281-9988", "useampi kuin yksi käyttäjätunnus", "ambiguous").await;
+    refused(
+        "210281-9988",
+        "useampi kuin yksi käyttäjätunnus",
+        "ambiguous",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -154,13 +192,19 @@ async fn each_password_rule_is_explained_and_nothing_is_written() {
         page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
             .assert_contains(text)
             .assert_contains("aria-describedby=\"password-error");
-        assert!(!page.body.contains(password), "the password was echoed back");
+        assert!(
+            !page.body.contains(password),
+            "the password was echoed back"
+        );
     }
     let mismatch = submit(
         &app,
         &browser,
         &form,
-        &[("password", GOOD), ("confirmation", "kahvi-Tunturi-lumi-57-sadx")],
+        &[
+            ("password", GOOD),
+            ("confirmation", "kahvi-Tunturi-lumi-57-sadx"),
+        ],
     )
     .await;
     mismatch
@@ -169,7 +213,9 @@ async fn each_password_rule_is_explained_and_nothing_is_written() {
     assert_eq!(app.directory.writes(), 0);
     assert!(!app.directory.verify_password("tetyra", GOOD));
     // The grant is still there: a good password now works.
-    set_password(&app, &browser, &form, GOOD).await.assert_status(StatusCode::OK);
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK);
     assert_eq!(app.directory.writes(), 1);
 }
 
@@ -177,13 +223,20 @@ async fn each_password_rule_is_explained_and_nothing_is_written() {
 async fn a_grant_writes_once_and_a_repeated_submission_shows_the_success() {
     let app = TestApp::spawn().await;
     let (browser, form) = identified(&app, "010170-999R").await;
-    set_password(&app, &browser, &form, GOOD).await.assert_status(StatusCode::OK);
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK);
     // The answer was lost and the browser submits again, even with another password.
     let again = set_password(&app, &browser, &form, "toinen-Kahvi-tunturi-99").await;
-    again.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    again
+        .assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
     assert_eq!(app.directory.writes(), 1);
     assert!(app.directory.verify_password("tetyra", GOOD));
-    browser.get_path("/account").await.assert_contains("Salasana on vaihdettu");
+    browser
+        .get_path("/account")
+        .await
+        .assert_contains("Salasana on vaihdettu");
 }
 
 #[tokio::test]
@@ -194,8 +247,12 @@ async fn a_double_click_writes_once_and_both_answers_show_the_success() {
         set_password(&app, &browser, &form, GOOD),
         set_password(&app, &browser, &form, GOOD)
     );
-    first.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
-    second.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    first
+        .assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
+    second
+        .assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
     assert_eq!(app.directory.writes(), 1);
 }
 
@@ -216,7 +273,14 @@ async fn the_account_form_needs_the_session_csrf_token() {
     let app = TestApp::spawn().await;
     let (browser, _) = identified(&app, "010170-999R").await;
     browser
-        .post_form(app.at("/account"), &[("csrf", "forged"), ("password", GOOD), ("confirmation", GOOD)])
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", "forged"),
+                ("password", GOOD),
+                ("confirmation", GOOD),
+            ],
+        )
         .await
         .assert_status(StatusCode::FORBIDDEN);
     assert_eq!(app.directory.writes(), 0);
@@ -226,7 +290,8 @@ async fn the_account_form_needs_the_session_csrf_token() {
 async fn an_unavailable_directory_gives_a_503_and_keeps_the_grant() {
     let app = TestApp::spawn().await;
     let (browser, form) = identified(&app, "010170-999R").await;
-    app.directory.fail_writes_with(Some(tunnus::directory::memory::WriteFault::Unavailable));
+    app.directory
+        .fail_writes_with(Some(tunnus::directory::memory::WriteFault::Unavailable));
     set_password(&app, &browser, &form, GOOD)
         .await
         .assert_status(StatusCode::SERVICE_UNAVAILABLE)
@@ -234,7 +299,9 @@ async fn an_unavailable_directory_gives_a_503_and_keeps_the_grant() {
     assert_eq!(app.directory.writes(), 0);
     assert!(!app.directory.verify_password("tetyra", GOOD));
     app.directory.fail_writes_with(None);
-    set_password(&app, &browser, &form, GOOD).await.assert_status(StatusCode::OK);
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK);
     assert!(app.directory.verify_password("tetyra", GOOD));
 }
 
@@ -242,15 +309,18 @@ async fn an_unavailable_directory_gives_a_503_and_keeps_the_grant() {
 async fn a_directory_policy_refusal_is_shown_in_safe_words() {
     let app = TestApp::spawn().await;
     let (browser, form) = identified(&app, "010170-999R").await;
-    app.directory.fail_writes_with(Some(tunnus::directory::memory::WriteFault::PolicyRejected(
-        tunnus::directory::PolicyRefusal::RecentlyUsed,
-    )));
+    app.directory
+        .fail_writes_with(Some(tunnus::directory::memory::WriteFault::PolicyRejected(
+            tunnus::directory::PolicyRefusal::RecentlyUsed,
+        )));
     let page = set_password(&app, &browser, &form, GOOD).await;
     page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Olet käyttänyt tätä salasanaa aiemmin");
     assert_eq!(app.directory.writes(), 0);
     app.directory.fail_writes_with(None);
-    set_password(&app, &browser, &form, GOOD).await.assert_status(StatusCode::OK);
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK);
 }
 
 #[tokio::test]
@@ -272,7 +342,8 @@ async fn a_write_that_succeeded_but_reported_failure_succeeds_on_retry() {
 async fn an_account_that_vanished_before_the_write_is_sent_to_the_helpdesk() {
     let app = TestApp::spawn().await;
     let (browser, form) = identified(&app, "010170-999R").await;
-    app.directory.fail_writes_with(Some(tunnus::directory::memory::WriteFault::AccountNotFound));
+    app.directory
+        .fail_writes_with(Some(tunnus::directory::memory::WriteFault::AccountNotFound));
     set_password(&app, &browser, &form, GOOD)
         .await
         .assert_status(StatusCode::FORBIDDEN)
@@ -295,15 +366,87 @@ async fn the_success_page_leads_back_to_the_allow_listed_return_address() {
     let started = browser
         .post_form(
             app.at("/login"),
-            &[("csrf", &landing.field("csrf")), ("return_to", &landing.field("return_to"))],
+            &[
+                ("csrf", &landing.field("csrf")),
+                ("return_to", &landing.field("return_to")),
+            ],
         )
         .await;
     let back = browser
-        .at_broker(started.location(), crate::harness::Choice::Person(app.person("010170-999R")))
+        .at_broker(
+            started.location(),
+            crate::harness::Choice::Person(app.person("010170-999R")),
+        )
         .await;
     browser.get(back).await.assert_status(StatusCode::SEE_OTHER);
     let form = browser.get_path("/account").await;
     set_password(&app, &browser, &form, GOOD)
         .await
         .assert_contains("href=\"https://sso.example.fi/idp/login\"");
+}
+
+/// The whole reset through the web pages, with the real OpenLDAP as the directory.
+#[tokio::test]
+async fn a_reset_through_the_pages_reaches_a_real_openldap() {
+    use std::sync::Arc;
+    let slapd = crate::slapd::shared();
+    let base = slapd.subtree().await;
+    let dn = format!("uid=tetyra,{base}");
+    crate::slapd::add(
+        &mut slapd.admin().await,
+        &dn,
+        &[
+            (
+                "objectClass",
+                &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
+            ),
+            ("uid", &["tetyra"]),
+            ("cn", &["Tero Testi Äyrämö"]),
+            ("givenName", &["Tero Testi"]),
+            ("sn", &["Äyrämö"]),
+            ("employeeType", &["student"]),
+            (
+                "schacPersonalUniqueID",
+                &["urn:schac:personalUniqueID:fi:FIC:010170-999R"],
+            ),
+            ("userPassword", &["vanha salasana 2019"]),
+        ],
+    )
+    .await;
+    let directory = tunnus::directory::LdapDirectory::new(
+        &slapd.settings(&base),
+        Arc::new(tunnus::clock::SystemClock),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::harness::Options {
+        directory: Some(Arc::new(directory)),
+        ..Default::default()
+    })
+    .await;
+    let (browser, form) = identified(&app, "010170-999R").await;
+    form.assert_contains("tetyra");
+    // A refusal by the service's own policy leaves the directory untouched.
+    set_password(&app, &browser, &form, "Lyhyt-1")
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(slapd.can_bind(&dn, "vanha salasana 2019").await);
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
+    assert!(slapd.can_bind(&dn, GOOD).await);
+    assert!(!slapd.can_bind(&dn, "vanha salasana 2019").await);
+    let stored = slapd.read(&dn, "userPassword").await;
+    assert!(stored.iter().all(|v| v.starts_with("{SSHA}")), "{stored:?}");
+}
+
+#[tokio::test]
+async fn a_directory_down_at_lookup_gives_the_unavailable_page_and_no_session() {
+    let app = TestApp::spawn().await;
+    app.directory.set_unavailable(true);
+    let page = app.browser().identify(app.person("010170-999R")).await;
+    page.assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("ei ole juuri nyt käytettävissä");
+    app.assert_no_state();
+    assert_eq!(app.directory.writes(), 0);
 }

@@ -11,8 +11,9 @@ use tokio::sync::oneshot;
 use tunnus::app::{App, Dependencies};
 use tunnus::audit::Audit;
 use tunnus::clock::ManualClock;
-use tunnus::directory::memory::MemoryDirectory;
 use tunnus::config::Settings;
+use tunnus::directory::Directory;
+use tunnus::directory::memory::MemoryDirectory;
 use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{self, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person};
 use tunnus::oidc::claims::Preset;
@@ -35,6 +36,8 @@ pub struct Options {
     pub service_toml: String,
     /// Publish the service's JWKS to the mock through its URL instead of statically.
     pub jwks_by_url: bool,
+    /// A directory to use instead of the in-memory development accounts.
+    pub directory: Option<Arc<dyn Directory>>,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             service_requires_encryption: true,
             service_toml: String::new(),
             jwks_by_url: false,
+            directory: None,
         }
     }
 }
@@ -149,8 +153,9 @@ impl TestApp {
         );
         let settings = merge_toml(&toml, &options.service_toml);
         let store = Arc::new(MemoryStore::new(clock.clone()));
-        let directory =
-            Arc::new(MemoryDirectory::from_seed_file(&repo_path("config/dev-accounts.toml")).unwrap());
+        let directory = Arc::new(
+            MemoryDirectory::from_seed_file(&repo_path("config/dev-accounts.toml")).unwrap(),
+        );
         let (audit, audit_log) = Audit::in_memory();
         let app = App::build_on(
             listener,
@@ -159,7 +164,12 @@ impl TestApp {
                 clock: clock.clone(),
                 keys: keys.clone(),
                 store: Some(store.clone()),
-                directory: Some(directory.clone()),
+                directory: Some(
+                    options
+                        .directory
+                        .clone()
+                        .unwrap_or_else(|| directory.clone()),
+                ),
                 audit: Some(Arc::new(audit)),
             },
         )

@@ -38,8 +38,19 @@ async fn logs_never_contain_codes_tokens_or_identity_codes() {
         .nth(1)
         .unwrap()
         .to_owned();
+    let form = browser.get_path("/account").await;
+    form.assert_status(StatusCode::OK);
+    let password = "kahvi-Tunturi-lumi-57-sade";
+    let csrf = form.field("csrf");
     browser
-        .get_path("/account")
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", &csrf),
+                ("password", password),
+                ("confirmation", password),
+            ],
+        )
         .await
         .assert_status(StatusCode::OK);
 
@@ -53,6 +64,8 @@ async fn logs_never_contain_codes_tokens_or_identity_codes() {
         ("state", state.as_str()),
         ("session id", session.as_str()),
         ("request object", &request_object[..40]),
+        ("password", password),
+        ("account CSRF token", &csrf),
     ];
     for (what, secret) in secrets {
         assert!(!logs.contains(secret), "the {what} was logged");
@@ -65,4 +78,16 @@ async fn logs_never_contain_codes_tokens_or_identity_codes() {
     }
     // JWTs and JWEs start with a base64url JSON header.
     assert!(!logs.contains("eyJ"), "a token was logged");
+    let audit = app.audit_log();
+    assert!(audit.contains("\"event\":\"reset\""), "{audit}");
+    for person in &app.persons {
+        assert!(
+            !audit.contains(&person.national_id),
+            "an identity code reached the audit trail"
+        );
+    }
+    assert!(
+        !audit.contains(password) && !audit.contains(&code),
+        "a secret reached the audit trail"
+    );
 }
