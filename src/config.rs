@@ -263,6 +263,9 @@ pub struct UiSettings {
     pub return_to_allowlist: Vec<Url>,
     /// The IT rules of use that activation asks people to accept.
     pub terms_url: Option<Url>,
+    /// The summary of the rules shown above the acceptance box, per language; the built-in text
+    /// when a language is missing.
+    pub terms_text: BTreeMap<String, String>,
     /// Where the success page sends people when they came without a `return_to` (the campus login).
     pub login_url: Option<Url>,
 }
@@ -275,6 +278,7 @@ impl Default for UiSettings {
             default_language: "fi".to_owned(),
             return_to_allowlist: Vec::new(),
             terms_url: None,
+            terms_text: BTreeMap::new(),
             login_url: None,
         }
     }
@@ -555,10 +559,16 @@ impl Settings {
                 "must be \"fi\", \"sv\" or \"en\"",
             ));
         }
-        for lang in self.ui.organisation.keys() {
-            if crate::i18n::Lang::from_code(lang).is_none() {
+        for (key, texts) in [
+            ("ui.organisation", &self.ui.organisation),
+            ("ui.terms_text", &self.ui.terms_text),
+        ] {
+            if let Some(lang) = texts
+                .keys()
+                .find(|l| crate::i18n::Lang::from_code(l).is_none())
+            {
                 return Err(ConfigError::invalid(
-                    "ui.organisation",
+                    key,
                     format!("`{lang}` is not one of fi, sv, en"),
                 ));
             }

@@ -46,7 +46,11 @@ pub enum Refusal {
     /// More than one account carries it: only the helpdesk can tell which is meant.
     Ambiguous { count: usize },
     /// The account exists but may not use self-service.
-    NotEligible { reason: Ineligible, staff: bool },
+    NotEligible {
+        reason: Ineligible,
+        staff: bool,
+        username: String,
+    },
 }
 
 /// Why an existing account may not use self-service.
@@ -69,6 +73,14 @@ impl Ineligible {
 }
 
 impl Refusal {
+    /// The account concerned, when there is exactly one.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Refusal::NotEligible { username, .. } => Some(username),
+            _ => None,
+        }
+    }
+
     /// A short name for audit events and logs.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -107,7 +119,13 @@ pub fn decide(account: Account, settings: &AccountSettings) -> Result<Eligible, 
         .staff_categories
         .iter()
         .any(|c| c.eq_ignore_ascii_case(&account.category));
-    let refuse = |reason| Err(Refusal::NotEligible { reason, staff });
+    let refuse = |reason| {
+        Err(Refusal::NotEligible {
+            reason,
+            staff,
+            username: account.username.clone(),
+        })
+    };
     if account.groups.iter().any(|group| {
         settings
             .refused_groups
@@ -189,14 +207,16 @@ mod tests {
             refused(account("external", AccountState::Active, &[])),
             Refusal::NotEligible {
                 reason: Ineligible::Category,
-                staff: false
+                staff: false,
+                username: "x".into()
             }
         );
         assert_eq!(
             refused(account("staff", AccountState::Disabled, &[])),
             Refusal::NotEligible {
                 reason: Ineligible::Disabled,
-                staff: true
+                staff: true,
+                username: "x".into()
             }
         );
         assert_eq!(
@@ -207,7 +227,8 @@ mod tests {
             )),
             Refusal::NotEligible {
                 reason: Ineligible::Privileged,
-                staff: true
+                staff: true,
+                username: "x".into()
             }
         );
     }

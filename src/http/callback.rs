@@ -197,7 +197,7 @@ pub async fn finish(
                 EventKind::Refusal,
                 Outcome::Refused,
                 Some(refusal.as_str()),
-                None,
+                refusal.username(),
             );
             tracing::info!(
                 event = "refused",
@@ -244,7 +244,7 @@ fn refusal_response(state: &AppState, lang: Lang, refusal: &Refusal, request_id:
     let (title, text, staff) = match refusal {
         Refusal::NoAccount => (&t.no_account_title, &t.no_account_text, false),
         Refusal::Ambiguous { .. } => (&t.ambiguous_title, &t.ambiguous_text, false),
-        Refusal::NotEligible { reason, staff } => {
+        Refusal::NotEligible { reason, staff, .. } => {
             let (title, text) = match reason {
                 Ineligible::Category => (&t.ineligible_category_title, &t.ineligible_category_text),
                 Ineligible::Disabled => (&t.ineligible_disabled_title, &t.ineligible_disabled_text),
