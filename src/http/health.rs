@@ -26,13 +26,19 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /readyz`: the store answers and the broker's discovery document can be read.
+/// `GET /readyz`: the store and the directory answer and the broker's discovery document can be read.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let store = state.store.health().await;
-    let broker = state.rp.ready().await;
-    let ok = store.is_ok() && broker.is_ok();
+    let (store, directory, broker) = tokio::join!(
+        state.store.health(),
+        state.directory.health(),
+        state.rp.ready()
+    );
+    let ok = store.is_ok() && directory.is_ok() && broker.is_ok();
     if let Err(error) = &store {
         tracing::warn!(%error, "readiness: store");
+    }
+    if let Err(error) = &directory {
+        tracing::warn!(%error, "readiness: directory");
     }
     if let Err(error) = &broker {
         tracing::warn!(%error, "readiness: broker");
@@ -44,6 +50,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     };
     let body = json!({
         "store": if store.is_ok() { "ok" } else { "unavailable" },
+        "directory": if directory.is_ok() { "ok" } else { "unavailable" },
         "broker": if broker.is_ok() { "ok" } else { "unavailable" },
     });
     let mut response = (status, Json(body)).into_response();

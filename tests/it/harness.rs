@@ -38,6 +38,8 @@ pub struct Options {
     pub jwks_by_url: bool,
     /// A directory to use instead of the in-memory development accounts.
     pub directory: Option<Arc<dyn Directory>>,
+    /// Bind the broker's port but answer nothing until [`TestApp::start_broker`].
+    pub delay_broker: bool,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             service_toml: String::new(),
             jwks_by_url: false,
             directory: None,
+            delay_broker: false,
         }
     }
 }
@@ -67,6 +70,7 @@ pub struct TestApp {
     pub persons: Vec<Person>,
     pub directory: Arc<MemoryDirectory>,
     audit: Arc<Mutex<Vec<u8>>>,
+    waiting_broker: Mutex<Option<(MockIdp, oneshot::Receiver<()>)>>,
     _stop: Vec<oneshot::Sender<()>>,
 }
 
@@ -178,9 +182,12 @@ impl TestApp {
 
         let (stop_mock, mock_stopped) = oneshot::channel::<()>();
         let (stop_app, app_stopped) = oneshot::channel::<()>();
-        tokio::spawn(mock.serve(async move {
-            let _ = mock_stopped.await;
-        }));
+        let waiting_broker = if options.delay_broker {
+            Some((mock, mock_stopped))
+        } else {
+            serve_broker(mock, mock_stopped);
+            None
+        };
         tokio::spawn(app.serve(async move {
             let _ = app_stopped.await;
         }));
@@ -194,6 +201,7 @@ impl TestApp {
             persons,
             directory,
             audit: audit_log,
+            waiting_broker: Mutex::new(waiting_broker),
             _stop: vec![stop_mock, stop_app],
         }
     }
@@ -215,6 +223,13 @@ impl TestApp {
             .unwrap_or_else(|| panic!("{hetu} is not in config/mock-persons.toml"))
     }
 
+    /// Starts answering at the broker's address (see [`Options::delay_broker`]).
+    pub fn start_broker(&self) {
+        if let Some((mock, stopped)) = self.waiting_broker.lock().unwrap().take() {
+            serve_broker(mock, stopped);
+        }
+    }
+
     /// Every audit event written so far, one JSON object per line.
     pub fn audit_log(&self) -> String {
         String::from_utf8_lossy(&self.audit.lock().unwrap()).into_owned()
@@ -225,6 +240,12 @@ impl TestApp {
         let keys = self.store.keys();
         assert!(keys.is_empty(), "the store still holds {keys:?}");
     }
+}
+
+fn serve_broker(mock: MockIdp, stopped: oneshot::Receiver<()>) {
+    tokio::spawn(mock.serve(async move {
+        let _ = stopped.await;
+    }));
 }
 
 /// Two TOML documents merged table by table (the second wins), read as settings.

@@ -9,6 +9,7 @@ mod cli;
 mod directory;
 mod faults;
 mod flow;
+mod limits;
 mod logs;
 mod pages;
 mod wellknown;
