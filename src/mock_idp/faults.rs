@@ -44,11 +44,17 @@ pub enum Fault {
     /// The realm signing key is replaced just before signing; the new key is published at `certs`,
     /// so a relying party that refetches the JWKS on an unknown `kid` still succeeds.
     RotatedSigningKey,
+    /// The discovery document answers 500.
+    DiscoveryServerError,
+    /// The realm keys (`certs`) answer 500.
+    JwksServerError,
+    /// The realm keys (`certs`) wait `slow_token_secs` before answering.
+    SlowJwks,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 20] = [
         Fault::WrongNonce,
         Fault::WrongAudience,
         Fault::WrongIssuer,
@@ -66,12 +72,18 @@ impl Fault {
         Fault::SlowToken,
         Fault::TokenServerError,
         Fault::RotatedSigningKey,
+        Fault::DiscoveryServerError,
+        Fault::JwksServerError,
+        Fault::SlowJwks,
     ];
 
     /// Where the fault shows: at the authorization endpoint or at the token endpoint.
     pub(crate) fn phase(self) -> Phase {
         match self {
             Fault::ErrorRedirect => Phase::Authorization,
+            Fault::DiscoveryServerError | Fault::JwksServerError | Fault::SlowJwks => {
+                Phase::Metadata
+            }
             _ => Phase::Token,
         }
     }
@@ -101,6 +113,8 @@ impl Default for FaultSettings {
 pub(crate) enum Phase {
     Authorization,
     Token,
+    /// Discovery and the realm keys.
+    Metadata,
 }
 
 /// Faults switched on: realm-wide ones, and single-use ones waiting for their endpoint.

@@ -512,6 +512,15 @@ async fn not_found() -> Response {
 
 /// The provider metadata, with the fields Keycloak publishes.
 async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
+    if realm
+        .take_faults(faults::Phase::Metadata)
+        .has(Fault::DiscoveryServerError)
+    {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": "unknown_error"}),
+        );
+    }
     let names = realm.settings.preset.claim_names();
     let mut acr_values = vec![
         "http://ftn.ficora.fi/2017/loa2".to_owned(),
@@ -562,6 +571,17 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
 
 /// The realm's public signing keys.
 async fn certs(State(realm): State<Arc<Realm>>) -> Response {
+    let faults = realm.take_faults(faults::Phase::Metadata);
+    if faults.has(Fault::SlowJwks) {
+        let wait = std::time::Duration::from_secs(realm.settings.faults.slow_token_secs);
+        tokio::time::sleep(wait).await;
+    }
+    if faults.has(Fault::JwksServerError) {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": "unknown_error"}),
+        );
+    }
     json_response(StatusCode::OK, &realm.public_jwks())
 }
 

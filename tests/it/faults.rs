@@ -156,3 +156,57 @@ async fn encryption_can_be_made_optional_for_development_brokers() {
         .await
         .assert_status(StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn broker_discovery_failing_gives_the_unavailable_page_before_any_redirect() {
+    let app = TestApp::spawn().await;
+    app.mock.set_faults([Fault::DiscoveryServerError]);
+    let browser = app.browser();
+    let csrf = browser.get_path("/").await.field("csrf");
+    browser
+        .post_form(app.at("/login"), &[("csrf", &csrf)])
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("ei ole juuri nyt käytettävissä");
+    app.assert_no_state();
+    browser
+        .get_path("/readyz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE);
+    // When the broker answers again, so does the service, without a restart.
+    app.mock.clear_faults();
+    browser
+        .get_path("/readyz")
+        .await
+        .assert_status(StatusCode::OK);
+    browser.start_login().await;
+}
+
+#[tokio::test]
+async fn broker_keys_failing_gives_the_unavailable_page_and_no_session() {
+    let app = TestApp::spawn().await;
+    app.mock.set_faults([Fault::JwksServerError]);
+    refused(
+        &app,
+        Fault::JwksServerError,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ei ole juuri nyt käytettävissä",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn slow_broker_keys_time_out_into_the_unavailable_page() {
+    let app = TestApp::spawn_with(Options {
+        service_toml: "[broker]\nhttp_timeout = \"1s\"".into(),
+        ..Options::default()
+    })
+    .await;
+    refused(
+        &app,
+        Fault::SlowJwks,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ei ole juuri nyt käytettävissä",
+    )
+    .await;
+}
