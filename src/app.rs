@@ -249,7 +249,7 @@ impl App {
                 key: "broker.issuer",
                 problem: e.to_string(),
             })?,
-            catalog: Catalog::load()?,
+            catalog: Catalog::with_overrides(&settings.ui.texts)?,
             public_url,
             store,
             directory,
@@ -276,18 +276,38 @@ impl App {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves until `shutdown` resolves, then stops accepting connections and lets the requests in
+    /// flight finish, for at most `server.shutdown_grace`.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let grace = self.state.settings.server.shutdown_grace.get();
         let router = crate::http::router(self.state.clone());
-        axum::serve(
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        };
+        let server = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(signal);
+        let deadline = async move {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served,
+            () = deadline => {
+                tracing::warn!("requests still running after the shutdown grace period were cut off");
+                Ok(())
+            }
+        }
     }
 }
 

@@ -263,11 +263,10 @@ pub struct UiSettings {
     pub return_to_allowlist: Vec<Url>,
     /// The IT rules of use that activation asks people to accept.
     pub terms_url: Option<Url>,
-    /// The summary of the rules shown above the acceptance box, per language; the built-in text
-    /// when a language is missing.
-    pub terms_text: BTreeMap<String, String>,
     /// Where the success page sends people when they came without a `return_to` (the campus login).
     pub login_url: Option<Url>,
+    /// Any page text reworded, per language: `[ui.texts.fi] landing_title = "..."`.
+    pub texts: crate::i18n::TextOverrides,
 }
 
 impl Default for UiSettings {
@@ -278,8 +277,8 @@ impl Default for UiSettings {
             default_language: "fi".to_owned(),
             return_to_allowlist: Vec::new(),
             terms_url: None,
-            terms_text: BTreeMap::new(),
             login_url: None,
+            texts: BTreeMap::new(),
         }
     }
 }
@@ -561,7 +560,6 @@ impl Settings {
         }
         for (key, texts) in [
             ("ui.organisation", &self.ui.organisation),
-            ("ui.terms_text", &self.ui.terms_text),
         ] {
             if let Some(lang) = texts
                 .keys()
@@ -572,6 +570,9 @@ impl Settings {
                     format!("`{lang}` is not one of fi, sv, en"),
                 ));
             }
+        }
+        if let Err(error) = crate::i18n::Catalog::with_overrides(&self.ui.texts) {
+            return Err(ConfigError::invalid("ui.texts", error.to_string()));
         }
         if self.store.kind == StoreKind::Redis {
             return Err(ConfigError::invalid(

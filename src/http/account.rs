@@ -301,12 +301,6 @@ fn form_page(
         username: &session.username,
         csrf: &session.csrf,
         terms_url: state.settings.ui.terms_url.as_ref().map(url::Url::as_str),
-        terms_text: state
-            .settings
-            .ui
-            .terms_text
-            .get(lang.code())
-            .map_or(t.terms_text.as_str(), String::as_str),
         rules,
         min_length: policy.min_length(),
         max_length: policy.max_length(),

@@ -69,7 +69,6 @@ pub struct AccountPage<'a> {
     pub username: &'a str,
     pub csrf: &'a str,
     pub terms_url: Option<&'a str>,
-    pub terms_text: &'a str,
     pub rules: Vec<String>,
     pub min_length: usize,
     pub max_length: usize,

@@ -171,19 +171,54 @@ pub struct Catalog {
     en: Texts,
 }
 
-/// A language file is missing a text or has one too many; fix the named file.
+/// A language's texts are incomplete, or the configuration overrides a text that does not exist.
 #[derive(Debug, thiserror::Error)]
-#[error("texts for `{lang}` are incomplete: {source}")]
-pub struct CatalogError {
-    lang: &'static str,
-    source: toml::de::Error,
+pub enum CatalogError {
+    /// A built-in language file lacks a text: a defect of this build.
+    #[error("built-in texts for `{lang}` are incomplete: {source}")]
+    BuiltIn {
+        lang: &'static str,
+        source: toml::de::Error,
+    },
+    /// `ui.texts.<lang>` names a text that does not exist, or a language that does not.
+    #[error("`ui.texts.{lang}`: {problem}")]
+    Override { lang: String, problem: String },
 }
+
+/// Texts the configuration replaces: language code → text name → text.
+pub type TextOverrides = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
 
 impl Catalog {
     /// Parses the built-in language files.
     pub fn load() -> Result<Catalog, CatalogError> {
-        let parse = |lang: Lang, text: &str| {
-            toml::from_str::<Texts>(text).map_err(|source| CatalogError {
+        Self::with_overrides(&TextOverrides::new())
+    }
+
+    /// The built-in texts with some replaced by the configuration (`[ui.texts.fi]` and so on), so a
+    /// university can word every page its own way.
+    pub fn with_overrides(overrides: &TextOverrides) -> Result<Catalog, CatalogError> {
+        if let Some(unknown) = overrides.keys().find(|code| Lang::from_code(code).is_none()) {
+            return Err(CatalogError::Override {
+                lang: unknown.clone(),
+                problem: "is not one of fi, sv, en".to_owned(),
+            });
+        }
+        let parse = |lang: Lang, text: &str| -> Result<Texts, CatalogError> {
+            let mut table: toml::Table =
+                toml::from_str(text).map_err(|source| CatalogError::BuiltIn {
+                    lang: lang.code(),
+                    source,
+                })?;
+            for (name, value) in overrides.get(lang.code()).into_iter().flatten() {
+                if !table.contains_key(name) {
+                    return Err(CatalogError::Override {
+                        lang: lang.code().to_owned(),
+                        problem: format!("there is no text `{name}`"),
+                    });
+                }
+                table.insert(name.clone(), toml::Value::String(value.clone()));
+            }
+            toml::Value::Table(table).try_into::<Texts>().map_err(|source| CatalogError::BuiltIn {
                 lang: lang.code(),
                 source,
             })
@@ -244,6 +279,29 @@ mod tests {
             catalog.texts(Lang::Sv).landing_start,
             catalog.texts(Lang::En).landing_start
         );
+    }
+
+    #[test]
+    fn the_configuration_can_reword_a_text_but_not_invent_one() {
+        let mut overrides = TextOverrides::new();
+        overrides
+            .entry("sv".into())
+            .or_default()
+            .insert("landing_title".into(), "Glömt lösenordet?".into());
+        let catalog = Catalog::with_overrides(&overrides).unwrap();
+        assert_eq!(catalog.texts(Lang::Sv).landing_title, "Glömt lösenordet?");
+        assert_ne!(catalog.texts(Lang::Fi).landing_title, "Glömt lösenordet?");
+
+        overrides
+            .entry("sv".into())
+            .or_default()
+            .insert("no_such_text".into(), "x".into());
+        let error = Catalog::with_overrides(&overrides).unwrap_err().to_string();
+        assert!(error.contains("ui.texts.sv") && error.contains("no_such_text"), "{error}");
+
+        let mut wrong_lang = TextOverrides::new();
+        wrong_lang.entry("de".into()).or_default();
+        assert!(Catalog::with_overrides(&wrong_lang).is_err());
     }
 
     #[test]

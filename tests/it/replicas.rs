@@ -1,0 +1,342 @@
+//! Several `tunnus serve` processes sharing one Redis and one directory, as behind a load balancer:
+//! a flow begun on one replica finishes on another, also when the first is stopped mid-flow, and a
+//! stopped replica finishes the requests it was serving.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::sync::oneshot;
+use tunnus::clock::SystemClock;
+use tunnus::keys::{ServiceKeys, SigningAlg};
+use tunnus::mock_idp::{self, MockControls, MockIdp, MockIdpSettings};
+use url::Url;
+
+use crate::harness::{Browser, Choice, repo_path};
+use crate::redis::{TempDir, free_port, shared_server};
+use crate::slapd;
+
+const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
+const OLD: &str = "vanha salasana 2019";
+
+/// One `tunnus serve` process.
+struct Replica {
+    child: Child,
+    url: Url,
+    log: PathBuf,
+}
+
+impl Replica {
+    /// Starts `tunnus serve` with `config` and waits until it answers `/healthz`.
+    async fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> Replica {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let replica = Replica {
+            child,
+            url: Url::parse(&format!("http://{addr}/")).unwrap(),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(response) = client.get(replica.url.join("/healthz").unwrap()).send().await
+                && response.status() == StatusCode::OK
+            {
+                return replica;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica did not start:\n{}",
+                replica.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM (through `kill`, to stay free of unsafe code).
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, with a deadline.
+    async fn exit_status(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "replica did not exit:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `url` with this replica's address: what a load balancer does.
+    fn route(&self, url: &Url) -> Url {
+        let mut routed = url.clone();
+        routed.set_port(self.url.port()).unwrap();
+        routed
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two replicas, the broker, Redis and OpenLDAP, wired together.
+struct Cluster {
+    replicas: Vec<Replica>,
+    broker: MockControls,
+    public: Url,
+    dn: String,
+    _dir: TempDir,
+    _stop_broker: oneshot::Sender<()>,
+}
+
+impl Cluster {
+    async fn start(slow_token_secs: u64) -> Cluster {
+        let dir = TempDir::new("replicas");
+        let keys_dir = dir.path().join("keys");
+        let keys = ServiceKeys::write_new(&keys_dir, SigningAlg::RS256).unwrap();
+        let addrs: Vec<SocketAddr> = (0..2)
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port(false))))
+            .collect();
+        // Every replica answers to one public name; here that is the first replica's address.
+        let public = Url::parse(&format!("http://{}/", addrs[0])).unwrap();
+
+        let mut settings = MockIdpSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..MockIdpSettings::default()
+        };
+        settings.client.client_id = "tunnus-replicas".into();
+        settings.client.redirect_uris = vec![public.join("/callback").unwrap().to_string()];
+        settings.client.jwks = Some(keys.public_jwks(tunnus::oidc::jwe::KeyManagementAlg::RsaOaep));
+        settings.faults.slow_token_secs = slow_token_secs;
+        let persons = mock_idp::load_persons(&repo_path("config/mock-persons.toml")).unwrap();
+        let broker = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await.unwrap();
+        let issuer = broker.issuer();
+        let controls = broker.controls();
+        let (stop_broker, stopped) = oneshot::channel::<()>();
+        tokio::spawn(broker.serve(async move {
+            let _ = stopped.await;
+        }));
+
+        let ldap = slapd::shared();
+        let base = ldap.subtree().await;
+        let dn = format!("uid=tetyra,{base}");
+        slapd::add(
+            &mut ldap.admin().await,
+            &dn,
+            &[
+                ("objectClass", &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"]),
+                ("uid", &["tetyra"]),
+                ("cn", &["Tero Testi Äyrämö"]),
+                ("givenName", &["Tero Testi"]),
+                ("sn", &["Äyrämö"]),
+                ("employeeType", &["student"]),
+                ("schacPersonalUniqueID", &["urn:schac:personalUniqueID:fi:FIC:010170-999R"]),
+                ("userPassword", &[OLD]),
+            ],
+        )
+        .await;
+        let ldap_settings = ldap.settings(&base);
+        let prefix = format!("replicas-{}:", free_port(false));
+
+        let mut replicas = Vec::new();
+        for (index, addr) in addrs.iter().enumerate() {
+            let config = dir.path().join(format!("replica{index}.toml"));
+            std::fs::write(
+                &config,
+                format!(
+                    r#"
+                    [server]
+                    listen = "{addr}"
+                    public_url = "{public}"
+                    shutdown_grace = "20s"
+                    [broker]
+                    issuer = "{issuer}"
+                    client_id = "tunnus-replicas"
+                    test_identities = true
+                    http_timeout = "10s"
+                    [broker.id_token_encryption]
+                    required = true
+                    [keys]
+                    dir = "{keys}"
+                    [store]
+                    kind = "redis"
+                    url = "{redis}"
+                    key_prefix = "{prefix}"
+                    [directory]
+                    kind = "ldap"
+                    [directory.ldap]
+                    url = "{ldap_url}"
+                    ca_file = "{ca}"
+                    bind_dn = "{bind_dn}"
+                    bind_password_file = "{password_file}"
+                    base_dn = "{base}"
+                    state_attribute = "tunnusAccountState"
+                    terms_accepted_attribute = "tunnusTermsAccepted"
+                    [password]
+                    deny_list = "{deny}"
+                    [audit]
+                    sink = "file"
+                    path = "{audit}"
+                    [log]
+                    format = "json"
+                    level = "info"
+                    "#,
+                    keys = keys_dir.display(),
+                    redis = shared_server().url(),
+                    ldap_url = ldap_settings.url.as_ref().unwrap(),
+                    ca = ldap_settings.ca_file.as_ref().unwrap().display(),
+                    bind_dn = ldap_settings.bind_dn,
+                    password_file = ldap_settings.bind_password_file.as_ref().unwrap().display(),
+                    deny = repo_path("config/common-passwords.txt").display(),
+                    audit = dir.path().join(format!("audit{index}.jsonl")).display(),
+                ),
+            )
+            .unwrap();
+            let log = dir.path().join(format!("replica{index}.log"));
+            replicas.push(Replica::start(&config, *addr, log).await);
+        }
+        Cluster {
+            replicas,
+            broker: controls,
+            public,
+            dn,
+            _dir: dir,
+            _stop_broker: stop_broker,
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(self.public.clone())
+    }
+
+    /// The landing page and start form on `replica`; returns the broker's authorization URL.
+    async fn start_login(&self, browser: &Browser, replica: usize) -> Url {
+        let on = &self.replicas[replica];
+        let landing = browser.get(on.route(&self.public)).await;
+        landing.assert_status(StatusCode::OK);
+        let csrf = landing.field("csrf");
+        let started = browser
+            .post_form(on.route(&self.public.join("/login").unwrap()), &[("csrf", &csrf)])
+            .await;
+        started.assert_status(StatusCode::SEE_OTHER);
+        started.location()
+    }
+}
+
+fn tero() -> Choice {
+    Choice::Person(0)
+}
+
+#[tokio::test]
+async fn a_flow_begun_on_one_replica_finishes_on_another() {
+    let cluster = Cluster::start(30).await;
+    let browser = cluster.browser();
+    let authorize = cluster.start_login(&browser, 0).await;
+    let callback = browser.at_broker(authorize, tero()).await;
+    let on_b = &cluster.replicas[1];
+    let answer = browser.get(on_b.route(&callback)).await;
+    answer.assert_status(StatusCode::SEE_OTHER);
+    let form = browser
+        .get(cluster.replicas[0].route(&cluster.public.join("/account").unwrap()))
+        .await;
+    form.assert_status(StatusCode::OK).assert_contains("tetyra");
+    let csrf = form.field("csrf");
+    let done = browser
+        .post_form(
+            on_b.route(&cluster.public.join("/account").unwrap()),
+            &[("csrf", &csrf), ("password", GOOD), ("confirmation", GOOD)],
+        )
+        .await;
+    done.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    let ldap = slapd::shared();
+    assert!(ldap.can_bind(&cluster.dn, GOOD).await);
+    assert!(!ldap.can_bind(&cluster.dn, OLD).await);
+    // The other replica knows the grant is used: a repeat shows the success and writes nothing.
+    let again = browser
+        .post_form(
+            cluster.replicas[0].route(&cluster.public.join("/account").unwrap()),
+            &[("csrf", &csrf), ("password", "toinen-Kahvi-tunturi-99"), ("confirmation", "toinen-Kahvi-tunturi-99")],
+        )
+        .await;
+    again.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    assert!(ldap.can_bind(&cluster.dn, GOOD).await);
+}
+
+#[tokio::test]
+async fn a_flow_survives_its_first_replica_stopping() {
+    let mut cluster = Cluster::start(30).await;
+    let browser = cluster.browser();
+    let authorize = cluster.start_login(&browser, 0).await;
+    cluster.replicas[0].terminate();
+    assert!(cluster.replicas[0].exit_status().await.success());
+    let callback = browser.at_broker(authorize, tero()).await;
+    let on_b = &cluster.replicas[1];
+    browser.get(on_b.route(&callback)).await.assert_status(StatusCode::SEE_OTHER);
+    let form = browser
+        .get(on_b.route(&cluster.public.join("/account").unwrap()))
+        .await;
+    form.assert_status(StatusCode::OK);
+    let done = browser
+        .post_form(
+            on_b.route(&cluster.public.join("/account").unwrap()),
+            &[("csrf", &form.field("csrf")), ("password", GOOD), ("confirmation", GOOD)],
+        )
+        .await;
+    done.assert_status(StatusCode::OK);
+    assert!(slapd::shared().can_bind(&cluster.dn, GOOD).await);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
+    let mut cluster = Cluster::start(2).await;
+    let browser = cluster.browser();
+    let authorize = cluster.start_login(&browser, 0).await;
+    let callback = browser.at_broker(authorize, tero()).await;
+    // The token endpoint now takes two seconds: the callback will be in flight when SIGTERM comes.
+    cluster.broker.fault_once(tunnus::mock_idp::Fault::SlowToken);
+    let routed = cluster.replicas[0].route(&callback);
+    let in_flight = {
+        let client = browser.client.clone();
+        tokio::spawn(async move { client.get(routed).send().await.map(|r| r.status()) })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.broker.token_requests() == 0 {
+        assert!(Instant::now() < deadline, "the callback never reached the broker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.replicas[0].terminate();
+    let status = in_flight.await.unwrap().unwrap();
+    assert_eq!(status, StatusCode::SEE_OTHER, "the request in flight was cut off");
+    let exit = cluster.replicas[0].exit_status().await;
+    assert!(exit.success(), "exit {exit:?}:\n{}", cluster.replicas[0].log_text());
+    // Stopped means not accepting: the address no longer answers.
+    assert!(
+        reqwest::get(cluster.replicas[0].url.join("/healthz").unwrap())
+            .await
+            .is_err()
+    );
+}
