@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError};
 use crate::http::cookies::CookiePolicy;
-use crate::http::pages::{LanguageLink, PageContext};
+use crate::http::pages::{LanguageLink, Links, PageContext};
 use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
 use crate::metrics::Metrics;
@@ -135,6 +135,22 @@ impl AppState {
             lang,
             organisation: self.organisation_name(lang),
             helpdesk_url: self.settings.ui.helpdesk_url.as_ref().map(Url::as_str),
+            links: Links {
+                hr: self.settings.ui.hr_url.as_ref().map(Url::as_str),
+                service_points: self
+                    .settings
+                    .ui
+                    .service_points_url
+                    .as_ref()
+                    .map(Url::as_str),
+                service_request: self
+                    .settings
+                    .ui
+                    .service_request_url
+                    .as_ref()
+                    .map(Url::as_str),
+            },
+            has_logo: self.settings.ui.logo.is_some(),
             languages: Lang::ALL
                 .into_iter()
                 .map(|other| LanguageLink {
@@ -223,8 +239,8 @@ impl App {
             deps.clock.clone(),
         )?;
         let csp = format!(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {}; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+             form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
             rp.broker_origin()
         );
         let store = deps

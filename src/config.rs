@@ -254,8 +254,18 @@ pub enum StoreKind {
 pub struct UiSettings {
     /// Organisation name shown on every page, per language (`fi`, `sv`, `en`).
     pub organisation: BTreeMap<String, String>,
-    /// Where people get help (helpdesk / service request page).
+    /// Where people get help (the helpdesk's page).
     pub helpdesk_url: Option<Url>,
+    /// The service-request system, for asking the helpdesk to deliver a password to a janitor.
+    pub service_request_url: Option<Url>,
+    /// The helpdesk's service points and their opening hours.
+    pub service_points_url: Option<Url>,
+    /// HR services, where staff get a new password.
+    pub hr_url: Option<Url>,
+    /// A logo (PNG, SVG, JPEG or WebP file) shown in the page header, served by the service itself.
+    pub logo: Option<PathBuf>,
+    /// Colours of the pages.
+    pub colours: Colours,
     /// Language used when neither the link, a cookie nor the browser says otherwise.
     pub default_language: String,
     /// Where people may be sent back to afterwards: absolute URLs; a `return_to` must have the same
@@ -274,6 +284,11 @@ impl Default for UiSettings {
         Self {
             organisation: BTreeMap::new(),
             helpdesk_url: None,
+            service_request_url: None,
+            service_points_url: None,
+            hr_url: None,
+            logo: None,
+            colours: Colours::default(),
             default_language: "fi".to_owned(),
             return_to_allowlist: Vec::new(),
             terms_url: None,
@@ -281,6 +296,56 @@ impl Default for UiSettings {
             texts: BTreeMap::new(),
         }
     }
+}
+
+/// `[ui.colours]`: `#rrggbb` values. Text on them must stay readable (WCAG AA contrast 4.5:1), so
+/// a combination that is too faint is refused at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Colours {
+    /// Buttons and links (white text on buttons).
+    pub primary: String,
+    /// The page header's background.
+    pub header_background: String,
+    /// The page header's text.
+    pub header_text: String,
+}
+
+impl Default for Colours {
+    fn default() -> Self {
+        Self {
+            primary: "#005a9c".to_owned(),
+            header_background: "#0b3d63".to_owned(),
+            header_text: "#ffffff".to_owned(),
+        }
+    }
+}
+
+/// The red, green and blue of a `#rrggbb` colour.
+pub fn parse_colour(text: &str) -> Option<[u8; 3]> {
+    let hex = text.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some([byte(0)?, byte(2)?, byte(4)?])
+}
+
+/// The WCAG 2.1 contrast ratio of two colours (1 to 21).
+pub fn contrast(a: [u8; 3], b: [u8; 3]) -> f64 {
+    let luminance = |rgb: [u8; 3]| {
+        let channel = |c: u8| {
+            let c = f64::from(c) / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2])
+    };
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
 }
 
 /// `[log]`
@@ -558,9 +623,7 @@ impl Settings {
                 "must be \"fi\", \"sv\" or \"en\"",
             ));
         }
-        for (key, texts) in [
-            ("ui.organisation", &self.ui.organisation),
-        ] {
+        for (key, texts) in [("ui.organisation", &self.ui.organisation)] {
             if let Some(lang) = texts
                 .keys()
                 .find(|l| crate::i18n::Lang::from_code(l).is_none())
@@ -568,6 +631,47 @@ impl Settings {
                 return Err(ConfigError::invalid(
                     key,
                     format!("`{lang}` is not one of fi, sv, en"),
+                ));
+            }
+        }
+        let colours = &self.ui.colours;
+        let white = [255, 255, 255];
+        let parsed = [
+            ("ui.colours.primary", &colours.primary),
+            ("ui.colours.header_background", &colours.header_background),
+            ("ui.colours.header_text", &colours.header_text),
+        ]
+        .map(|(key, value)| {
+            parse_colour(value).ok_or_else(|| {
+                ConfigError::invalid(key, format!("`{value}` is not a #rrggbb colour"))
+            })
+        });
+        let [primary, header_background, header_text] = parsed;
+        let (primary, header_background, header_text) =
+            (primary?, header_background?, header_text?);
+        if contrast(primary, white) < 4.5 {
+            return Err(ConfigError::invalid(
+                "ui.colours.primary",
+                "white text on it would be too faint (contrast under 4.5:1); choose a darker colour",
+            ));
+        }
+        if contrast(header_background, header_text) < 4.5 {
+            return Err(ConfigError::invalid(
+                "ui.colours.header_text",
+                "too faint on ui.colours.header_background (contrast under 4.5:1)",
+            ));
+        }
+        if let Some(logo) = &self.ui.logo {
+            if crate::http::assets::logo_type(logo).is_none() {
+                return Err(ConfigError::invalid(
+                    "ui.logo",
+                    "must be a .png, .svg, .jpg or .webp file",
+                ));
+            }
+            if !logo.is_file() {
+                return Err(ConfigError::invalid(
+                    "ui.logo",
+                    format!("{} does not exist", logo.display()),
                 ));
             }
         }
@@ -702,6 +806,17 @@ mod tests {
             assert_eq!(settings.broker.client_id, "from-env");
             Ok(())
         });
+    }
+
+    #[test]
+    fn faint_colours_are_refused() {
+        let toml = format!("{}\n[ui.colours]\nprimary = \"#77aaff\"", valid_toml());
+        assert_eq!(problem_key(&toml, Mode::Serve), "ui.colours.primary");
+        let toml = format!("{}\n[ui.colours]\nheader_text = \"#0b3d64\"", valid_toml());
+        assert_eq!(problem_key(&toml, Mode::Serve), "ui.colours.header_text");
+        let toml = format!("{}\n[ui.colours]\nprimary = \"blue\"", valid_toml());
+        assert_eq!(problem_key(&toml, Mode::Serve), "ui.colours.primary");
+        assert!((contrast([0, 0, 0], [255, 255, 255]) - 21.0).abs() < 0.01);
     }
 
     #[test]

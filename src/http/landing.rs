@@ -1,8 +1,8 @@
 //! `GET /`: what the service is, who may use it, and the button to start.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
 use axum::{Extension, http::HeaderMap};
 use serde::Deserialize;
 
@@ -42,20 +42,5 @@ pub async fn show(
             state.cookies.set(cookies::CSRF, &csrf, CSRF_COOKIE_SECS),
         );
     }
-    response
-}
-
-/// `GET /static/style.css`
-pub async fn stylesheet() -> Response {
-    let mut response = include_str!("../../static/style.css").into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
     response
 }

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 
 pub mod account;
+pub mod assets;
 pub mod callback;
 pub mod client_ip;
 pub mod cookies;
@@ -40,7 +41,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route("/static/style.css", get(landing::stylesheet))
+        .route("/static/style.css", get(assets::stylesheet))
+        .route("/static/theme.css", get(assets::theme))
+        .route("/static/app.js", get(assets::script))
+        .route("/static/logo", get(assets::logo))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), middleware::pages))

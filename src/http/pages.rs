@@ -12,7 +12,16 @@ pub struct PageContext<'a> {
     pub lang: Lang,
     pub organisation: &'a str,
     pub helpdesk_url: Option<&'a str>,
+    pub links: Links<'a>,
+    pub has_logo: bool,
     pub languages: Vec<LanguageLink>,
+}
+
+/// Where the other ways and more help are, from the configuration.
+pub struct Links<'a> {
+    pub hr: Option<&'a str>,
+    pub service_points: Option<&'a str>,
+    pub service_request: Option<&'a str>,
 }
 
 /// One entry of the language menu.

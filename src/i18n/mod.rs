@@ -75,7 +75,6 @@ pub struct Texts {
     pub landing_start: String,
     pub landing_never_sent: String,
     pub landing_other_ways_title: String,
-    pub landing_other_ways: String,
 
     pub cancelled_title: String,
     pub cancelled_text: String,
@@ -102,6 +101,15 @@ pub struct Texts {
     pub error_internal: String,
     pub error_rate_limited_title: String,
     pub error_rate_limited: String,
+    pub hide_password: String,
+    pub show_password: String,
+    pub hr_link: String,
+    pub service_points_link: String,
+    pub service_request_link: String,
+    pub more_help_title: String,
+    pub never_sent_title: String,
+    pub other_ways_students_title: String,
+    pub other_ways_staff_title: String,
 
     pub activate_title: String,
     pub reset_title: String,
@@ -186,7 +194,8 @@ pub enum CatalogError {
 }
 
 /// Texts the configuration replaces: language code → text name → text.
-pub type TextOverrides = std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+pub type TextOverrides =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
 
 impl Catalog {
     /// Parses the built-in language files.
@@ -197,7 +206,10 @@ impl Catalog {
     /// The built-in texts with some replaced by the configuration (`[ui.texts.fi]` and so on), so a
     /// university can word every page its own way.
     pub fn with_overrides(overrides: &TextOverrides) -> Result<Catalog, CatalogError> {
-        if let Some(unknown) = overrides.keys().find(|code| Lang::from_code(code).is_none()) {
+        if let Some(unknown) = overrides
+            .keys()
+            .find(|code| Lang::from_code(code).is_none())
+        {
             return Err(CatalogError::Override {
                 lang: unknown.clone(),
                 problem: "is not one of fi, sv, en".to_owned(),
@@ -218,10 +230,12 @@ impl Catalog {
                 }
                 table.insert(name.clone(), toml::Value::String(value.clone()));
             }
-            toml::Value::Table(table).try_into::<Texts>().map_err(|source| CatalogError::BuiltIn {
-                lang: lang.code(),
-                source,
-            })
+            toml::Value::Table(table)
+                .try_into::<Texts>()
+                .map_err(|source| CatalogError::BuiltIn {
+                    lang: lang.code(),
+                    source,
+                })
         };
         Ok(Catalog {
             fi: parse(Lang::Fi, include_str!("fi.toml"))?,
@@ -297,7 +311,10 @@ mod tests {
             .or_default()
             .insert("no_such_text".into(), "x".into());
         let error = Catalog::with_overrides(&overrides).unwrap_err().to_string();
-        assert!(error.contains("ui.texts.sv") && error.contains("no_such_text"), "{error}");
+        assert!(
+            error.contains("ui.texts.sv") && error.contains("no_such_text"),
+            "{error}"
+        );
 
         let mut wrong_lang = TextOverrides::new();
         wrong_lang.entry("de".into()).or_default();
