@@ -88,6 +88,7 @@ fn check_config_accepts_the_shipped_examples() {
     ]);
     assert!(dev.status.success(), "{}", text(&dev));
     for preset in [
+        "examples/university-of-applied-sciences",
         "example",
         "keycloak-mock",
         "telia",

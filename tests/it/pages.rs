@@ -178,3 +178,41 @@ async fn an_unreachable_broker_gives_the_unavailable_page_and_not_ready() {
     );
     app.assert_no_state();
 }
+
+#[tokio::test]
+async fn the_landing_page_shows_the_configured_ways_and_links() {
+    let app = TestApp::spawn_with(Options {
+        service_toml: r##"
+            [ui]
+            hr_url = "https://intra.example.fi/hr"
+            service_points_url = "https://www.example.fi/service-points"
+            service_request_url = "https://requests.example.fi/"
+            [ui.texts.en]
+            landing_title = "Forgot your password at Example UAS?"
+            [ui.colours]
+            primary = "#00539b"
+        "##
+        .into(),
+        ..Options::default()
+    })
+    .await;
+    let page = app.browser().get_path("/?lang=en").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("Forgot your password at Example UAS?")
+        .assert_contains("href=\"https://intra.example.fi/hr\"")
+        .assert_contains("href=\"https://www.example.fi/service-points\"")
+        .assert_contains("href=\"https://requests.example.fi/\"")
+        .assert_contains("registered letter")
+        .assert_contains("identity document")
+        .assert_contains("never sent by e-mail or text message");
+    let theme = app.browser().get_path("/static/theme.css").await;
+    theme
+        .assert_status(StatusCode::OK)
+        .assert_contains("--accent: #00539b");
+    // No logo configured: none linked, and its address is a plain 404 page.
+    assert!(!page.body.contains("/static/logo"));
+    app.browser()
+        .get_path("/static/logo")
+        .await
+        .assert_status(StatusCode::NOT_FOUND);
+}
