@@ -17,7 +17,7 @@ use crate::http::pages::{LanguageLink, PageContext};
 use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
 use crate::oidc::{OidcError, RelyingParty};
-use crate::store::{MemoryStore, Store};
+use crate::store::{Store, StoreError};
 
 /// The service could not start; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,9 @@ pub enum StartError {
     RelyingParty(#[from] OidcError),
     #[error("`{key}`: {problem}")]
     Config { key: &'static str, problem: String },
+    /// The `[store]` settings cannot work: fix the named key.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Everything a request handler may use. Cheap to clone.
@@ -209,9 +212,10 @@ impl App {
              frame-ancestors 'none'; base-uri 'none'",
             rp.broker_origin()
         );
-        let store = deps
-            .store
-            .unwrap_or_else(|| Arc::new(MemoryStore::new(deps.clock.clone())));
+        let store = match deps.store {
+            Some(store) => store,
+            None => crate::store::build(&settings.store, deps.clock.clone())?,
+        };
         let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),
