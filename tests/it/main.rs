@@ -8,4 +8,6 @@ mod faults;
 mod flow;
 mod logs;
 mod pages;
+mod redis;
+mod store;
 mod wellknown;
