@@ -203,10 +203,7 @@ impl StoreSettings {
             ));
         }
         if self.username.as_deref().is_some_and(str::is_empty) {
-            return Err((
-                "store.username",
-                "must not be empty when set".to_owned(),
-            ));
+            return Err(("store.username", "must not be empty when set".to_owned()));
         }
         if self.key_prefix.is_empty() {
             return Err((
@@ -246,10 +243,7 @@ fn redis_url(key: &'static str, text: &str) -> Result<Url, (&'static str, String
     if !matches!(url.scheme(), "redis" | "rediss") {
         return Err((
             key,
-            format!(
-                "has scheme `{}`; use redis:// or rediss://",
-                url.scheme()
-            ),
+            format!("has scheme `{}`; use redis:// or rediss://", url.scheme()),
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -385,7 +379,10 @@ mod tests {
         };
         store.nodes = vec!["redis://:hunter3@10.0.0.1:7000".to_owned()];
         let debug = format!("{store:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("hunter3"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("hunter3"),
+            "{debug}"
+        );
         assert!(debug.contains("redis.example.fi"), "{debug}");
     }
 

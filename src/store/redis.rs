@@ -14,7 +14,7 @@ use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{
     Client, Cmd, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, Pipeline,
-    RedisError, RedisFuture, RedisResult, Script, TlsCertificates, Value,
+    RedisError, RedisFuture, RedisResult, Script, ServerErrorKind, TlsCertificates, Value,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -48,13 +48,13 @@ pub struct RedisStore {
 }
 
 enum Backend {
-    Single(Single),
+    Single(Box<Single>),
     Cluster(ClusterConnection),
 }
 
 /// One server through a [`ConnectionManager`], which reconnects after I/O errors. It keeps returning
-/// any other error met while connecting (a refused password, a server still loading), so after
-/// such an error the manager is replaced by a fresh one: the next call connects anew.
+/// the other errors met while connecting (a refused login, a server still loading its data), so
+/// after one of those the manager is replaced by a fresh one: the next call connects anew.
 struct Single {
     client: Client,
     config: ConnectionManagerConfig,
@@ -93,7 +93,7 @@ impl RedisStore {
                 problem: "is required with kind = \"redis\"".to_owned(),
             })?;
             let info = connection_info("store.url", url, settings, password.as_ref())?;
-            Backend::Single(Single::new(info, tls, timeout)?)
+            Backend::Single(Box::new(Single::new(info, tls, timeout)?))
         } else {
             let nodes = settings
                 .nodes
@@ -293,8 +293,12 @@ impl Backend {
     }
 
     fn recover(&self, conn: &Conn, error: &RedisError) {
+        let stuck = matches!(
+            error.kind(),
+            ErrorKind::AuthenticationFailed | ErrorKind::Server(ServerErrorKind::BusyLoading)
+        );
         if let (Backend::Single(single), Conn::Single { generation, .. }) = (self, conn)
-            && !error.is_io_error()
+            && stuck
         {
             single.replace(*generation);
         }
@@ -415,7 +419,7 @@ fn describe(error: &RedisError) -> String {
 /// (Redis refuses an expiry of zero).
 fn millis(duration: Duration) -> u64 {
     let whole = duration.as_millis();
-    let rounded = whole + u128::from(duration.subsec_nanos() % 1_000_000 != 0);
+    let rounded = whole + u128::from(!duration.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(rounded).unwrap_or(u64::MAX).max(1)
 }
 

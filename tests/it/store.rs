@@ -35,9 +35,10 @@ struct Subject {
     prefix: String,
 }
 
+/// Where to connect directly: one server's URL or the cluster's seed URLs.
 enum Raw {
-    Single(redis::Client),
-    Cluster(redis::cluster::ClusterClient),
+    Single(String),
+    Cluster(Vec<String>),
 }
 
 impl Subject {
@@ -58,7 +59,7 @@ impl Subject {
         Subject {
             store: build(&settings),
             clock: None,
-            raw: Some(Raw::Single(redis::Client::open(server.url()).unwrap())),
+            raw: Some(Raw::Single(server.url())),
             prefix,
         }
     }
@@ -70,9 +71,7 @@ impl Subject {
         Subject {
             store: build(&settings),
             clock: None,
-            raw: Some(Raw::Cluster(
-                redis::cluster::ClusterClient::new(cluster.urls()).unwrap(),
-            )),
+            raw: Some(Raw::Cluster(cluster.urls())),
             prefix,
         }
     }
@@ -80,11 +79,13 @@ impl Subject {
     /// Runs `cmd` on a direct connection to Redis.
     async fn raw<T: FromRedisValue>(&self, cmd: &Cmd) -> T {
         match self.raw.as_ref().expect("a Redis subject") {
-            Raw::Single(client) => {
+            Raw::Single(url) => {
+                let client = redis::Client::open(url.as_str()).unwrap();
                 let mut conn = client.get_multiplexed_async_connection().await.unwrap();
                 cmd.query_async(&mut conn).await.unwrap()
             }
-            Raw::Cluster(client) => {
+            Raw::Cluster(urls) => {
+                let client = redis::cluster::ClusterClient::new(urls.clone()).unwrap();
                 let mut conn = client.get_async_connection().await.unwrap();
                 cmd.query_async(&mut conn).await.unwrap()
             }
@@ -409,9 +410,7 @@ contract!(
 
 async fn keys_land_under_the_prefix(s: &Subject) {
     s.store.put("k", b"v", MINUTE).await.unwrap();
-    let prefixed: Option<Vec<u8>> = s
-        .raw(redis::cmd("GET").arg(format!("{}k", s.prefix)))
-        .await;
+    let prefixed: Option<Vec<u8>> = s.raw(redis::cmd("GET").arg(format!("{}k", s.prefix))).await;
     assert_eq!(prefixed, Some(b"v".to_vec()));
     assert!(!s.raw::<bool>(redis::cmd("EXISTS").arg("k")).await);
     let pttl: i64 = s
@@ -652,6 +651,17 @@ fn acl_server() -> RedisServer {
     )
 }
 
+/// The store is unavailable because the server refused the login, and says so without the password.
+fn assert_login_refused<T: std::fmt::Debug>(result: Result<T, StoreError>) {
+    match result {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("authentication failed"), "{message}");
+            assert!(!message.contains("password"), "{message}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
 fn password_file(dir: &TempDir, password: &str) -> std::path::PathBuf {
     let path = dir.path().join("redis-password");
     std::fs::write(&path, format!("{password}\n")).unwrap();
@@ -701,15 +711,10 @@ async fn a_wrong_password_or_none_makes_calls_unavailable_without_showing_it() {
     let settings = StoreSettings {
         username: Some(ACL_USER.to_owned()),
         password_file: Some(password_file(&dir, "wrong password")),
-        ..fast_settings(Some(server.url()), Vec::new())
+        ..redis_settings(Some(server.url()), Vec::new(), "it:acl:")
     };
     let wrong = build(&settings);
-    match wrong.put("k", b"v", MINUTE).await {
-        Err(StoreError::Unavailable(message)) => {
-            assert!(!message.contains("wrong password"), "{message}");
-        }
-        other => panic!("expected Unavailable, got {other:?}"),
-    }
+    assert_login_refused(wrong.put("k", b"v", MINUTE).await);
     assert_every_call_unavailable(wrong.as_ref()).await;
 
     let anonymous = build(&fast_settings(Some(server.url()), Vec::new()));
@@ -768,4 +773,40 @@ async fn rediss_refuses_a_server_its_ca_does_not_sign_and_plain_redis_gets_no_an
         Vec::new(),
     ));
     assert_every_call_unavailable(plain.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_is_tried_again_once_the_server_accepts_it() {
+    let server = acl_server();
+    let dir = TempDir::new("acl-later");
+    // The timeout outlasts the client's own connection attempts, so the refusal is final.
+    let settings = StoreSettings {
+        username: Some("late-user".to_owned()),
+        password_file: Some(password_file(&dir, ACL_PASSWORD)),
+        ..redis_settings(Some(server.url()), Vec::new(), "it:acl:")
+    };
+    let store = build(&settings);
+    assert_login_refused(store.health().await);
+
+    let admin = format!(
+        "redis://{ACL_USER}:{}@127.0.0.1:{}",
+        ACL_PASSWORD.replace(' ', "%20"),
+        server.port()
+    );
+    let mut conn = redis::Client::open(admin)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("late-user")
+        .arg("on")
+        .arg(format!(">{ACL_PASSWORD}"))
+        .arg("~*")
+        .arg("+@all")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    wait_healthy(store.as_ref()).await;
 }
