@@ -92,6 +92,7 @@ pub fn build(
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSettings {
+    /// `memory` (the default; one replica) or `redis`.
     pub kind: StoreKind,
     /// `redis://` or `rediss://` URL of one server, for `kind = "redis"`; may carry `user:password@`.
     pub url: Option<String>,

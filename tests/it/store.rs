@@ -651,6 +651,15 @@ fn acl_server() -> RedisServer {
     )
 }
 
+/// Settings whose timeout outlasts the client's own connection attempts, so that a refused login
+/// is reported as such rather than as a timeout.
+fn patient_settings(server: &RedisServer) -> StoreSettings {
+    StoreSettings {
+        timeout: HumanDuration(Duration::from_secs(5)),
+        ..redis_settings(Some(server.url()), Vec::new(), "it:acl:")
+    }
+}
+
 /// The store is unavailable because the server refused the login, and says so without the password.
 fn assert_login_refused<T: std::fmt::Debug>(result: Result<T, StoreError>) {
     match result {
@@ -711,7 +720,7 @@ async fn a_wrong_password_or_none_makes_calls_unavailable_without_showing_it() {
     let settings = StoreSettings {
         username: Some(ACL_USER.to_owned()),
         password_file: Some(password_file(&dir, "wrong password")),
-        ..redis_settings(Some(server.url()), Vec::new(), "it:acl:")
+        ..patient_settings(&server)
     };
     let wrong = build(&settings);
     assert_login_refused(wrong.put("k", b"v", MINUTE).await);
@@ -779,11 +788,10 @@ async fn rediss_refuses_a_server_its_ca_does_not_sign_and_plain_redis_gets_no_an
 async fn a_refused_login_is_tried_again_once_the_server_accepts_it() {
     let server = acl_server();
     let dir = TempDir::new("acl-later");
-    // The timeout outlasts the client's own connection attempts, so the refusal is final.
     let settings = StoreSettings {
         username: Some("late-user".to_owned()),
         password_file: Some(password_file(&dir, ACL_PASSWORD)),
-        ..redis_settings(Some(server.url()), Vec::new(), "it:acl:")
+        ..patient_settings(&server)
     };
     let store = build(&settings);
     assert_login_refused(store.health().await);
@@ -808,5 +816,44 @@ async fn a_refused_login_is_tried_again_once_the_server_accepts_it() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    wait_healthy(store.as_ref()).await;
+}
+
+// ---- The service itself ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_starts_with_a_redis_store_while_redis_is_down_and_uses_it_later() {
+    let port = free_port(false);
+    let settings = tunnus::config::Settings::from_toml(&format!(
+        r#"
+        [broker]
+        issuer = "https://broker.example.fi/oidc"
+        client_id = "tunnus-test"
+        [store]
+        kind = "redis"
+        url = "redis://127.0.0.1:{port}"
+        timeout = "500ms"
+        "#
+    ))
+    .unwrap();
+    settings.validate(tunnus::config::Mode::Dev).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = tunnus::app::App::build_on(
+        listener,
+        settings,
+        tunnus::app::Dependencies {
+            clock: Arc::new(ManualClock::new()),
+            keys: Arc::new(
+                tunnus::keys::ServiceKeys::generate(tunnus::keys::SigningAlg::ES256).unwrap(),
+            ),
+            store: None,
+        },
+    )
+    .unwrap();
+    let store = app.state().store.clone();
+    assert_eq!(store.kind(), "redis");
+    assert_unavailable(store.health().await, "health before Redis starts");
+
+    let _server = RedisServer::start_on(port);
     wait_healthy(store.as_ref()).await;
 }
