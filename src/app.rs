@@ -21,7 +21,7 @@ use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
 use crate::metrics::Metrics;
 use crate::oidc::{OidcError, RelyingParty};
-use crate::store::{MemoryStore, Store};
+use crate::store::{Store, StoreError};
 
 /// The service could not start; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,9 @@ pub enum StartError {
     Password(#[from] PolicyError),
     #[error("audit: {0}")]
     Audit(#[from] AuditError),
+    /// The `[store]` settings cannot work: fix the named key.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Everything a request handler may use. Cheap to clone.
@@ -243,9 +246,10 @@ impl App {
              form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
             rp.broker_origin()
         );
-        let store = deps
-            .store
-            .unwrap_or_else(|| Arc::new(MemoryStore::new(deps.clock.clone())));
+        let store = match deps.store {
+            Some(store) => store,
+            None => crate::store::build(&settings.store, deps.clock.clone())?,
+        };
         let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
         let directory = match deps.directory {
             Some(directory) => directory,

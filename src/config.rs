@@ -25,6 +25,7 @@ use crate::keys::SigningAlg;
 use crate::mock_idp::MockIdpSettings;
 use crate::oidc::claims::{ClaimOverrides, Preset};
 use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
+pub use crate::store::{StoreKind, StoreSettings};
 
 /// Assurance level "substantial" (bank credentials, mobile certificate).
 pub const ACR_SUBSTANTIAL: &str = "http://ftn.ficora.fi/2017/loa2";
@@ -218,34 +219,6 @@ pub struct KeySettings {
     /// Folder with `signing.pem`, `encryption.pem`, `entity.pem` (and older `encryption-*.pem`).
     /// Without it (development only) fresh keys are made at every start.
     pub dir: Option<PathBuf>,
-}
-
-/// `[store]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreSettings {
-    pub kind: StoreKind,
-    /// `redis://` or `rediss://` URL, for `kind = "redis"`.
-    pub url: Option<String>,
-}
-
-impl Default for StoreSettings {
-    fn default() -> Self {
-        Self {
-            kind: StoreKind::Memory,
-            url: None,
-        }
-    }
-}
-
-/// Where short-lived state lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    /// In this process: one replica only.
-    Memory,
-    /// Shared by all replicas.
-    Redis,
 }
 
 /// `[ui]`: what the pages say about the organisation.
@@ -678,11 +651,8 @@ impl Settings {
         if let Err(error) = crate::i18n::Catalog::with_overrides(&self.ui.texts) {
             return Err(ConfigError::invalid("ui.texts", error.to_string()));
         }
-        if self.store.kind == StoreKind::Redis {
-            return Err(ConfigError::invalid(
-                "store.kind",
-                "\"redis\" is not available in this version; use \"memory\" with a single replica",
-            ));
+        if let Err((key, problem)) = self.store.validate() {
+            return Err(ConfigError::invalid(key, problem));
         }
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(

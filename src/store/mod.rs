@@ -2,14 +2,28 @@
 //!
 //! Every value has a time to live. [`Store::take`] reads and deletes in one step, so a value meant for
 //! one use (a login transaction, a grant) can be used once even when replicas race for it.
+//!
+//! Two backends keep the same contract: [`MemoryStore`] (one replica, time from the injected clock)
+//! and [`RedisStore`] (shared by every replica: one server or a Redis Cluster). [`build`] makes the
+//! one `[store]` names.
 
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::clock::Clock;
+use crate::config::HumanDuration;
 
 pub mod memory;
+pub mod redis;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// The store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +34,10 @@ pub enum StoreError {
     /// A stored value could not be read back (written by an incompatible version): treat as absent.
     #[error("stored value is unreadable: {0}")]
     Corrupt(String),
+    /// The `[store]` settings cannot work (an unreadable password or CA file, a URL the client
+    /// refuses): fix the named key and start again.
+    #[error("`{key}`: {problem}")]
+    Config { key: &'static str, problem: String },
 }
 
 /// Short-lived state with TTLs. Keys are chosen by the caller; values are opaque bytes.
@@ -49,4 +67,359 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers.
     async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// Builds the store `settings` name.
+///
+/// Nothing is connected here: a Redis store connects on first use and reconnects by itself, so the
+/// service starts (and reports itself not ready through [`Store::health`]) while Redis is down. Only
+/// settings that can never work fail: invalid keys, an unreadable password or CA file. Must be called
+/// inside a Tokio runtime, which runs the Redis client's background tasks.
+pub fn build(
+    settings: &StoreSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    settings
+        .validate()
+        .map_err(|(key, problem)| StoreError::Config { key, problem })?;
+    match settings.kind {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new(clock))),
+        StoreKind::Redis => Ok(Arc::new(RedisStore::new(settings)?)),
+    }
+}
+
+/// `[store]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `memory` (the default; one replica) or `redis`.
+    pub kind: StoreKind,
+    /// `redis://` or `rediss://` URL of one server, for `kind = "redis"`; may carry `user:password@`.
+    pub url: Option<String>,
+    /// Seed node URLs of a Redis Cluster; when not empty the cluster client is used instead of `url`.
+    pub nodes: Vec<String>,
+    /// File holding the password (read at start); overrides a password in the URLs.
+    pub password_file: Option<PathBuf>,
+    /// ACL user; overrides a user in the URLs.
+    pub username: Option<String>,
+    /// Put before every key, so other users of the same Redis keep their own key space.
+    pub key_prefix: String,
+    /// Longest wait for connecting and for every command.
+    pub timeout: HumanDuration,
+    /// PEM file with the CA certificates that sign the server's certificate (`rediss://` only);
+    /// without it the system's trusted roots are used.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            kind: StoreKind::Memory,
+            url: None,
+            nodes: Vec::new(),
+            password_file: None,
+            username: None,
+            key_prefix: "tunnus:".to_owned(),
+            timeout: HumanDuration(Duration::from_secs(2)),
+            tls_ca_file: None,
+        }
+    }
+}
+
+/// Passwords in the URLs are shown as `***`.
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreSettings")
+            .field("kind", &self.kind)
+            .field("url", &self.url.as_deref().map(redacted_url))
+            .field(
+                "nodes",
+                &self
+                    .nodes
+                    .iter()
+                    .map(|node| redacted_url(node))
+                    .collect::<Vec<_>>(),
+            )
+            .field("password_file", &self.password_file)
+            .field("username", &self.username)
+            .field("key_prefix", &self.key_prefix)
+            .field("timeout", &self.timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
+}
+
+fn redacted_url(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only fails for URLs that cannot have a password, and this one has one.
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+/// Where short-lived state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In this process: one replica only.
+    Memory,
+    /// Shared by all replicas.
+    Redis,
+}
+
+impl StoreSettings {
+    /// Rejects settings that cannot work, naming the key. Messages never repeat a URL, which may
+    /// carry a password.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.timeout.get().is_zero() {
+            return Err(("store.timeout", "must be more than zero".to_owned()));
+        }
+        if self.kind == StoreKind::Memory {
+            if self.url.is_some() || !self.nodes.is_empty() {
+                return Err((
+                    "store.kind",
+                    "is \"memory\" but a Redis URL is set; use kind = \"redis\" to share state"
+                        .to_owned(),
+                ));
+            }
+            return Ok(());
+        }
+        let urls = self.urls()?;
+        let tls = urls[0].scheme() == "rediss";
+        if urls.iter().any(|url| (url.scheme() == "rediss") != tls) {
+            return Err((
+                "store.nodes",
+                "must all use the same scheme (redis:// or rediss://)".to_owned(),
+            ));
+        }
+        if self.tls_ca_file.is_some() && !tls {
+            return Err((
+                "store.tls_ca_file",
+                "is only used with rediss:// URLs".to_owned(),
+            ));
+        }
+        if self.username.as_deref().is_some_and(str::is_empty) {
+            return Err(("store.username", "must not be empty when set".to_owned()));
+        }
+        if self.key_prefix.is_empty() {
+            return Err((
+                "store.key_prefix",
+                "must not be empty: it keeps this service's keys apart from others'".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server URLs (one, or the cluster's seed nodes) with the key they came from.
+    fn urls(&self) -> Result<Vec<Url>, (&'static str, String)> {
+        let (key, texts) = match (&self.url, self.nodes.is_empty()) {
+            (Some(_), false) => {
+                return Err((
+                    "store.nodes",
+                    "set either store.url (one server) or store.nodes (a cluster), not both"
+                        .to_owned(),
+                ));
+            }
+            (Some(url), true) => ("store.url", std::slice::from_ref(url)),
+            (None, false) => ("store.nodes", self.nodes.as_slice()),
+            (None, true) => {
+                return Err((
+                    "store.url",
+                    "is required with kind = \"redis\" (or list cluster seed nodes in store.nodes)"
+                        .to_owned(),
+                ));
+            }
+        };
+        texts.iter().map(|text| redis_url(key, text)).collect()
+    }
+}
+
+fn redis_url(key: &'static str, text: &str) -> Result<Url, (&'static str, String)> {
+    let url = Url::parse(text).map_err(|_| (key, "is not a URL".to_owned()))?;
+    if !matches!(url.scheme(), "redis" | "rediss") {
+        return Err((
+            key,
+            format!("has scheme `{}`; use redis:// or rediss://", url.scheme()),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err((key, "has no host".to_owned()));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn settings(toml: &str) -> StoreSettings {
+        #[derive(Deserialize)]
+        struct File {
+            store: StoreSettings,
+        }
+        toml::from_str::<File>(toml).unwrap().store
+    }
+
+    fn problem_key(toml: &str) -> &'static str {
+        match settings(toml).validate() {
+            Err((key, _)) => key,
+            Ok(()) => panic!("expected {toml} to be refused"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_a_memory_store_with_a_prefix_and_a_timeout() {
+        let store = StoreSettings::default();
+        assert_eq!(store.kind, StoreKind::Memory);
+        assert_eq!(store.key_prefix, "tunnus:");
+        assert_eq!(store.timeout.get(), Duration::from_secs(2));
+        store.validate().unwrap();
+    }
+
+    #[test]
+    fn a_full_redis_section_is_read() {
+        let store = settings(
+            r#"[store]
+            kind = "redis"
+            url = "rediss://tunnus@redis.example.fi:6380/2"
+            password_file = "/run/secrets/redis"
+            username = "tunnus"
+            key_prefix = "t1:"
+            timeout = "500ms"
+            tls_ca_file = "/etc/tunnus/redis-ca.pem""#,
+        );
+        store.validate().unwrap();
+        assert_eq!(store.timeout.get(), Duration::from_millis(500));
+        assert_eq!(store.key_prefix, "t1:");
+        assert_eq!(store.username.as_deref(), Some("tunnus"));
+    }
+
+    #[test]
+    fn cluster_nodes_validate() {
+        settings(
+            r#"[store]
+            kind = "redis"
+            nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]"#,
+        )
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn redis_without_an_address_names_the_url() {
+        assert_eq!(problem_key("[store]\nkind = \"redis\""), "store.url");
+    }
+
+    #[test]
+    fn redis_with_both_url_and_nodes_is_refused() {
+        let toml = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\nnodes = [\"redis://b\"]";
+        assert_eq!(problem_key(toml), "store.nodes");
+    }
+
+    #[test]
+    fn another_scheme_is_refused_without_repeating_the_url() {
+        let toml = "[store]\nkind = \"redis\"\nurl = \"http://user:hunter2@redis.example.fi\"";
+        let (key, problem) = settings(toml).validate().unwrap_err();
+        assert_eq!(key, "store.url");
+        assert!(problem.contains("http"), "{problem}");
+        assert!(!problem.contains("hunter2"), "{problem}");
+    }
+
+    #[test]
+    fn mixed_tls_among_cluster_nodes_is_refused() {
+        let toml = "[store]\nkind = \"redis\"\nnodes = [\"redis://a:7000\", \"rediss://b:7000\"]";
+        assert_eq!(problem_key(toml), "store.nodes");
+    }
+
+    #[test]
+    fn a_ca_file_without_tls_is_refused() {
+        let toml = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\ntls_ca_file = \"/ca.pem\"";
+        assert_eq!(problem_key(toml), "store.tls_ca_file");
+    }
+
+    #[test]
+    fn a_url_with_kind_memory_is_refused() {
+        assert_eq!(problem_key("[store]\nurl = \"redis://a\""), "store.kind");
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        let toml = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\ntimeout = 0";
+        assert_eq!(problem_key(toml), "store.timeout");
+    }
+
+    #[test]
+    fn an_empty_prefix_is_refused() {
+        let toml = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\nkey_prefix = \"\"";
+        assert_eq!(problem_key(toml), "store.key_prefix");
+    }
+
+    #[test]
+    fn unknown_store_keys_are_refused() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct File {
+            store: StoreSettings,
+        }
+        let error = toml::from_str::<File>("[store]\npasword = \"x\"").unwrap_err();
+        assert!(error.to_string().contains("pasword"), "{error}");
+    }
+
+    #[test]
+    fn debug_output_hides_url_passwords() {
+        let mut store = StoreSettings {
+            kind: StoreKind::Redis,
+            url: Some("redis://tunnus:hunter2@redis.example.fi:6379".to_owned()),
+            ..StoreSettings::default()
+        };
+        store.nodes = vec!["redis://:hunter3@10.0.0.1:7000".to_owned()];
+        let debug = format!("{store:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("hunter3"),
+            "{debug}"
+        );
+        assert!(debug.contains("redis.example.fi"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn build_makes_a_memory_store_by_default() {
+        let store = build(&StoreSettings::default(), Arc::new(ManualClock::new())).unwrap();
+        assert_eq!(store.kind(), "memory");
+    }
+
+    #[tokio::test]
+    async fn build_refuses_invalid_settings_with_the_key() {
+        let settings = StoreSettings {
+            kind: StoreKind::Redis,
+            ..StoreSettings::default()
+        };
+        match build(&settings, Arc::new(ManualClock::new())) {
+            Err(StoreError::Config { key, .. }) => assert_eq!(key, "store.url"),
+            Err(other) => panic!("expected a settings error, got {other}"),
+            Ok(_) => panic!("expected a settings error"),
+        }
+    }
+
+    #[tokio::test]
+    async fn build_does_not_need_redis_to_be_up() {
+        // Port 1 on loopback has no server: building succeeds, using it reports unavailability.
+        let settings = StoreSettings {
+            kind: StoreKind::Redis,
+            url: Some("redis://127.0.0.1:1".to_owned()),
+            timeout: HumanDuration(Duration::from_millis(300)),
+            ..StoreSettings::default()
+        };
+        let store = build(&settings, Arc::new(ManualClock::new())).unwrap();
+        assert_eq!(store.kind(), "redis");
+        assert!(matches!(
+            store.health().await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
 }

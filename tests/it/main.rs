@@ -12,4 +12,7 @@ mod flow;
 mod limits;
 mod logs;
 mod pages;
+mod replicas;
+mod redis;
+mod store;
 mod wellknown;
