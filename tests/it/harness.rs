@@ -40,6 +40,8 @@ pub struct Options {
     pub directory: Option<Arc<dyn Directory>>,
     /// Bind the broker's port but answer nothing until [`TestApp::start_broker`].
     pub delay_broker: bool,
+    /// A store to use instead of the in-memory one.
+    pub store: Option<Arc<dyn tunnus::store::Store>>,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             jwks_by_url: false,
             directory: None,
             delay_broker: false,
+            store: None,
         }
     }
 }
@@ -167,7 +170,7 @@ impl TestApp {
             Dependencies {
                 clock: clock.clone(),
                 keys: keys.clone(),
-                store: Some(store.clone()),
+                store: Some(options.store.clone().unwrap_or_else(|| store.clone())),
                 directory: Some(
                     options
                         .directory

@@ -12,7 +12,7 @@ mod flow;
 mod limits;
 mod logs;
 mod pages;
-mod replicas;
 mod redis;
+mod replicas;
 mod store;
 mod wellknown;

@@ -49,7 +49,10 @@ impl Replica {
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = reqwest::Client::new();
         loop {
-            if let Ok(response) = client.get(replica.url.join("/healthz").unwrap()).send().await
+            if let Ok(response) = client
+                .get(replica.url.join("/healthz").unwrap())
+                .send()
+                .await
                 && response.status() == StatusCode::OK
             {
                 return replica;
@@ -83,7 +86,11 @@ impl Replica {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "replica did not exit:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "replica did not exit:\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -133,7 +140,9 @@ impl Cluster {
         settings.client.jwks = Some(keys.public_jwks(tunnus::oidc::jwe::KeyManagementAlg::RsaOaep));
         settings.faults.slow_token_secs = slow_token_secs;
         let persons = mock_idp::load_persons(&repo_path("config/mock-persons.toml")).unwrap();
-        let broker = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await.unwrap();
+        let broker = MockIdp::bind(settings, persons, Arc::new(SystemClock))
+            .await
+            .unwrap();
         let issuer = broker.issuer();
         let controls = broker.controls();
         let (stop_broker, stopped) = oneshot::channel::<()>();
@@ -148,13 +157,19 @@ impl Cluster {
             &mut ldap.admin().await,
             &dn,
             &[
-                ("objectClass", &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"]),
+                (
+                    "objectClass",
+                    &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
+                ),
                 ("uid", &["tetyra"]),
                 ("cn", &["Tero Testi Äyrämö"]),
                 ("givenName", &["Tero Testi"]),
                 ("sn", &["Äyrämö"]),
                 ("employeeType", &["student"]),
-                ("schacPersonalUniqueID", &["urn:schac:personalUniqueID:fi:FIC:010170-999R"]),
+                (
+                    "schacPersonalUniqueID",
+                    &["urn:schac:personalUniqueID:fi:FIC:010170-999R"],
+                ),
                 ("userPassword", &[OLD]),
             ],
         )
@@ -240,7 +255,10 @@ impl Cluster {
         landing.assert_status(StatusCode::OK);
         let csrf = landing.field("csrf");
         let started = browser
-            .post_form(on.route(&self.public.join("/login").unwrap()), &[("csrf", &csrf)])
+            .post_form(
+                on.route(&self.public.join("/login").unwrap()),
+                &[("csrf", &csrf)],
+            )
             .await;
         started.assert_status(StatusCode::SEE_OTHER);
         started.location()
@@ -271,7 +289,8 @@ async fn a_flow_begun_on_one_replica_finishes_on_another() {
             &[("csrf", &csrf), ("password", GOOD), ("confirmation", GOOD)],
         )
         .await;
-    done.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    done.assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
     let ldap = slapd::shared();
     assert!(ldap.can_bind(&cluster.dn, GOOD).await);
     assert!(!ldap.can_bind(&cluster.dn, OLD).await);
@@ -279,10 +298,16 @@ async fn a_flow_begun_on_one_replica_finishes_on_another() {
     let again = browser
         .post_form(
             cluster.replicas[0].route(&cluster.public.join("/account").unwrap()),
-            &[("csrf", &csrf), ("password", "toinen-Kahvi-tunturi-99"), ("confirmation", "toinen-Kahvi-tunturi-99")],
+            &[
+                ("csrf", &csrf),
+                ("password", "toinen-Kahvi-tunturi-99"),
+                ("confirmation", "toinen-Kahvi-tunturi-99"),
+            ],
         )
         .await;
-    again.assert_status(StatusCode::OK).assert_contains("Salasana on vaihdettu");
+    again
+        .assert_status(StatusCode::OK)
+        .assert_contains("Salasana on vaihdettu");
     assert!(ldap.can_bind(&cluster.dn, GOOD).await);
 }
 
@@ -295,7 +320,10 @@ async fn a_flow_survives_its_first_replica_stopping() {
     assert!(cluster.replicas[0].exit_status().await.success());
     let callback = browser.at_broker(authorize, tero()).await;
     let on_b = &cluster.replicas[1];
-    browser.get(on_b.route(&callback)).await.assert_status(StatusCode::SEE_OTHER);
+    browser
+        .get(on_b.route(&callback))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
     let form = browser
         .get(on_b.route(&cluster.public.join("/account").unwrap()))
         .await;
@@ -303,7 +331,11 @@ async fn a_flow_survives_its_first_replica_stopping() {
     let done = browser
         .post_form(
             on_b.route(&cluster.public.join("/account").unwrap()),
-            &[("csrf", &form.field("csrf")), ("password", GOOD), ("confirmation", GOOD)],
+            &[
+                ("csrf", &form.field("csrf")),
+                ("password", GOOD),
+                ("confirmation", GOOD),
+            ],
         )
         .await;
     done.assert_status(StatusCode::OK);
@@ -317,7 +349,9 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     let authorize = cluster.start_login(&browser, 0).await;
     let callback = browser.at_broker(authorize, tero()).await;
     // The token endpoint now takes two seconds: the callback will be in flight when SIGTERM comes.
-    cluster.broker.fault_once(tunnus::mock_idp::Fault::SlowToken);
+    cluster
+        .broker
+        .fault_once(tunnus::mock_idp::Fault::SlowToken);
     let routed = cluster.replicas[0].route(&callback);
     let in_flight = {
         let client = browser.client.clone();
@@ -325,14 +359,25 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     while cluster.broker.token_requests() == 0 {
-        assert!(Instant::now() < deadline, "the callback never reached the broker");
+        assert!(
+            Instant::now() < deadline,
+            "the callback never reached the broker"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cluster.replicas[0].terminate();
     let status = in_flight.await.unwrap().unwrap();
-    assert_eq!(status, StatusCode::SEE_OTHER, "the request in flight was cut off");
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the request in flight was cut off"
+    );
     let exit = cluster.replicas[0].exit_status().await;
-    assert!(exit.success(), "exit {exit:?}:\n{}", cluster.replicas[0].log_text());
+    assert!(
+        exit.success(),
+        "exit {exit:?}:\n{}",
+        cluster.replicas[0].log_text()
+    );
     // Stopped means not accepting: the address no longer answers.
     assert!(
         reqwest::get(cluster.replicas[0].url.join("/healthz").unwrap())

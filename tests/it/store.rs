@@ -860,3 +860,74 @@ async fn the_service_starts_with_a_redis_store_while_redis_is_down_and_uses_it_l
     let _server = RedisServer::start_on(port);
     wait_healthy(store.as_ref()).await;
 }
+
+/// The service over Redis: when Redis stops, people get the unavailable page and nothing reaches the
+/// directory; when it is back, the service works again without a restart.
+#[tokio::test]
+async fn the_service_survives_redis_going_away_and_coming_back() {
+    use crate::harness::{Options, TestApp};
+    use reqwest::StatusCode;
+
+    let mut server = RedisServer::start();
+    let store = tunnus::store::build(
+        &redis_settings(Some(server.url()), Vec::new(), "outage:"),
+        Arc::new(ManualClock::new()),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(Options {
+        store: Some(store),
+        ..Options::default()
+    })
+    .await;
+    let browser = app.browser();
+    browser
+        .identify(app.person("010170-999R"))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let form = browser.get_path("/account").await;
+    form.assert_status(StatusCode::OK);
+
+    server.stop();
+    let password = "kahvi-Tunturi-lumi-57-sade";
+    browser
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("password", password),
+                ("confirmation", password),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("ei ole juuri nyt käytettävissä");
+    assert_eq!(app.directory.writes(), 0);
+    let other = app.browser();
+    let csrf = other.get_path("/?lang=sv").await.field("csrf");
+    other
+        .post_form(app.at("/login"), &[("csrf", &csrf)])
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("Tjänsten är inte tillgänglig just nu");
+    other
+        .get_path("/readyz")
+        .await
+        .assert_status(StatusCode::SERVICE_UNAVAILABLE);
+
+    server.start_again();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if other.get_path("/readyz").await.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the service did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    other
+        .identify(app.person("291292-918R"))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
