@@ -175,27 +175,28 @@ pub struct VerifiedIdentity {
     pub auth_time: Option<OffsetDateTime>,
 }
 
+/// The valid test identities listed in FTN.md (all have individual numbers 900–999).
+#[cfg(test)]
+pub(crate) const FTN_TEST_IDS: [&str; 12] = [
+    "010200A9618",
+    "291292-918R",
+    "030883-925M",
+    "170677-924F",
+    "070770-905D",
+    "010170-999R",
+    "010280-952L",
+    "210281-9988",
+    "010469-999W",
+    "020365-999P",
+    "010594Y9032",
+    "030516D9026",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use time::macros::date;
-
-    /// The valid test identities listed in FTN.md (all have individual numbers 900–999).
-    const FTN_TEST_IDS: [&str; 12] = [
-        "010200A9618",
-        "291292-918R",
-        "030883-925M",
-        "170677-924F",
-        "070770-905D",
-        "010170-999R",
-        "010280-952L",
-        "210281-9988",
-        "010469-999W",
-        "020365-999P",
-        "010594Y9032",
-        "030516D9026",
-    ];
 
     const SIGNS_1800: &[char] = &['+'];
     const SIGNS_1900: &[char] = &['-', 'Y', 'X', 'W', 'V', 'U'];

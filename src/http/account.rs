@@ -84,32 +84,20 @@ pub async fn submit(
         // A repeated submission after a success (a lost answer, a double click) shows the success.
         return Ok(done_page(&state, lang, &session, &done));
     }
-    if let Err(error) = limits::check(
-        state.store.as_ref(),
-        &state.metrics,
-        &state.settings.limits,
+    let event = Event {
+        account: Some(&session.username),
+        subject: Some(&session.subject),
+        client_ip: Some(client_ip.to_string()),
+        request_id: Some(&request_id.0),
+        ..Event::default()
+    };
+    limits::enforce(
+        &state,
         Limit::PasswordAttempts,
         &session::fingerprint(&id),
+        event,
     )
-    .await
-    {
-        if error.kind == ErrorKind::RateLimited {
-            state.audit.record(
-                EventKind::Refusal,
-                Outcome::Refused,
-                Event {
-                    account: Some(&session.username),
-                    subject: Some(&session.subject),
-                    reason: Some(Limit::PasswordAttempts.as_str()),
-                    client_ip: Some(client_ip.to_string()),
-                    request_id: Some(&request_id.0),
-                    ..Event::default()
-                },
-                state.clock.now(),
-            );
-        }
-        return Err(error);
-    }
+    .await?;
 
     let mut problems = FormProblems {
         terms: session.purpose == Purpose::Activate && form.accept_terms.as_deref() != Some("yes"),

@@ -145,25 +145,14 @@ pub async fn finish(
         .metrics
         .count("tunnus_flows_total", &[("stage", "identified")]);
     let subject = state.audit.pseudonym(&identity.national_id);
-    if let Err(error) = limits::check(
-        state.store.as_ref(),
-        &state.metrics,
-        &state.settings.limits,
-        Limit::IdentificationsPerPerson,
-        &subject,
-    )
-    .await
-    {
-        if error.kind == ErrorKind::RateLimited {
-            record(
-                EventKind::Refusal,
-                Outcome::Refused,
-                Some(Limit::IdentificationsPerPerson.as_str()),
-                None,
-            );
-        }
-        return Err(error);
-    }
+    let event = Event {
+        national_id: Some(&identity.national_id),
+        acr: Some(&identity.acr),
+        client_ip: Some(client_ip.to_string()),
+        request_id: Some(&request_id.0),
+        ..Event::default()
+    };
+    limits::enforce(&state, Limit::IdentificationsPerPerson, &subject, event).await?;
 
     let timer = std::time::Instant::now();
     let resolved = resolve(

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{AppError, ErrorKind};
+use crate::app::AppState;
+use crate::audit::{Event, EventKind, Outcome};
 use crate::config::HumanDuration;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -79,8 +81,40 @@ impl Limit {
 }
 
 /// Counts one event against `limit` for `subject` (an address, a pseudonym, a hashed session id, or
-/// nothing for the global budget) and refuses with 429 once the limit is passed.
-pub async fn check(
+/// one name for the global budget). Once the limit is passed, writes `audit` as a refusal naming the
+/// limit and refuses with 429.
+pub async fn enforce(
+    state: &AppState,
+    limit: Limit,
+    subject: &str,
+    audit: Event<'_>,
+) -> Result<(), AppError> {
+    let result = check(
+        state.store.as_ref(),
+        &state.metrics,
+        &state.settings.limits,
+        limit,
+        subject,
+    )
+    .await;
+    if let Err(error) = &result
+        && error.kind == ErrorKind::RateLimited
+    {
+        let event = Event {
+            reason: Some(limit.as_str()),
+            ..audit
+        };
+        state.audit.record(
+            EventKind::Refusal,
+            Outcome::Refused,
+            event,
+            state.clock.now(),
+        );
+    }
+    result
+}
+
+async fn check(
     store: &dyn Store,
     metrics: &Metrics,
     settings: &LimitSettings,

@@ -14,7 +14,7 @@ use super::middleware::RequestId;
 use super::middleware::same_origin;
 use super::session::{self, LoginTransaction, fingerprint, same_secret};
 use crate::app::AppState;
-use crate::audit::{Event, EventKind, Outcome};
+use crate::audit::Event;
 use crate::i18n::Lang;
 
 #[derive(Deserialize)]
@@ -47,30 +47,12 @@ pub async fn start(
         (Limit::LoginStartsPerIp, ip.as_str()),
         (Limit::BrokerBudget, "all"),
     ] {
-        if let Err(error) = limits::check(
-            state.store.as_ref(),
-            &state.metrics,
-            &state.settings.limits,
-            limit,
-            subject,
-        )
-        .await
-        {
-            if error.kind == ErrorKind::RateLimited {
-                state.audit.record(
-                    EventKind::Refusal,
-                    Outcome::Refused,
-                    Event {
-                        reason: Some(limit.as_str()),
-                        client_ip: Some(ip.clone()),
-                        request_id: Some(&request_id.0),
-                        ..Event::default()
-                    },
-                    state.clock.now(),
-                );
-            }
-            return Err(error);
-        }
+        let event = Event {
+            client_ip: Some(ip.clone()),
+            request_id: Some(&request_id.0),
+            ..Event::default()
+        };
+        limits::enforce(&state, limit, subject, event).await?;
     }
 
     let timer = std::time::Instant::now();

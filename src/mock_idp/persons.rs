@@ -156,21 +156,7 @@ mod tests {
 
     const BUNDLED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/mock-persons.toml");
 
-    /// The valid test identities FTN.md lists.
-    const FTN_TEST_IDS: [&str; 12] = [
-        "010200A9618",
-        "291292-918R",
-        "030883-925M",
-        "170677-924F",
-        "070770-905D",
-        "010170-999R",
-        "010280-952L",
-        "210281-9988",
-        "010469-999W",
-        "020365-999P",
-        "010594Y9032",
-        "030516D9026",
-    ];
+    use crate::identity::FTN_TEST_IDS;
 
     fn person(national_id: &str) -> Person {
         Person {

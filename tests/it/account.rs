@@ -391,28 +391,7 @@ async fn a_reset_through_the_pages_reaches_a_real_openldap() {
     use std::sync::Arc;
     let slapd = crate::slapd::shared();
     let base = slapd.subtree().await;
-    let dn = format!("uid=tetyra,{base}");
-    crate::slapd::add(
-        &mut slapd.admin().await,
-        &dn,
-        &[
-            (
-                "objectClass",
-                &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
-            ),
-            ("uid", &["tetyra"]),
-            ("cn", &["Tero Testi Äyrämö"]),
-            ("givenName", &["Tero Testi"]),
-            ("sn", &["Äyrämö"]),
-            ("employeeType", &["student"]),
-            (
-                "schacPersonalUniqueID",
-                &["urn:schac:personalUniqueID:fi:FIC:010170-999R"],
-            ),
-            ("userPassword", &["vanha salasana 2019"]),
-        ],
-    )
-    .await;
+    let dn = slapd.add_tero(&base, "vanha salasana 2019").await;
     let directory = tunnus::directory::LdapDirectory::new(
         &slapd.settings(&base),
         Arc::new(tunnus::clock::SystemClock),

@@ -152,28 +152,7 @@ impl Cluster {
 
         let ldap = slapd::shared();
         let base = ldap.subtree().await;
-        let dn = format!("uid=tetyra,{base}");
-        slapd::add(
-            &mut ldap.admin().await,
-            &dn,
-            &[
-                (
-                    "objectClass",
-                    &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
-                ),
-                ("uid", &["tetyra"]),
-                ("cn", &["Tero Testi Äyrämö"]),
-                ("givenName", &["Tero Testi"]),
-                ("sn", &["Äyrämö"]),
-                ("employeeType", &["student"]),
-                (
-                    "schacPersonalUniqueID",
-                    &["urn:schac:personalUniqueID:fi:FIC:010170-999R"],
-                ),
-                ("userPassword", &[OLD]),
-            ],
-        )
-        .await;
+        let dn = ldap.add_tero(&base, OLD).await;
         let ldap_settings = ldap.settings(&base);
         let prefix = format!("replicas-{}:", free_port(false));
 

@@ -192,6 +192,34 @@ impl Slapd {
         }
     }
 
+    /// Adds Tero Testi Äyrämö (`010170-999R`, uid `tetyra`, an active student) under `base` with
+    /// `password`, as the development accounts have him; returns his DN.
+    pub async fn add_tero(&self, base: &str, password: &str) -> String {
+        let dn = format!("uid=tetyra,{base}");
+        add(
+            &mut self.admin().await,
+            &dn,
+            &[
+                (
+                    "objectClass",
+                    &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
+                ),
+                ("uid", &["tetyra"]),
+                ("cn", &["Tero Testi Äyrämö"]),
+                ("givenName", &["Tero Testi"]),
+                ("sn", &["Äyrämö"]),
+                ("employeeType", &["student"]),
+                (
+                    "schacPersonalUniqueID",
+                    &["urn:schac:personalUniqueID:fi:FIC:010170-999R"],
+                ),
+                ("userPassword", &[password]),
+            ],
+        )
+        .await;
+        dn
+    }
+
     /// Whether `dn` can bind with `password` (plain LDAP on loopback).
     pub async fn can_bind(&self, dn: &str, password: &str) -> bool {
         bind(&self.ldap_url, dn, password).await.is_ok()
