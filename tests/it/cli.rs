@@ -117,3 +117,114 @@ fn serve_refuses_to_start_without_keys() {
     assert!(text(&output).contains("keys.dir"), "{}", text(&output));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Reads a child's stdout until `lines` lines have come, or panics after a deadline.
+fn read_lines(child: &mut std::process::Child, lines: usize) -> Vec<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (0..lines)
+        .map(|_| {
+            receive
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the command printed too little")
+        })
+        .collect()
+}
+
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
+    let dir = temp_dir("dev");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = dir.join("dev.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [server]
+            listen = "127.0.0.1:0"
+            [directory]
+            seed = "{root}/config/dev-accounts.toml"
+            [password]
+            deny_list = "{root}/config/common-passwords.txt"
+            [log]
+            level = "warn"
+            [mock_idp]
+            listen = "127.0.0.1:0"
+            persons = "{root}/config/mock-persons.toml"
+            "#
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["dev", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let banner = read_lines(&mut child, 3);
+    let service = banner[1].split_whitespace().last().unwrap().to_owned();
+    let issuer = banner[2].split_whitespace().last().unwrap().to_owned();
+    let landing = reqwest::get(&service).await.unwrap();
+    assert_eq!(landing.status(), 200);
+    let discovery = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+        .await
+        .unwrap();
+    assert_eq!(discovery.status(), 200);
+    let ready = reqwest::get(format!("{service}readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    assert!(terminate(&mut child).success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_mock_broker_runs_alone() {
+    let dir = temp_dir("mock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = dir.join("mock-idp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mock_idp]\nlisten = \"127.0.0.1:0\"\npersons = \"{root}/config/mock-persons.toml\"\n\
+             [mock_idp.client]\nredirect_uris = [\"http://127.0.0.1:8080/callback\"]\n\
+             jwks_url = \"http://127.0.0.1:8080/.well-known/jwks.json\"\n[log]\nlevel = \"warn\"\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["mock-idp", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = read_lines(&mut child, 1).remove(0);
+    let issuer = line.split_whitespace().last().unwrap().to_owned();
+    let discovery: serde_json::Value =
+        reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(discovery["issuer"], issuer.as_str());
+    assert!(terminate(&mut child).success());
+    std::fs::remove_dir_all(dir).unwrap();
+}

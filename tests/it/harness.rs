@@ -42,6 +42,10 @@ pub struct Options {
     pub delay_broker: bool,
     /// A store to use instead of the in-memory one.
     pub store: Option<Arc<dyn tunnus::store::Store>>,
+    /// The service's keys, instead of fresh ones for `signing_alg`.
+    pub keys: Option<Arc<ServiceKeys>>,
+    /// The keys the broker has registered for the service, instead of the service's public JWKS.
+    pub broker_jwks: Option<serde_json::Value>,
 }
 
 impl Default for Options {
@@ -58,6 +62,8 @@ impl Default for Options {
             directory: None,
             delay_broker: false,
             store: None,
+            keys: None,
+            broker_jwks: None,
         }
     }
 }
@@ -99,7 +105,10 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> TestApp {
         capture_logs();
         let clock = Arc::new(ManualClock::new());
-        let keys = keys_for(options.signing_alg);
+        let keys = options
+            .keys
+            .clone()
+            .unwrap_or_else(|| keys_for(options.signing_alg));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let service_url =
             Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
@@ -117,7 +126,12 @@ impl TestApp {
             mock_settings.client.jwks_url =
                 Some(service_url.join("/.well-known/jwks.json").unwrap());
         } else {
-            mock_settings.client.jwks = Some(keys.public_jwks(options.alg));
+            mock_settings.client.jwks = Some(
+                options
+                    .broker_jwks
+                    .clone()
+                    .unwrap_or_else(|| keys.public_jwks(options.alg)),
+            );
         }
         mock_settings.client.id_token_encryption =
             options.broker_encrypts.then_some(IdTokenEncryption {
