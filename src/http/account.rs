@@ -5,7 +5,7 @@
 //! shows the success again) or, when the write failed and may be retried, puts the grant back.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -72,7 +72,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Result<Response, AppError> {
-    same_origin(&state, &Method::POST, &headers)?;
+    same_origin(&headers, &state.origin)?;
     let (id, session) = current(&state, &headers).await?;
     if !same_secret(&session.csrf, &form.csrf) {
         return Err(AppError::new(

@@ -1,7 +1,7 @@
 //! `POST /login`: start identification at the broker.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -31,7 +31,7 @@ pub async fn start(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    same_origin(&state, &Method::POST, &headers)?;
+    same_origin(&headers, &state.origin)?;
     let cookie = state.cookies.read(&headers, cookies::CSRF);
     if !cookie.is_some_and(|c| same_secret(&c, &form.csrf)) {
         return Err(AppError::new(

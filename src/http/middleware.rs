@@ -1,7 +1,7 @@
 //! Middleware: request ids, the person's language, security headers, and turning errors into pages.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -208,28 +208,76 @@ pub async fn security_headers(
     response
 }
 
-/// Refuses a cross-site form post: the `Origin` (or, without one, `Sec-Fetch-Site`) must be this
-/// service. Browsers send `Origin` on every POST, so its absence is allowed only for old clients
-/// that still pass the CSRF token check.
-pub fn same_origin(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<(), AppError> {
-    if method != Method::POST {
-        return Ok(());
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        return if origin.as_bytes() == state.origin.as_bytes() {
-            Ok(())
-        } else {
-            Err(AppError::new(
-                ErrorKind::Forbidden,
-                "form posted from another origin",
-            ))
-        };
+/// Refuses a cross-site form post. The `Origin` must be this service. Under the pages'
+/// `Referrer-Policy: no-referrer` browsers send `Origin: null` with their form posts, so then the
+/// browser-set `Sec-Fetch-Site` decides, which no page can forge; a client that sends neither passes
+/// on to the CSRF token check alone.
+pub fn same_origin(headers: &HeaderMap, origin: &str) -> Result<(), AppError> {
+    let cross_site = || AppError::new(ErrorKind::Forbidden, "form posted from another site");
+    match headers.get(header::ORIGIN).map(|v| v.as_bytes()) {
+        Some(b"null") | None => {}
+        Some(sent) if sent == origin.as_bytes() => return Ok(()),
+        Some(_) => return Err(cross_site()),
     }
     match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
-        None | Some(b"same-origin") | Some(b"none") => Ok(()),
-        Some(_) => Err(AppError::new(
-            ErrorKind::Forbidden,
-            "form posted cross-site",
-        )),
+        None | Some(b"same-origin") => Ok(()),
+        Some(_) => Err(cross_site()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    axum::http::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    const OURS: &str = "https://tunnus.example.fi";
+
+    #[test]
+    fn posts_from_this_origin_pass() {
+        assert!(same_origin(&headers(&[("origin", OURS)]), OURS).is_ok());
+        assert!(
+            same_origin(
+                &headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+                OURS
+            )
+            .is_ok()
+        );
+        assert!(same_origin(&headers(&[]), OURS).is_ok());
+    }
+
+    #[test]
+    fn posts_from_elsewhere_are_refused() {
+        assert!(same_origin(&headers(&[("origin", "https://evil.example")]), OURS).is_err());
+        assert!(
+            same_origin(
+                &headers(&[("origin", "null"), ("sec-fetch-site", "cross-site")]),
+                OURS
+            )
+            .is_err()
+        );
+        assert!(same_origin(&headers(&[("sec-fetch-site", "same-site")]), OURS).is_err());
+        assert!(same_origin(&headers(&[("sec-fetch-site", "none")]), OURS).is_err());
+        assert!(
+            same_origin(
+                &headers(&[
+                    ("origin", "https://evil.example"),
+                    ("sec-fetch-site", "same-origin")
+                ]),
+                OURS
+            )
+            .is_err(),
+            "a wrong Origin is never overruled"
+        );
     }
 }
