@@ -191,7 +191,10 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let _permit = SESSIONS.acquire().await.expect("the semaphore is never closed");
+    let _permit = SESSIONS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let profile = Profile::new();
     let mut args = vec![
         "--headless=new".to_owned(),
@@ -210,7 +213,8 @@ where
     }
     let mut chrome_options = json!({ "binary": CHROMIUM, "args": args });
     if options.javascript_off {
-        chrome_options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
+        chrome_options["prefs"] =
+            json!({ "profile.managed_default_content_settings.javascript": 2 });
     }
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".to_owned(), chrome_options);
@@ -292,12 +296,21 @@ async fn ready_state(client: &Client) -> bool {
 }
 
 async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
-    client
+    match client
         .wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(css))
         .await
-        .unwrap_or_else(|error| panic!("no {css} on the page: {error}"))
+    {
+        Ok(element) => element,
+        Err(error) => {
+            let shown = client
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("no {css} on the page ({error}); it shows:\n{shown}")
+        }
+    }
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
@@ -536,20 +549,13 @@ async fn to_broker(visit: &Visit<'_>, app: &TestApp) {
 /// At the broker, picks the test person with identity code `hetu` and waits for the service.
 async fn pick_person(client: &Client, app: &TestApp, hetu: &str) {
     let index = app.person(hetu);
-    click(
-        client,
-        &format!("button[name=person][value=\"{index}\"]"),
-    )
-    .await;
+    click(client, &format!("button[name=person][value=\"{index}\"]")).await;
     back_at_service(client, app).await;
 }
 
 async fn back_at_service(client: &Client, app: &TestApp) -> Url {
     let origin = app.url.origin();
-    wait_for_url(client, "the service", |url| {
-        url.origin() == origin && url.path() != "/callback"
-    })
-    .await
+    wait_for_url(client, "the service", |url| url.origin() == origin).await
 }
 
 /// Runs `journey` at the phone and then at the desktop viewport, each against a fresh service and
@@ -563,10 +569,7 @@ where
         for viewport in [PHONE, DESKTOP] {
             set_viewport(&client, viewport.width, viewport.height).await;
             journey(client.clone(), lang, viewport).await;
-            client
-                .delete_all_cookies()
-                .await
-                .expect("delete cookies");
+            client.delete_all_cookies().await.expect("delete cookies");
         }
     })
     .await;
@@ -582,7 +585,7 @@ async fn activation(client: Client, lang: Lang, viewport: Viewport) {
     let t = texts(lang);
     to_broker(&visit, &app).await;
     pick_person(&client, &app, "010200A9618").await;
-    assert_eq!(text_of(&client, "h1").await, t.activate_title);
+    wait_for_heading(&client, &t.activate_title).await;
     assert_eq!(text_of(&client, ".username").await, "eemake");
     visit.check("activation").await;
     click(&client, "#accept_terms").await;
@@ -604,7 +607,7 @@ async fn reset(client: Client, lang: Lang, viewport: Viewport) {
     let t = texts(lang);
     to_broker(&visit, &app).await;
     pick_person(&client, &app, "010170-999R").await;
-    assert_eq!(text_of(&client, "h1").await, t.reset_title);
+    wait_for_heading(&client, &t.reset_title).await;
     assert_eq!(text_of(&client, ".username").await, "tetyra");
     visit.check("reset").await;
     type_into(&client, "#password", GOOD_PASSWORD).await;
@@ -664,13 +667,13 @@ async fn password_refusal(client: Client, lang: Lang, viewport: Viewport) {
     type_into(&client, "#confirmation", &short).await;
     click(&client, "form button.primary").await;
     wait_for_heading(&client, &t.activate_title).await;
-    find(&client, "#form-problem").await;
-
     let too_short = t
         .violation_too_short
         .replace("{n}", &min_length.to_string());
     assert!(
-        text_of(&client, "#password-error").await.contains(&too_short),
+        text_of(&client, "#password-error")
+            .await
+            .contains(&too_short),
         "the error under the password field does not say it is too short"
     );
     assert_next_to(&client, "#password", "#password-error").await;
@@ -680,23 +683,31 @@ async fn password_refusal(client: Client, lang: Lang, viewport: Viewport) {
         t.terms_required
     );
     visit.check("activation-errors").await;
+    assert_problem_summary(
+        &client,
+        &[
+            ("#accept_terms", t.terms_required.as_str()),
+            ("#password", too_short.as_str()),
+        ],
+    )
+    .await;
 }
 
 /// The error belongs to the field: announced with it (`aria-describedby`, `aria-invalid`) and shown
-/// right below it.
+/// right above it, below its label.
 async fn assert_next_to(client: &Client, field: &str, error: &str) {
     let facts = script(
         client,
         &format!(
             r#"const field = document.querySelector("{field}");
             const error = document.querySelector("{error}");
-            const below = error.getBoundingClientRect().top - field.getBoundingClientRect().bottom;
+            const box = error.getBoundingClientRect();
             return {{
                 describedby: (field.getAttribute("aria-describedby") || "").split(" "),
                 invalid: field.getAttribute("aria-invalid"),
                 sameField: field.closest(".field") === error.closest(".field"),
-                below: below,
-                visible: error.getBoundingClientRect().height > 0
+                gap: field.getBoundingClientRect().top - box.bottom,
+                visible: box.height > 0
             }};"#
         ),
     )
@@ -709,12 +720,40 @@ async fn assert_next_to(client: &Client, field: &str, error: &str) {
         "{field} is not described by {error}: {facts}"
     );
     assert_eq!(facts["invalid"], "true", "{field} is not marked invalid");
-    assert_eq!(facts["sameField"], true, "{error} is not in {field}'s field");
+    assert_eq!(
+        facts["sameField"], true,
+        "{error} is not in {field}'s field"
+    );
     assert_eq!(facts["visible"], true, "{error} is not visible");
-    let below = facts["below"].as_f64().unwrap_or(f64::MAX);
+    let gap = facts["gap"].as_f64().unwrap_or(f64::MAX);
     assert!(
-        (-2.0..=80.0).contains(&below),
-        "{error} is not right below {field}: {facts}"
+        (0.0..=40.0).contains(&gap),
+        "{error} is not right above {field}: {facts}"
+    );
+}
+
+/// The summary of problems at the top has the focus and links each problem to its field.
+async fn assert_problem_summary(client: &Client, links: &[(&str, &str)]) {
+    let focused = script(client, "return document.activeElement.id;").await;
+    assert_eq!(
+        focused, "form-problem",
+        "the problem summary does not have the focus"
+    );
+    for (target, text) in links {
+        let link = find(client, &format!("#form-problem a[href=\"{target}\"]")).await;
+        let shown = link.text().await.expect("link text");
+        assert!(
+            shown.contains(text),
+            "the summary's link to {target} says {shown:?}, not {text:?}"
+        );
+    }
+    // Following a link puts the cursor into the field.
+    let (target, _) = links[0];
+    click(client, &format!("#form-problem a[href=\"{target}\"]")).await;
+    let focused = script(client, "return '#' + document.activeElement.id;").await;
+    assert_eq!(
+        focused, target,
+        "the summary's link did not move to the field"
     );
 }
 
@@ -911,7 +950,10 @@ async fn the_start_button_and_password_fields_are_reached_with_tab_and_show_focu
             .await
             .expect("press Enter");
         let issuer = app.issuer.clone();
-        wait_for_url(&client, "the broker", |url| url.as_str().starts_with(&issuer)).await;
+        wait_for_url(&client, "the broker", |url| {
+            url.as_str().starts_with(&issuer)
+        })
+        .await;
         pick_person(&client, &app, "010170-999R").await;
         tab_to(&client, "#password", 20).await;
         assert_visible_focus(&client, "the password field").await;
@@ -934,21 +976,37 @@ async fn the_show_password_button_toggles_the_field() {
             .expect("open landing");
         click(&client, "form.start button").await;
         let issuer = app.issuer.clone();
-        wait_for_url(&client, "the broker", |url| url.as_str().starts_with(&issuer)).await;
+        wait_for_url(&client, "the broker", |url| {
+            url.as_str().starts_with(&issuer)
+        })
+        .await;
         pick_person(&client, &app, "010170-999R").await;
         let field = find(&client, "#password").await;
         let toggle = find(&client, "#password + button.toggle").await;
         assert_eq!(toggle.text().await.expect("text"), t.show_password);
-        assert_eq!(field.attr("type").await.expect("type").as_deref(), Some("password"));
+        assert_eq!(
+            field.attr("type").await.expect("type").as_deref(),
+            Some("password")
+        );
         toggle.click().await.expect("click show");
-        assert_eq!(field.attr("type").await.expect("type").as_deref(), Some("text"));
+        assert_eq!(
+            field.attr("type").await.expect("type").as_deref(),
+            Some("text")
+        );
         assert_eq!(toggle.text().await.expect("text"), t.hide_password);
         assert_eq!(
-            toggle.attr("aria-pressed").await.expect("pressed").as_deref(),
+            toggle
+                .attr("aria-pressed")
+                .await
+                .expect("pressed")
+                .as_deref(),
             Some("true")
         );
         toggle.click().await.expect("click hide");
-        assert_eq!(field.attr("type").await.expect("type").as_deref(), Some("password"));
+        assert_eq!(
+            field.attr("type").await.expect("type").as_deref(),
+            Some("password")
+        );
         assert_eq!(toggle.text().await.expect("text"), t.show_password);
     })
     .await;
@@ -969,14 +1027,20 @@ async fn the_whole_reset_works_without_javascript() {
             .expect("open landing");
         click(&client, "form.start button").await;
         let issuer = app.issuer.clone();
-        wait_for_url(&client, "the broker", |url| url.as_str().starts_with(&issuer)).await;
+        wait_for_url(&client, "the broker", |url| {
+            url.as_str().starts_with(&issuer)
+        })
+        .await;
         pick_person(&client, &app, "010170-999R").await;
         wait_for_heading(&client, &t.reset_title).await;
         let toggles = client
             .find_all(Locator::Css("button.toggle"))
             .await
             .expect("find toggles");
-        assert!(toggles.is_empty(), "the script ran although JavaScript is off");
+        assert!(
+            toggles.is_empty(),
+            "the script ran although JavaScript is off"
+        );
         type_into(&client, "#password", GOOD_PASSWORD).await;
         type_into(&client, "#confirmation", GOOD_PASSWORD).await;
         click(&client, "form button.primary").await;
@@ -1000,7 +1064,7 @@ async fn zoomed(client: Client, lang: Lang) {
     pick_person(&client, &app, "010200A9618").await;
     click(&client, "form button.primary").await;
     wait_for_heading(&client, &t.activate_title).await;
-    find(&client, "#form-problem").await;
+    find(&client, "#password-error").await;
     visit.check("activation-errors").await;
     click(&client, "#accept_terms").await;
     type_into(&client, "#password", GOOD_PASSWORD).await;
@@ -1019,10 +1083,7 @@ async fn nothing_scrolls_sideways_at_200_percent_zoom() {
     in_browser(options, |client| async move {
         for lang in Lang::ALL {
             zoomed(client.clone(), lang).await;
-            client
-                .delete_all_cookies()
-                .await
-                .expect("delete cookies");
+            client.delete_all_cookies().await.expect("delete cookies");
         }
     })
     .await;
