@@ -228,19 +228,39 @@ where
 
 /// Sizes the window so that the page's viewport is `width` × `height` CSS pixels.
 async fn set_viewport(client: &Client, width: u32, height: u32) {
-    client
-        .set_window_size(width, height)
-        .await
-        .expect("set window size");
-    let inner = script(client, "return [window.innerWidth, window.innerHeight];").await;
-    let (inner_width, inner_height) = (as_u32(&inner[0]), as_u32(&inner[1]));
-    if (inner_width, inner_height) != (width, height) {
-        // The window's own frame takes some room: add it.
-        client
-            .set_window_size(width + width - inner_width, height + height - inner_height)
-            .await
-            .expect("set window size");
+    let wanted = (i64::from(width), i64::from(height));
+    let mut window = wanted;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let (w, h) = (window.0.max(1) as u32, window.1.max(1) as u32);
+        client.set_window_size(w, h).await.expect("set window size");
+        let inner = viewport_after_resize(client).await;
+        seen.push((window, inner));
+        if inner == wanted {
+            return;
+        }
+        // The window's frame (its size as the browser reports it is not reliable) takes the rest.
+        window = (window.0 + wanted.0 - inner.0, window.1 + wanted.1 - inner.1);
     }
+    panic!(
+        "the browser did not size its viewport to {width}×{height}: (window, viewport) {seen:?}"
+    );
+}
+
+/// The viewport's size once the page has laid out again after a resize.
+async fn viewport_after_resize(client: &Client) -> (i64, i64) {
+    let size = script(
+        client,
+        r#"return new Promise(function (resolve) {
+            requestAnimationFrame(function () {
+                requestAnimationFrame(function () {
+                    resolve([window.innerWidth, window.innerHeight]);
+                });
+            });
+        });"#,
+    )
+    .await;
+    (i64::from(as_u32(&size[0])), i64::from(as_u32(&size[1])))
 }
 
 fn as_u32(value: &Value) -> u32 {
@@ -321,7 +341,7 @@ async fn type_into(client: &Client, css: &str, text: &str) {
         .unwrap_or_else(|error| panic!("could not type into {css}: {error}"));
 }
 
-/// One page of a journey: where it is looked at, in which language, under which name.
+/// Where a journey's pages are looked at, and in which language.
 struct Visit<'a> {
     client: &'a Client,
     lang: Lang,
@@ -777,14 +797,9 @@ async fn assert_problem_summary(client: &Client, links: &[(&str, &str)]) {
 async fn wait_for_heading(client: &Client, heading: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let now = client
-            .find(Locator::Css("h1"))
-            .await
-            .ok()
-            .map(|h1| async move { h1.text().await.unwrap_or_default() });
-        let now = match now {
-            Some(text) => text.await,
-            None => String::new(),
+        let now = match client.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
         };
         if now == heading && ready_state(client).await {
             return;
@@ -894,13 +909,20 @@ async fn assert_visible_focus(client: &Client, what: &str) {
     let style = script(
         client,
         r#"const style = getComputedStyle(document.activeElement);
+        const box = document.activeElement.getBoundingClientRect();
         return {
             outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
             colour: style.outlineColor,
-            background: getComputedStyle(document.body).backgroundColor
+            background: getComputedStyle(document.body).backgroundColor,
+            onScreen: box.width > 0 && box.height > 0 && box.left >= 0 && box.top >= 0
+                && box.right <= window.innerWidth && box.bottom <= window.innerHeight
         };"#,
     )
     .await;
+    assert_eq!(
+        style["onScreen"], true,
+        "{what} has the focus but is not in view"
+    );
     assert_ne!(style["outline"], "none", "{what} has no focus outline");
     assert!(
         style["width"].as_f64().unwrap_or(0.0) >= 2.0,
