@@ -2,7 +2,8 @@
 (function () {
   "use strict";
 
-  // A show/hide button next to each password field.
+  // A show/hide button next to each password field. Its text says what pressing it does (so it
+  // carries no aria-pressed, which would contradict the changing text).
   var fields = document.querySelectorAll("input[type=password][data-toggle]");
   Array.prototype.forEach.call(fields, function (field) {
     var show = field.getAttribute("data-show");
@@ -12,14 +13,19 @@
     button.className = "toggle";
     button.textContent = show;
     button.setAttribute("aria-controls", field.id);
-    button.setAttribute("aria-pressed", "false");
     button.addEventListener("click", function () {
       var visible = field.type === "text";
       field.type = visible ? "password" : "text";
       button.textContent = visible ? show : hide;
-      button.setAttribute("aria-pressed", visible ? "false" : "true");
     });
     field.insertAdjacentElement("afterend", button);
+    // Hidden again before sending, so the browser never keeps the password as ordinary text.
+    if (field.form) {
+      field.form.addEventListener("submit", function () {
+        field.type = "password";
+        button.textContent = show;
+      });
+    }
   });
 
   // A form shown again with problems: start at their summary, and let each of its links move to

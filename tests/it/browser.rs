@@ -1035,11 +1035,11 @@ async fn the_show_password_button_toggles_the_field() {
         assert_eq!(toggle.text().await.expect("text"), t.hide_password);
         assert_eq!(
             toggle
-                .attr("aria-pressed")
+                .attr("aria-controls")
                 .await
-                .expect("pressed")
+                .expect("controls")
                 .as_deref(),
-            Some("true")
+            Some("password")
         );
         toggle.click().await.expect("click hide");
         assert_eq!(
@@ -1047,6 +1047,22 @@ async fn the_show_password_button_toggles_the_field() {
             Some("password")
         );
         assert_eq!(toggle.text().await.expect("text"), t.show_password);
+        // Sent while shown: hidden again first.
+        field.send_keys(GOOD_PASSWORD).await.expect("type");
+        toggle.click().await.expect("click show");
+        let type_on_submit = script(
+            &client,
+            r#"const field = document.getElementById("password");
+            let type = null;
+            field.form.addEventListener("submit", function (event) {
+                type = field.type;
+                event.preventDefault();
+            });
+            field.form.requestSubmit();
+            return type;"#,
+        )
+        .await;
+        assert_eq!(type_on_submit, "password", "the password was sent as text");
     })
     .await;
 }
