@@ -24,7 +24,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use tunnus::i18n::{Catalog, Lang, Texts};
 use url::Url;
 
-use crate::harness::{TestApp, repo_path};
+use crate::harness::{Options, TestApp, repo_path};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -522,6 +522,28 @@ async fn audit(client: &Client, page: &str, tags: &[&str]) {
 // ---------------------------------------------------------------------------------------------
 // The journeys
 
+/// A service configured as a campus would: its name, logo, links and terms of use.
+async fn campus_app() -> TestApp {
+    TestApp::spawn_with(Options {
+        service_toml: format!(
+            r#"
+            [ui]
+            organisation = {{ fi = "Esimerkin ammattikorkeakoulu", sv = "Exempel yrkeshögskola", en = "Example University of Applied Sciences" }}
+            logo = "{logo}"
+            helpdesk_url = "https://helpdesk.example.fi/"
+            service_request_url = "https://requests.example.fi/"
+            service_points_url = "https://www.example.fi/service-points"
+            hr_url = "https://intra.example.fi/hr"
+            terms_url = "https://www.example.fi/it-rules"
+            login_url = "https://login.example.fi/"
+            "#,
+            logo = repo_path("config/examples/logo.svg").display()
+        ),
+        ..Options::default()
+    })
+    .await
+}
+
 fn texts(lang: Lang) -> Texts {
     Catalog::load()
         .expect("the built-in texts load")
@@ -599,7 +621,7 @@ where
 }
 
 async fn activation(client: Client, lang: Lang, viewport: Viewport) {
-    let app = TestApp::spawn().await;
+    let app = campus_app().await;
     let visit = Visit {
         client: &client,
         lang,
@@ -610,6 +632,10 @@ async fn activation(client: Client, lang: Lang, viewport: Viewport) {
     pick_person(&client, &app, "010200A9618").await;
     wait_for_heading(&client, &t.activate_title).await;
     assert_eq!(text_of(&client, ".username").await, "eemake");
+    assert_eq!(
+        text_of(&client, "a[href=\"https://www.example.fi/it-rules\"]").await,
+        t.terms_link
+    );
     visit.check("activation").await;
     click(&client, "#accept_terms").await;
     type_into(&client, "#password", GOOD_PASSWORD).await;
@@ -617,6 +643,10 @@ async fn activation(client: Client, lang: Lang, viewport: Viewport) {
     click(&client, "form button.primary").await;
     wait_for_heading(&client, &t.activated_title).await;
     assert_eq!(text_of(&client, ".username").await, "eemake");
+    assert_eq!(
+        text_of(&client, "a.button[href=\"https://login.example.fi/\"]").await,
+        t.back_to_login
+    );
     visit.check("activated").await;
 }
 
@@ -655,7 +685,7 @@ async fn cancel(client: Client, lang: Lang, viewport: Viewport) {
 }
 
 async fn refusal(client: Client, lang: Lang, viewport: Viewport) {
-    let app = TestApp::spawn().await;
+    let app = campus_app().await;
     let visit = Visit {
         client: &client,
         lang,
@@ -819,7 +849,7 @@ async fn wait_for_heading(client: &Client, heading: &str) {
 
 /// Pages reached without a journey: a callback without parameters and an unknown address.
 async fn error_pages(client: Client, lang: Lang, viewport: Viewport) {
-    let app = TestApp::spawn().await;
+    let app = campus_app().await;
     let visit = Visit {
         client: &client,
         lang,
