@@ -398,9 +398,9 @@ fn screenshot_dir() -> PathBuf {
         .join("screenshots")
 }
 
-/// Nothing is wider than the viewport; otherwise names what sticks out.
-async fn assert_no_sideways_scroll(client: &Client, page: &str, width: u32) {
-    let overflow = script(
+/// Null when nothing is wider than the viewport; otherwise what sticks out.
+async fn sideways_overflow(client: &Client) -> Value {
+    script(
         client,
         r##"const root = document.documentElement;
         if (root.scrollWidth <= root.clientWidth) { return null; }
@@ -415,7 +415,11 @@ async fn assert_no_sideways_scroll(client: &Client, page: &str, width: u32) {
         }
         return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, wide: wide };"##,
     )
-    .await;
+    .await
+}
+
+async fn assert_no_sideways_scroll(client: &Client, page: &str, width: u32) {
+    let overflow = sideways_overflow(client).await;
     assert!(
         overflow.is_null(),
         "{page} scrolls sideways at {width} px: {overflow:#}"
@@ -1175,10 +1179,14 @@ async fn nothing_scrolls_sideways_at_200_percent_zoom() {
 }
 
 #[tokio::test]
-async fn the_audit_finds_what_it_should() {
+async fn the_checks_find_what_they_should() {
     in_browser(BrowserOptions::default(), |client| async move {
+        set_viewport(&client, PHONE.width, PHONE.height).await;
         client
-            .goto("data:text/html,<!DOCTYPE html><title>t</title><img src=x><a href=/></a>")
+            .goto(
+                "data:text/html,<!DOCTYPE html><title>t</title><img src=x><a href=/></a>\
+                 <div id=wide style='width:500px'>wide</div>",
+            )
             .await
             .expect("open a page with known faults");
         let found: Vec<String> = axe_violations(&client, WCAG_21_AA)
@@ -1189,6 +1197,13 @@ async fn the_audit_finds_what_it_should() {
         for id in ["html-has-lang", "image-alt", "link-name"] {
             assert!(found.iter().any(|f| f == id), "{id} not found in {found:?}");
         }
+        let overflow = sideways_overflow(&client).await;
+        assert!(
+            overflow["wide"].as_array().is_some_and(|wide| wide
+                .iter()
+                .any(|w| w.as_str().is_some_and(|w| w.starts_with("div#wide")))),
+            "the wide block was not found: {overflow}"
+        );
     })
     .await;
 }
