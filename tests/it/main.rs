@@ -4,6 +4,7 @@ mod harness;
 mod slapd;
 
 mod account;
+mod browser;
 mod callback;
 mod cli;
 mod directory;
