@@ -2059,6 +2059,24 @@ async fn bind_refuses_an_empty_person_list() {
 #[derive(Clone, Default)]
 struct LogSink(Arc<Mutex<Vec<u8>>>);
 
+/// The process-wide subscriber of this test binary, writing everything into one sink. A thread-local
+/// subscriber would miss events: tests on other threads cache "nobody listens" for the same
+/// callsites. Every test's logs land here, which only makes the secrecy check stricter.
+fn global_log_sink() -> LogSink {
+    static SINK: std::sync::OnceLock<LogSink> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = LogSink::default();
+        let writer = sink.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        sink
+    })
+    .clone()
+}
+
 impl std::io::Write for LogSink {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0
@@ -2075,14 +2093,7 @@ impl std::io::Write for LogSink {
 
 #[tokio::test]
 async fn debug_logs_carry_no_identity_codes_codes_or_tokens() {
-    let sink = LogSink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let sink = global_log_sink();
 
     let broker = Broker::start().await;
     let flow = Flow::new();
