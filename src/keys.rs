@@ -22,11 +22,12 @@ use std::path::{Path, PathBuf};
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::pkcs8::Document;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{self, KeySize, PrivateDecryptingKey, PublicEncryptingKey};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{DecodingKey, EncodingKey, Header};
+use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
@@ -133,9 +134,6 @@ pub enum KeyError {
     /// cryptography reliably; stop and investigate.
     #[error("the cryptographic library failed to {operation}")]
     Crypto { operation: &'static str },
-    /// Signing a JWT failed: a defect or a damaged key; report it.
-    #[error("signing a JWT failed: {error}")]
-    SigningFailed { error: jsonwebtoken::errors::Error },
 }
 
 impl KeyError {
@@ -152,9 +150,16 @@ pub struct SigningKey {
     alg: SigningAlg,
     kid: String,
     pkcs8: Pkcs8,
-    encoding: EncodingKey,
+    signer: Signer,
     decoding: DecodingKey,
     jwk: Value,
+}
+
+/// The private key, parsed once: parsing and checking an RSA key (and setting up its blinding) costs
+/// more than a signature with it.
+enum Signer {
+    Rsa(rsa::KeyPair),
+    Ec(EcdsaKeyPair),
 }
 
 impl SigningKey {
@@ -212,11 +217,37 @@ impl SigningKey {
 
     /// A compact JWS of `claims` with header `{alg, kid, typ}`.
     pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
-        let mut header = Header::new(self.alg.to_jsonwebtoken());
-        header.typ = Some(typ.to_owned());
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|error| KeyError::SigningFailed { error })
+        let failed = || KeyError::Crypto {
+            operation: "sign a JWT",
+        };
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let payload = serde_json::to_vec(claims).map_err(|_| failed())?;
+        let mut jwt = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let rng = SystemRandom::new();
+        let signature = match &self.signer {
+            Signer::Rsa(pair) => {
+                let padding: &'static dyn aws_lc_rs::signature::RsaEncoding = match self.alg {
+                    SigningAlg::PS256 => &aws_lc_rs::signature::RSA_PSS_SHA256,
+                    _ => &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                };
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(padding, &rng, jwt.as_bytes(), &mut signature)
+                    .map_err(|_| failed())?;
+                signature
+            }
+            Signer::Ec(pair) => pair
+                .sign(&rng, jwt.as_bytes())
+                .map_err(|_| failed())?
+                .as_ref()
+                .to_vec(),
+        };
+        jwt.push('.');
+        jwt.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        Ok(jwt)
     }
 
     fn from_pkcs8(der: &[u8], alg: SigningAlg) -> Result<Self, KeyError> {
@@ -242,12 +273,12 @@ impl SigningKey {
             public.exponent().big_endian_without_leading_zero(),
         );
         let members = json!({"kty": "RSA", "n": b64url(n), "e": b64url(e)});
+        let decoding = DecodingKey::from_rsa_raw_components(n, e);
         Self::assemble(
             alg,
             Pkcs8::Rsa(export_rsa(&pair)?),
-            // jsonwebtoken's RSA signer reads PKCS#1 (`RSAPrivateKey`), not PKCS#8.
-            EncodingKey::from_rsa_der(pkcs1),
-            DecodingKey::from_rsa_raw_components(n, e),
+            Signer::Rsa(pair),
+            decoding,
             members,
         )
     }
@@ -262,11 +293,12 @@ impl SigningKey {
             _ => return Err(KeyError::MalformedKey),
         };
         let members = json!({"kty": "EC", "crv": "P-256", "x": b64url(x), "y": b64url(y)});
+        let decoding = DecodingKey::from_ec_der(point);
         Self::assemble(
             alg,
             Pkcs8::Ec(export_ec(&pair)?),
-            EncodingKey::from_ec_der(der),
-            DecodingKey::from_ec_der(point),
+            Signer::Ec(pair),
+            decoding,
             members,
         )
     }
@@ -275,7 +307,7 @@ impl SigningKey {
     fn assemble(
         alg: SigningAlg,
         pkcs8: Pkcs8,
-        encoding: EncodingKey,
+        signer: Signer,
         decoding: DecodingKey,
         members: Value,
     ) -> Result<Self, KeyError> {
@@ -288,7 +320,7 @@ impl SigningKey {
             alg,
             kid,
             pkcs8,
-            encoding,
+            signer,
             decoding,
             jwk,
         })
