@@ -525,3 +525,55 @@ async fn steps(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(body: &str) -> Page {
+        Page {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: body.to_owned(),
+        }
+    }
+
+    #[test]
+    fn form_fields_and_action_are_read_unescaped() {
+        let form = page(
+            "<form method=\"post\" action=\"http://x/a?b=1&amp;c=2\">\
+             <input type=\"hidden\" name=\"session_code\" value=\"s&amp;t\"></form>",
+        );
+        assert_eq!(form.field("session_code").as_deref(), Some("s&t"));
+        assert_eq!(form.form_action().as_deref(), Some("http://x/a?b=1&c=2"));
+        assert_eq!(form.field("csrf"), None);
+    }
+
+    #[test]
+    fn the_excerpt_is_the_first_heading_on_one_line() {
+        assert_eq!(
+            page("<html><h1>Palvelu ei\n  ole käytettävissä</h1><p>x</p>").excerpt(),
+            "Palvelu ei ole käytettävissä"
+        );
+        assert_eq!(page(&"a ".repeat(200)).excerpt().chars().count(), 120);
+    }
+
+    #[test]
+    fn a_failed_step_ends_the_flow_and_is_counted_by_its_answer() {
+        let recorder = Recorder::default();
+        let result: Result<(), ()> = fail(
+            &recorder,
+            Step::Callback,
+            StepError::Status(Page {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                ..page("<h1>Try later</h1>")
+            }),
+        );
+        assert!(result.is_err());
+        assert_eq!(
+            recorder.errors(Step::Callback),
+            vec![("HTTP 503".to_owned(), 1, "Try later".to_owned())]
+        );
+        assert!(recorder.errors(Step::Landing).is_empty());
+    }
+}

@@ -374,3 +374,39 @@ pub fn print_sweep_best(
         print_run(best, service, costs, cores);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let list: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(quantile(&list, 0.50), Duration::from_millis(50));
+        assert_eq!(quantile(&list, 0.99), Duration::from_millis(99));
+        assert_eq!(quantile(&list, 1.0), Duration::from_millis(100));
+        assert_eq!(quantile(&list[..1], 0.99), Duration::from_millis(1));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn histograms_are_read_by_name_and_labels_without_le() {
+        let text = "# TYPE tunnus_http_request_duration_seconds histogram\n\
+            tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.001\"} 3\n\
+            tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"0.025\"} 9\n\
+            tunnus_http_request_duration_seconds_bucket{route=\"/\",le=\"+Inf\"} 10\n\
+            tunnus_http_request_duration_seconds_sum{route=\"/\"} 0.5\n\
+            tunnus_http_request_duration_seconds_count{route=\"/\"} 10\n\
+            tunnus_flows_total{stage=\"started\"} 10\n";
+        let read = histograms(text);
+        assert_eq!(read.len(), 1);
+        let hist = &read[&(
+            "tunnus_http_request_duration_seconds".to_owned(),
+            "route=\"/\"".to_owned(),
+        )];
+        assert_eq!(hist.count, 10.0);
+        assert_eq!(hist.buckets[&1_000_000], 3.0);
+        assert_eq!(hist.buckets[&25_000_000], 9.0);
+        assert_eq!(hist.buckets[&u64::MAX], 10.0);
+    }
+}

@@ -429,17 +429,81 @@ async fn sample_memory(pid: u32, peak: Arc<Mutex<MemoryPeak>>) {
     }
 }
 
-/// User + system time from a `/proc/*/stat` file (fields 14 and 15, after the command in parentheses).
+/// User + system time from a `/proc/*/stat` file.
 fn process_cpu(path: &str) -> CpuTime {
-    let ticks = std::fs::read_to_string(path).ok().and_then(|text| {
-        let after_command = text.rsplit_once(')')?.1;
-        let fields: Vec<&str> = after_command.split_whitespace().collect();
-        // After the command, field 3 (state) is index 0, so utime (14) is index 11, stime (15) 12.
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(utime + stime)
-    });
+    let ticks = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| stat_ticks(&text));
     CpuTime {
         seconds: ticks.unwrap_or(0) as f64 / TICKS_PER_SECOND,
+    }
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/*/stat` line; the command before them is in
+/// parentheses and may itself hold spaces and parentheses.
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let after_command = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_command.split_whitespace().collect();
+    // After the command, field 3 (state) is index 0, so utime (14) is index 11, stime (15) 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tunnus::config::Settings;
+
+    fn config(store: &StoreChoice) -> String {
+        config_text(&ConfigValues {
+            repo: Path::new(env!("CARGO_MANIFEST_DIR")),
+            service_port: 18080,
+            mock_port: 18081,
+            audit_path: Path::new("/tmp/a \"quoted\" dir/audit.jsonl"),
+            store,
+            signing_alg: SigningAlg::ES256,
+        })
+    }
+
+    #[test]
+    fn the_generated_configuration_is_read_with_every_limit_off() {
+        let settings = Settings::from_toml(&config(&StoreChoice::Memory)).unwrap();
+        assert_eq!(settings.server.listen.port(), 18080);
+        assert_eq!(settings.mock_idp.listen.port(), 18081);
+        assert_eq!(settings.broker.signing_alg, SigningAlg::ES256);
+        assert_eq!(settings.log.level, "warn");
+        let limits = &settings.limits;
+        assert_eq!(
+            [
+                limits.login_starts_per_ip,
+                limits.identifications_per_person,
+                limits.password_attempts_per_grant,
+                limits.broker_redirects_per_minute,
+            ],
+            [0, 0, 0, 0]
+        );
+        assert_eq!(
+            settings.audit.path.as_deref(),
+            Some(Path::new("/tmp/a \"quoted\" dir/audit.jsonl"))
+        );
+    }
+
+    #[test]
+    fn the_redis_store_gets_its_url() {
+        let url = "redis://127.0.0.1:6379/0";
+        let settings = Settings::from_toml(&config(&StoreChoice::Redis {
+            url: url.to_owned(),
+        }))
+        .unwrap();
+        assert_eq!(settings.store.kind, tunnus::config::StoreKind::Redis);
+        assert_eq!(settings.store.url.as_deref(), Some(url));
+    }
+
+    #[test]
+    fn cpu_ticks_are_read_after_a_command_with_spaces_and_parentheses() {
+        let stat = "4242 (tunnus (dev) x) S 1 2 3 4 5 6 7 8 9 10 250 37 0 0 20 0 3 0";
+        assert_eq!(stat_ticks(stat), Some(287));
+        assert_eq!(stat_ticks("4242 (short) S 1 2"), None);
     }
 }
