@@ -175,7 +175,9 @@ pub async fn submit(
                 username: session.username.clone(),
                 purpose: grant.purpose,
             };
-            if let Err(error) = session::record_done(state.store.as_ref(), &id, &done).await {
+            if let Err(error) =
+                session::record_done(state.store.as_ref(), &id, &session, &done).await
+            {
                 // The password is written; failing to remember that must not turn success into an error.
                 tracing::error!(detail = %error.detail, "could not record a successful write");
             }

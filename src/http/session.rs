@@ -168,10 +168,21 @@ pub async fn end(store: &dyn Store, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Records a successful write before the person is answered.
-pub async fn record_done(store: &dyn Store, id: &str, done: &Done) -> Result<(), AppError> {
+/// How long a finished session is kept: long enough that a repeated submission or a reload shows the
+/// success, short enough that a busy service does not hold thousands of finished sessions.
+pub const DONE_TTL: Duration = Duration::from_secs(2 * 60);
+
+/// Records a successful write before the person is answered, and shortens the session to
+/// [`DONE_TTL`]: nothing is left to do with it but show the success again.
+pub async fn record_done(
+    store: &dyn Store,
+    id: &str,
+    session: &Session,
+    done: &Done,
+) -> Result<(), AppError> {
+    store.put(&done_key(id), &encode(done)?, DONE_TTL).await?;
     store
-        .put(&done_key(id), &encode(done)?, SESSION_TTL)
+        .put(&session_key(id), &encode(session)?, DONE_TTL)
         .await?;
     Ok(())
 }

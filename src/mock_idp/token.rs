@@ -264,9 +264,12 @@ fn check_assertion_claims(realm: &Realm, claims: &Map<String, Value>) -> Result<
         text("jti").ok_or_else(|| OAuthError::invalid_client("Token jti claim is required"))?;
     let expires = OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now);
     let mut used = lock(&realm.used_jtis);
-    used.retain(|_, until| *until > now);
-    if used.contains_key(jti) {
+    if used.get(jti).is_some_and(|until| *until > now) {
         return Err(OAuthError::invalid_client("Token reuse detected"));
+    }
+    // Expired ids are dropped only when the cache fills, so a request does not scan all of them.
+    if used.len() >= super::realm::MAX_RECORDS {
+        used.retain(|_, until| *until > now);
     }
     if used.len() >= super::realm::MAX_RECORDS {
         return Err(OAuthError::server("Too many client assertions outstanding"));

@@ -429,3 +429,23 @@ async fn a_directory_down_at_lookup_gives_the_unavailable_page_and_no_session() 
     app.assert_no_state();
     assert_eq!(app.directory.writes(), 0);
 }
+
+#[tokio::test]
+async fn a_finished_session_shows_the_success_for_two_minutes_and_then_ends() {
+    let app = TestApp::spawn().await;
+    let (browser, form) = identified(&app, "010170-999R").await;
+    set_password(&app, &browser, &form, GOOD)
+        .await
+        .assert_status(StatusCode::OK);
+    app.clock.advance(time::Duration::seconds(119));
+    browser
+        .get_path("/account")
+        .await
+        .assert_contains("Salasana on vaihdettu");
+    app.clock.advance(time::Duration::seconds(1));
+    browser
+        .get_path("/account")
+        .await
+        .assert_status(StatusCode::FORBIDDEN);
+    app.assert_no_state();
+}
