@@ -20,7 +20,6 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use jsonwebtoken::{Algorithm, Validation};
-use openidconnect::core::CoreJsonWebKeySet;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use tunnus::account::password::{PasswordPolicy, PasswordSettings, PersonContext};
@@ -29,6 +28,7 @@ use tunnus::directory::memory::MemoryDirectory;
 use tunnus::directory::{AccountId, Directory, NewPassword};
 use tunnus::keys::{ServiceKeys, SigningAlg, SigningKey};
 use tunnus::mock_idp::DEFAULT_ACR;
+use tunnus::oidc::broker_keys::BrokerKeys;
 use tunnus::oidc::claims::{ClaimNames, ClaimOverrides, Preset};
 use tunnus::oidc::id_token::{self, Expectations};
 use tunnus::oidc::jwe::{self, ContentEncryption, KeyManagementAlg};
@@ -150,7 +150,7 @@ struct Fixture {
     id_token: String,
     encrypted: String,
     client_alg: Algorithm,
-    realm_jwks: CoreJsonWebKeySet,
+    realm_jwks: BrokerKeys,
     claim_names: ClaimNames,
 }
 
@@ -180,8 +180,13 @@ impl Fixture {
         let claims = id_token_claims(&params.nonce, &claim_names, now);
         let id_token = realm.sign_jwt("JWT", &claims)?;
         let encrypted = encrypt(&keys, &id_token)?;
-        let realm_jwks = serde_json::from_value(json!({ "keys": [realm.public_jwk()] }))
-            .context("the realm's JWKS")?;
+        let realm_jwks = BrokerKeys::from_jwks(
+            json!({ "keys": [realm.public_jwk()] })
+                .to_string()
+                .as_bytes(),
+        )
+        .map_err(anyhow::Error::msg)
+        .context("the realm's JWKS")?;
         Ok(Fixture {
             client_alg: alg.to_jsonwebtoken(),
             keys,

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::OidcError;
+use super::broker_keys::BrokerKeys;
 use super::http::{FetchError, send};
 use crate::clock::Clock;
 
@@ -74,7 +75,7 @@ pub struct ProviderCache {
     clock: Arc<dyn Clock>,
     refresh: Duration,
     provider: Mutex<Option<Cached<Provider>>>,
-    jwks: Mutex<Option<Cached<CoreJsonWebKeySet>>>,
+    jwks: Mutex<Option<Cached<BrokerKeys>>>,
     last_refetch: Mutex<Option<OffsetDateTime>>,
 }
 
@@ -125,7 +126,7 @@ impl ProviderCache {
     }
 
     /// The broker's signing keys, read on first use.
-    pub async fn jwks(&self) -> Result<Arc<CoreJsonWebKeySet>, OidcError> {
+    pub async fn jwks(&self) -> Result<Arc<BrokerKeys>, OidcError> {
         let mut cached = self.jwks.lock().await;
         if let Some(entry) = cached.as_ref() {
             return Ok(entry.value.clone());
@@ -140,7 +141,7 @@ impl ProviderCache {
 
     /// Reads the JWKS again because a token named an unknown key. Returns `None` when an unknown key
     /// already caused a read less than a minute ago, so the caller gives up instead of asking again.
-    pub async fn refetch_jwks(&self) -> Result<Option<Arc<CoreJsonWebKeySet>>, OidcError> {
+    pub async fn refetch_jwks(&self) -> Result<Option<Arc<BrokerKeys>>, OidcError> {
         let now = self.clock.now();
         {
             let mut last = self.last_refetch.lock().await;
@@ -171,15 +172,15 @@ impl ProviderCache {
         provider_from(&self.issuer, &metadata)
     }
 
-    async fn fetch_jwks(&self) -> Result<CoreJsonWebKeySet, OidcError> {
+    async fn fetch_jwks(&self) -> Result<BrokerKeys, OidcError> {
         let provider = self.provider().await?;
         let url = provider.jwks_uri.as_str();
         let body = send(self.http.get(url), url)
             .await
             .map_err(|error| unavailable("jwks", error))?;
-        serde_json::from_slice(&body).map_err(|error| OidcError::BrokerMisbehaved {
+        BrokerKeys::from_jwks(&body).map_err(|problem| OidcError::BrokerMisbehaved {
             step: "jwks",
-            detail: format!("key set is not valid: {error}"),
+            detail: format!("key set is not valid: {problem}"),
         })
     }
 }

@@ -15,6 +15,7 @@ use crate::i18n::Lang;
 use crate::identity::VerifiedIdentity;
 use crate::keys::{KeyError, ServiceKeys};
 
+pub mod broker_keys;
 pub mod claims;
 pub mod discovery;
 pub mod http;
@@ -257,7 +258,7 @@ impl RelyingParty {
     fn verify(
         &self,
         jws: &str,
-        jwks: &openidconnect::core::CoreJsonWebKeySet,
+        jwks: &broker_keys::BrokerKeys,
         provider: &Provider,
         pending: &PendingLogin,
     ) -> Result<VerifiedIdentity, OidcError> {
