@@ -76,6 +76,15 @@ enum KeysCommand {
     },
 }
 
+/// Prints a line to stdout. A closed stdout (a pipe whose reader went away) is ignored: it must not
+/// stop a running service.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,7 +137,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 checked.validate(mode)?;
             }
-            println!("{}: ok", config.display());
+            say!("{}: ok", config.display());
             Ok(())
         }
     }
@@ -154,7 +163,7 @@ fn init_logging(log: &LogSettings) -> Result<()> {
 
 async fn dev(settings: Settings) -> Result<()> {
     let servers = tunnus::dev::prepare(settings).await?;
-    println!("{}", servers.banner());
+    say!("{}", servers.banner());
     servers.serve(shutdown_signal()).await?;
     Ok(())
 }
@@ -187,7 +196,7 @@ async fn serve(settings: Settings) -> Result<()> {
 async fn mock(settings: mock_idp::MockIdpSettings) -> Result<()> {
     let persons = mock_idp::load_persons(&settings.persons)?;
     let mock = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await?;
-    println!("mock broker: {}", mock.issuer());
+    say!("mock broker: {}", mock.issuer());
     mock.serve(shutdown_signal()).await?;
     Ok(())
 }
@@ -197,7 +206,7 @@ fn keys(command: KeysCommand) -> Result<()> {
         KeysCommand::Generate { out, signing_alg } => {
             let alg = signing_alg_from(&signing_alg)?;
             let keys = ServiceKeys::write_new(&out, alg)?;
-            println!(
+            say!(
                 "wrote signing.pem (kid {}), encryption.pem (kid {}), entity.pem (kid {}) to {}",
                 keys.signing.kid(),
                 keys.encryption.first().map(|k| k.kid()).unwrap_or_default(),
@@ -216,7 +225,7 @@ fn keys(command: KeysCommand) -> Result<()> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--enc-alg must be RSA-OAEP or RSA-OAEP-256"))?;
             let keys = ServiceKeys::load(&keys, alg)?;
-            println!("{}", serde_json::to_string_pretty(&keys.public_jwks(enc))?);
+            say!("{}", serde_json::to_string_pretty(&keys.public_jwks(enc))?);
             Ok(())
         }
     }

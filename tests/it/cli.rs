@@ -128,9 +128,9 @@ fn read_lines(child: &mut std::process::Child, lines: usize) -> Vec<String> {
             .lines()
             .map_while(Result::ok)
         {
-            if send.send(line).is_err() {
-                break;
-            }
+            // Read to the end even when nobody listens any more, so the command never writes into
+            // a closed pipe.
+            let _ = send.send(line);
         }
     });
     (0..lines)
