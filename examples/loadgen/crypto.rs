@@ -68,7 +68,7 @@ pub struct Cost {
 pub struct CryptoCosts {
     pub costs: Vec<Cost>,
     /// The three signatures of a flow (request object, client assertion, ID token) made with keys
-    /// parsed once, as the primitive costs them; `sign_jwt` parses its key again at every call.
+    /// parsed once, made by the bare aws-lc primitive: what `sign_jwt` adds on top of it (JSON, base64).
     pub prepared_signatures: Duration,
     /// The same three signatures through `sign_jwt`.
     pub sign_jwt_signatures: Duration,
