@@ -218,13 +218,7 @@ impl App {
             addr: settings.server.listen,
             source,
         })?;
-        let public_url = match &settings.server.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{local}/")).map_err(|e| StartError::Config {
-                key: "server.listen",
-                problem: e.to_string(),
-            })?,
-        };
+        let public_url = settings.public_url_on(local);
         let issuer = settings.broker.issuer.clone().ok_or(StartError::Config {
             key: "broker.issuer",
             problem: "is required".to_owned(),

@@ -75,12 +75,11 @@ pub enum Outcome {
     Failed,
 }
 
-/// One audit event, before the time and pseudonym are added.
+/// One audit event, before the time is added.
 #[derive(Debug, Clone, Default)]
 pub struct Event<'a> {
     pub account: Option<&'a str>,
-    pub national_id: Option<&'a NationalId>,
-    /// A pseudonym computed earlier, when the identity code is no longer at hand.
+    /// The person: [`Audit::pseudonym`] of their identity code, never the code itself.
     pub subject: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub reason: Option<&'a str>,
@@ -97,7 +96,7 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     account: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    subject: Option<String>,
+    subject: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     acr: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,10 +187,7 @@ impl Audit {
             event: kind,
             outcome,
             account: event.account,
-            subject: event
-                .national_id
-                .map(|id| self.pseudonym(id))
-                .or_else(|| event.subject.map(str::to_owned)),
+            subject: event.subject,
             acr: event.acr,
             reason: event.reason,
             client_ip: event.client_ip,
@@ -236,9 +232,10 @@ mod tests {
         let (audit, buffer) = Audit::in_memory();
         let id = NationalId::parse("010170-999R", true).unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let subject = audit.pseudonym(&id);
         let event = Event {
             account: Some("tetyra"),
-            national_id: Some(&id),
+            subject: Some(&subject),
             acr: Some("http://ftn.ficora.fi/2017/loa2"),
             request_id: Some("r1"),
             ..Event::default()

@@ -496,8 +496,15 @@ impl Settings {
 
     /// The public URL, from `server.public_url` or, in development, from the listen address.
     pub fn public_url(&self) -> Url {
+        self.public_url_on(self.server.listen)
+    }
+
+    /// The public URL of a service bound to `local`: `server.public_url`, or `http://` + the bound
+    /// address (development and tests, where the port may have been chosen by the system).
+    pub fn public_url_on(&self, local: SocketAddr) -> Url {
         self.server.public_url.clone().unwrap_or_else(|| {
-            Url::parse(&format!("http://{}/", self.server.listen))
+            // A socket address always makes a valid URL host and port.
+            Url::parse(&format!("http://{local}/"))
                 .unwrap_or_else(|_| Url::parse("http://127.0.0.1/").expect("literal URL parses"))
         })
     }

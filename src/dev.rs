@@ -56,13 +56,7 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let local = listener
         .local_addr()
         .map_err(|source| DevError::Listen { addr, source })?;
-    let public_url = match &settings.server.public_url {
-        Some(url) => url.clone(),
-        None => Url::parse(&format!("http://{local}/")).map_err(|e| ConfigError::Invalid {
-            key: "server.listen",
-            problem: e.to_string(),
-        })?,
-    };
+    let public_url = settings.public_url_on(local);
 
     let mut mock_settings = settings.mock_idp.clone();
     let client = &mut mock_settings.client;

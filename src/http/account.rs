@@ -167,7 +167,6 @@ pub async fn submit(
         reason,
         client_ip: Some(client_ip.to_string()),
         request_id: Some(&request_id.0),
-        ..Event::default()
     };
     match written {
         Ok(()) => {

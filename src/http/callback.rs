@@ -123,36 +123,36 @@ pub async fn finish(
             &[("step", "finish"), ("kind", kind)],
         );
     })?;
-    let record = |kind, outcome, reason: Option<&str>, account: Option<&str>| {
-        state.audit.record(
-            kind,
-            outcome,
-            Event {
-                account,
-                national_id: Some(&identity.national_id),
-                acr: Some(&identity.acr),
-                reason,
-                client_ip: Some(client_ip.to_string()),
-                request_id: Some(&request_id.0),
-                ..Event::default()
-            },
-            state.clock.now(),
-        );
+    // The pseudonym is computed once and stands for the identity code in every event below.
+    let subject = state.audit.pseudonym(&identity.national_id);
+    let client_ip = client_ip.to_string();
+    let event = |reason: Option<&'static str>| Event {
+        subject: Some(&subject),
+        acr: Some(&identity.acr),
+        reason,
+        client_ip: Some(client_ip.clone()),
+        request_id: Some(&request_id.0),
+        ..Event::default()
+    };
+    let record = |kind, outcome, reason, account: Option<&str>| {
+        let event = Event {
+            account,
+            ..event(reason)
+        };
+        state.audit.record(kind, outcome, event, state.clock.now());
     };
     record(EventKind::Identification, Outcome::Success, None, None);
     tracing::info!(event = "identified", acr = %identity.acr, "person identified");
     state
         .metrics
         .count("tunnus_flows_total", &[("stage", "identified")]);
-    let subject = state.audit.pseudonym(&identity.national_id);
-    let event = Event {
-        national_id: Some(&identity.national_id),
-        acr: Some(&identity.acr),
-        client_ip: Some(client_ip.to_string()),
-        request_id: Some(&request_id.0),
-        ..Event::default()
-    };
-    limits::enforce(&state, Limit::IdentificationsPerPerson, &subject, event).await?;
+    limits::enforce(
+        &state,
+        Limit::IdentificationsPerPerson,
+        &subject,
+        event(None),
+    )
+    .await?;
 
     let timer = std::time::Instant::now();
     let resolved = resolve(

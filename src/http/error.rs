@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::i18n::Texts;
 use crate::oidc::OidcError;
-use crate::oidc::id_token::IdTokenError;
 use crate::store::StoreError;
 
 /// What went wrong, as far as the person is concerned. Each kind has its own page.
@@ -132,12 +131,7 @@ impl From<OidcError> for AppError {
             OidcError::CallbackIssuer(_) => ErrorKind::BadRequest,
             OidcError::Signing(_) | OidcError::Client(_) => ErrorKind::Internal,
         };
-        let detail = match &error {
-            OidcError::IdToken(IdTokenError::Claim { claim, problem }) => {
-                format!("ID token claim `{claim}`: {problem}")
-            }
-            other => other.to_string(),
-        };
+        let detail = error.to_string();
         AppError::new(kind, detail)
     }
 }

@@ -75,7 +75,6 @@ pub async fn start(
     let tx = LoginTransaction {
         pending: start.pending,
         binding: fingerprint(&binding),
-        lang,
         return_to,
     };
     session::put_login(state.store.as_ref(), &tx).await?;

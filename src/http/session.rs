@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::error::{AppError, ErrorKind};
 use crate::account::eligibility::Purpose;
 use crate::directory::AccountId;
-use crate::i18n::Lang;
 use crate::oidc::PendingLogin;
 use crate::store::Store;
 
@@ -29,7 +28,6 @@ pub struct LoginTransaction {
     pub pending: PendingLogin,
     /// Hash of the browser-binding cookie's value.
     pub binding: String,
-    pub lang: Lang,
     pub return_to: Option<String>,
 }
 

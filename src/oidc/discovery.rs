@@ -75,7 +75,7 @@ pub struct ProviderCache {
     clock: Arc<dyn Clock>,
     refresh: Duration,
     provider: Mutex<Option<Cached<Provider>>>,
-    jwks: Mutex<Option<Cached<BrokerKeys>>>,
+    jwks: Mutex<Option<Arc<BrokerKeys>>>,
     last_refetch: Mutex<Option<OffsetDateTime>>,
 }
 
@@ -128,14 +128,11 @@ impl ProviderCache {
     /// The broker's signing keys, read on first use.
     pub async fn jwks(&self) -> Result<Arc<BrokerKeys>, OidcError> {
         let mut cached = self.jwks.lock().await;
-        if let Some(entry) = cached.as_ref() {
-            return Ok(entry.value.clone());
+        if let Some(keys) = cached.as_ref() {
+            return Ok(keys.clone());
         }
         let keys = Arc::new(self.fetch_jwks().await?);
-        *cached = Some(Cached {
-            value: keys.clone(),
-            fetched: self.clock.now(),
-        });
+        *cached = Some(keys.clone());
         Ok(keys)
     }
 
@@ -152,10 +149,7 @@ impl ProviderCache {
         }
         let mut cached = self.jwks.lock().await;
         let keys = Arc::new(self.fetch_jwks().await?);
-        *cached = Some(Cached {
-            value: keys.clone(),
-            fetched: now,
-        });
+        *cached = Some(keys.clone());
         Ok(Some(keys))
     }
 

@@ -50,18 +50,6 @@ impl MemoryStore {
         self.clock.now() + ttl
     }
 
-    /// How many live entries and counters there are (for tests and benchmarks).
-    pub fn len(&self) -> usize {
-        let now = self.clock.now();
-        let inner = self.lock();
-        inner.entries.values().filter(|e| e.expires > now).count()
-            + inner
-                .counters
-                .values()
-                .filter(|(_, end)| *end > now)
-                .count()
-    }
-
     /// The keys of live entries (not counters), for tests.
     pub fn keys(&self) -> Vec<String> {
         let now = self.clock.now();
@@ -72,11 +60,6 @@ impl MemoryStore {
             .filter(|(_, e)| e.expires > now)
             .map(|(k, _)| k.clone())
             .collect()
-    }
-
-    /// True when nothing live is stored.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

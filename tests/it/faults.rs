@@ -185,7 +185,6 @@ async fn broker_discovery_failing_gives_the_unavailable_page_before_any_redirect
 #[tokio::test]
 async fn broker_keys_failing_gives_the_unavailable_page_and_no_session() {
     let app = TestApp::spawn().await;
-    app.mock.set_faults([Fault::JwksServerError]);
     refused(
         &app,
         Fault::JwksServerError,
