@@ -18,6 +18,8 @@
 //! a flow cost nothing but its RSA/EC operations, measured in this process with the crate's own code.
 //! `docs/performance.md` has the figures measured with it.
 
+#[path = "loadgen/browser.rs"]
+mod browser;
 #[path = "loadgen/crypto.rs"]
 mod crypto;
 #[path = "loadgen/flow.rs"]

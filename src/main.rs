@@ -13,6 +13,10 @@ use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{self, MockIdp};
 use tunnus::oidc::jwe::KeyManagementAlg;
 
+/// mimalloc instead of the system allocator: see the `mimalloc` entry in `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Account activation and password reset with Finnish strong electronic identification.
 #[derive(Parser)]
 #[command(name = "tunnus", version)]

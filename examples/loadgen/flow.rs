@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
-use reqwest::header::{self, HeaderMap};
-use reqwest::{RequestBuilder, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use url::Url;
+
+use crate::browser::{Answer as Page, Browser, Failure};
 
 /// A password every reset-path account accepts: long, strong, free of the persons' names.
 pub const PASSWORD: &str = "kahvi-Tunturi-lumi-57-sade";
@@ -118,11 +118,6 @@ impl Recorder {
         }
     }
 
-    /// Counts a flow that could not even start (its browser could not be made).
-    pub fn not_started(&self) {
-        self.finished(Err(()));
-    }
-
     pub fn completed(&self) -> u64 {
         self.lock().completed
     }
@@ -202,17 +197,9 @@ pub struct Target {
     pub origin: String,
 }
 
-/// An answer, read whole.
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
 impl Page {
     fn location(&self, base: &Url) -> Option<Url> {
-        let value = self.headers.get(header::LOCATION)?.to_str().ok()?;
-        base.join(value).ok()
+        base.join(self.header("location")?).ok()
     }
 
     /// The `value` of the form field `name`.
@@ -254,23 +241,10 @@ enum StepError {
     Content(&'static str, String),
 }
 
-/// A new browser: its own cookie jar and connections, no redirects followed.
-///
-/// Everything is plain HTTP on the loopback, so no trusted roots are loaded: reading the system's
-/// certificate store costs about 2 ms per client, more than the rest of a flow's client work.
-pub fn browser() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(60))
-        .tls_certs_only(Vec::<reqwest::Certificate>::new())
-        .build()
-}
-
-/// Walks one whole flow as person `person` (an index on the broker's page). Records each step in
-/// `recorder`; returns whether the flow completed.
+/// Walks one whole flow as person `person` (an index on the broker's page) in a new browser: its
+/// own cookie jar and connections, no redirects followed. Records each step in `recorder`; returns
+/// whether the flow completed.
 pub async fn walk(
-    client: &reqwest::Client,
     target: &Target,
     person: usize,
     recorder: &Recorder,
@@ -285,7 +259,8 @@ pub async fn walk(
         park,
         slot: &mut slot,
     };
-    let outcome = steps(client, target, person, recorder, &mut parking).await;
+    let mut browser = Browser::new();
+    let outcome = steps(&mut browser, target, person, recorder, &mut parking).await;
     let outcome = outcome.map(|()| started.elapsed());
     recorder.finished(outcome);
     outcome.is_ok()
@@ -295,11 +270,11 @@ pub async fn walk(
 async fn timed(
     recorder: &Recorder,
     step: Step,
-    expect: StatusCode,
-    request: RequestBuilder,
+    expect: u16,
+    request: impl Future<Output = Result<Page, Failure>>,
 ) -> Result<Page, ()> {
     let started = Instant::now();
-    let result = fetch(request).await;
+    let result = request.await;
     let took = started.elapsed();
     match result {
         Ok(page) if page.status == expect => {
@@ -307,7 +282,7 @@ async fn timed(
             Ok(page)
         }
         Ok(page) => fail(recorder, step, StepError::Status(page)),
-        Err(error) => fail(recorder, step, StepError::Transport(describe(&error))),
+        Err(failure) => fail(recorder, step, StepError::Transport(failure.to_string())),
     }
 }
 
@@ -315,36 +290,11 @@ async fn timed(
 fn fail<T>(recorder: &Recorder, step: Step, error: StepError) -> Result<T, ()> {
     let (what, excerpt) = match error {
         StepError::Transport(reason) => (reason, String::new()),
-        StepError::Status(page) => (format!("HTTP {}", page.status.as_u16()), page.excerpt()),
+        StepError::Status(page) => (format!("HTTP {}", page.status), page.excerpt()),
         StepError::Content(missing, excerpt) => (format!("page without {missing}"), excerpt),
     };
     recorder.error(step, what, excerpt);
     Err(())
-}
-
-/// What went wrong with a request, without its URL (callback URLs carry codes).
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        "connection failed".to_owned()
-    } else if error.is_body() || error.is_decode() {
-        "reading the answer failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    }
-}
-
-async fn fetch(request: RequestBuilder) -> reqwest::Result<Page> {
-    let answer = request.send().await?;
-    let status = answer.status();
-    let headers = answer.headers().clone();
-    let body = answer.text().await?;
-    Ok(Page {
-        status,
-        headers,
-        body,
-    })
 }
 
 /// The value a step needs from its page, or the failure recorded at that step.
@@ -378,7 +328,7 @@ impl Parking<'_> {
 }
 
 async fn steps(
-    client: &reqwest::Client,
+    browser: &mut Browser,
     target: &Target,
     person: usize,
     recorder: &Recorder,
@@ -387,13 +337,7 @@ async fn steps(
     let service = &target.service;
     let at = |path: &str| service.join(path).map_err(|_| ());
 
-    let landing = timed(
-        recorder,
-        Step::Landing,
-        StatusCode::OK,
-        client.get(at("/")?),
-    )
-    .await?;
+    let landing = timed(recorder, Step::Landing, 200, browser.get(&at("/")?)).await?;
     let csrf = need(
         recorder,
         Step::Landing,
@@ -406,11 +350,12 @@ async fn steps(
     let started = timed(
         recorder,
         Step::Login,
-        StatusCode::SEE_OTHER,
-        client
-            .post(at("/login")?)
-            .header(header::ORIGIN, &target.origin)
-            .form(&[("csrf", csrf.as_str())]),
+        303,
+        browser.post_form(
+            &at("/login")?,
+            Some(&target.origin),
+            &[("csrf", csrf.as_str())],
+        ),
     )
     .await?;
     let authorize = need(
@@ -422,13 +367,7 @@ async fn steps(
     )?;
     parking.after(Step::Login).await;
 
-    let login = timed(
-        recorder,
-        Step::BrokerPage,
-        StatusCode::OK,
-        client.get(authorize.clone()),
-    )
-    .await?;
+    let login = timed(recorder, Step::BrokerPage, 200, browser.get(&authorize)).await?;
     let session_code = need(
         recorder,
         Step::BrokerPage,
@@ -456,11 +395,15 @@ async fn steps(
     let chosen = timed(
         recorder,
         Step::BrokerSubmit,
-        StatusCode::SEE_OTHER,
-        client.post(action.clone()).form(&[
-            ("session_code", session_code.as_str()),
-            ("person", index.as_str()),
-        ]),
+        303,
+        browser.post_form(
+            &action,
+            None,
+            &[
+                ("session_code", session_code.as_str()),
+                ("person", index.as_str()),
+            ],
+        ),
     )
     .await?;
     let callback = need(
@@ -472,13 +415,7 @@ async fn steps(
     )?;
     parking.after(Step::BrokerSubmit).await;
 
-    let identified = timed(
-        recorder,
-        Step::Callback,
-        StatusCode::SEE_OTHER,
-        client.get(callback),
-    )
-    .await?;
+    let identified = timed(recorder, Step::Callback, 303, browser.get(&callback)).await?;
     let next = need(
         recorder,
         Step::Callback,
@@ -488,13 +425,7 @@ async fn steps(
     )?;
     parking.after(Step::Callback).await;
 
-    let form = timed(
-        recorder,
-        Step::AccountPage,
-        StatusCode::OK,
-        client.get(next),
-    )
-    .await?;
+    let form = timed(recorder, Step::AccountPage, 200, browser.get(&next)).await?;
     let csrf = need(
         recorder,
         Step::AccountPage,
@@ -516,11 +447,8 @@ async fn steps(
     timed(
         recorder,
         Step::AccountSubmit,
-        StatusCode::OK,
-        client
-            .post(at("/account")?)
-            .header(header::ORIGIN, &target.origin)
-            .form(&fields),
+        200,
+        browser.post_form(&at("/account")?, Some(&target.origin), &fields),
     )
     .await?;
     Ok(())
@@ -532,8 +460,8 @@ mod tests {
 
     fn page(body: &str) -> Page {
         Page {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
+            status: 200,
+            headers: Vec::new(),
             body: body.to_owned(),
         }
     }
@@ -565,7 +493,7 @@ mod tests {
             &recorder,
             Step::Callback,
             StepError::Status(Page {
-                status: StatusCode::SERVICE_UNAVAILABLE,
+                status: 503,
                 ..page("<h1>Try later</h1>")
             }),
         );

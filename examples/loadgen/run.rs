@@ -160,17 +160,9 @@ impl Window {
     }
 }
 
-/// One flow as a task: a new browser, then the walk.
+/// One flow as a task.
 async fn one_flow(plan: &Plan, flow: u64, recorder: &Recorder, park: Option<&Park>) {
-    match flow::browser() {
-        Ok(client) => {
-            flow::walk(&client, &plan.target, plan.person(flow), recorder, park).await;
-        }
-        Err(error) => {
-            eprintln!("cannot build an HTTP client: {error}");
-            recorder.not_started();
-        }
-    }
+    flow::walk(&plan.target, plan.person(flow), recorder, park).await;
 }
 
 /// `concurrency` workers, each walking one flow after another until the budget is spent.
