@@ -111,7 +111,7 @@ fn print_errors(result: &RunResult) {
             println!("  {step}: {what} × {count}  {excerpt}");
             if step == Step::Callback && what == "HTTP 503" {
                 println!(
-                    "    (the mock broker keeps at most 10,000 used client-assertion ids and access \
+                    "    (the mock broker keeps at most 100,000 used client-assertion ids and access \
                      tokens, each for 2 minutes: more flows than that within 2 minutes make its token \
                      endpoint fail, and the service answers the callback with 503)"
                 );
