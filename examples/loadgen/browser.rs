@@ -255,7 +255,7 @@ async fn send(connection: &mut Connection, message: &[u8]) -> Result<(Answer, bo
     }
     let buffer = &mut connection.buffer;
     let (status, headers, head_length) = loop {
-        let mut slots = [httparse::EMPTY_HEADER; 32];
+        let mut slots = [httparse::EMPTY_HEADER; 64];
         let mut parsed = httparse::Response::new(&mut slots);
         match parsed.parse(buffer) {
             Ok(httparse::Status::Complete(length)) => {
