@@ -5,14 +5,14 @@
 //!
 //! ```sh
 //! cargo build --release
-//! cargo run --release --example loadgen -- --concurrency 16 --duration 20      # peak throughput
+//! cargo run --release --example loadgen -- --concurrency 32 --duration 20      # peak throughput
 //! cargo run --release --example loadgen -- --rate 240 --duration 30            # latency at a given load
 //! cargo run --release --example loadgen -- --park 1000 --concurrency 32        # 1,000 flows in flight
 //! ```
 //!
-//! Each flow is one browser with its own cookie jar and connections: the landing page, the start
-//! form, the broker's login page, the person's choice there, the callback, the account page and the
-//! new password. The report gives flows per second, the latency of every step at the client, errors
+//! Each flow is one browser (`loadgen/browser.rs`) with its own cookie jar and connections: the
+//! landing page, the start form, the broker's login page, the person's choice there, the callback,
+//! the account page and the new password. The report gives flows per second, the latency of every step at the client, errors
 //! by step, the service's CPU time and peak memory, the service's own latency histograms (read from
 //! `/metrics`), and the "crypto bound": how many flows per second the machine's cores could carry if
 //! a flow cost nothing but its RSA/EC operations, measured in this process with the crate's own code.
