@@ -205,6 +205,9 @@ fn mode(options: &Options) -> Result<Mode> {
         if count == 0 {
             bail!("--park must be at least 1");
         }
+        if options.park_at == Step::AccountSubmit {
+            bail!("a flow cannot park after its last step");
+        }
         Mode::Park {
             count,
             walkers: options.concurrency,

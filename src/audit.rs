@@ -83,7 +83,7 @@ pub struct Event<'a> {
     pub subject: Option<&'a str>,
     pub acr: Option<&'a str>,
     pub reason: Option<&'a str>,
-    pub client_ip: Option<String>,
+    pub client_ip: Option<&'a str>,
     pub request_id: Option<&'a str>,
 }
 
@@ -102,7 +102,7 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    client_ip: Option<String>,
+    client_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
 }

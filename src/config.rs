@@ -674,6 +674,19 @@ impl Settings {
     }
 }
 
+/// The secret held in the file at `path` (read at start): its text without the line break that
+/// `echo` and editors leave at the end. An empty file is refused, since an empty password can make a
+/// server treat the login as an anonymous one. The error is the problem, for the caller to name its key.
+pub fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secrecy::SecretString::from(secret))
+}
+
 fn require_https_unless_loopback(key: &'static str, url: &Url) -> Result<(), ConfigError> {
     let loopback = match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost",

@@ -215,36 +215,43 @@ impl SigningKey {
         &self.decoding
     }
 
-    /// A compact JWS of `claims` with header `{alg, kid, typ}`.
-    pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+    /// The signature of `message` with this key's algorithm (JWS form: ECDSA as fixed-size `r‖s`).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         let failed = || KeyError::Crypto {
             operation: "sign a JWT",
         };
-        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
-        let payload = serde_json::to_vec(claims).map_err(|_| failed())?;
-        let mut jwt = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(payload)
-        );
         let rng = SystemRandom::new();
-        let signature = match &self.signer {
+        match &self.signer {
             Signer::Rsa(pair) => {
                 let padding: &'static dyn aws_lc_rs::signature::RsaEncoding = match self.alg {
                     SigningAlg::PS256 => &aws_lc_rs::signature::RSA_PSS_SHA256,
                     _ => &aws_lc_rs::signature::RSA_PKCS1_SHA256,
                 };
                 let mut signature = vec![0; pair.public_modulus_len()];
-                pair.sign(padding, &rng, jwt.as_bytes(), &mut signature)
+                pair.sign(padding, &rng, message, &mut signature)
                     .map_err(|_| failed())?;
-                signature
+                Ok(signature)
             }
-            Signer::Ec(pair) => pair
-                .sign(&rng, jwt.as_bytes())
+            Signer::Ec(pair) => Ok(pair
+                .sign(&rng, message)
                 .map_err(|_| failed())?
                 .as_ref()
-                .to_vec(),
-        };
+                .to_vec()),
+        }
+    }
+
+    /// A compact JWS of `claims` with header `{alg, kid, typ}`.
+    pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto {
+            operation: "sign a JWT",
+        })?;
+        let mut jwt = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let signature = self.sign(jwt.as_bytes())?;
         jwt.push('.');
         jwt.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(jwt)

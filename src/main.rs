@@ -80,12 +80,21 @@ enum KeysCommand {
     },
 }
 
-/// Prints a line to stdout. A closed stdout (a pipe whose reader went away) is ignored: it must not
-/// stop a running service.
+/// Prints a line to stdout for a running service. A closed stdout (a pipe whose reader went away) is
+/// ignored: it must not stop the service.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Prints the result of a one-shot command. Unlike [`say!`], a failed write is an error, so that
+/// `tunnus keys jwks > file` on a full disk does not exit 0 with half a file.
+macro_rules! output {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).context("cannot write to standard output")
     }};
 }
 
@@ -141,7 +150,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 checked.validate(mode)?;
             }
-            say!("{}: ok", config.display());
+            output!("{}: ok", config.display())?;
             Ok(())
         }
     }
@@ -210,13 +219,13 @@ fn keys(command: KeysCommand) -> Result<()> {
         KeysCommand::Generate { out, signing_alg } => {
             let alg = signing_alg_from(&signing_alg)?;
             let keys = ServiceKeys::write_new(&out, alg)?;
-            say!(
+            output!(
                 "wrote signing.pem (kid {}), encryption.pem (kid {}), entity.pem (kid {}) to {}",
                 keys.signing.kid(),
                 keys.encryption.first().map(|k| k.kid()).unwrap_or_default(),
                 keys.entity.kid(),
                 out.display()
-            );
+            )?;
             Ok(())
         }
         KeysCommand::Jwks {
@@ -229,7 +238,7 @@ fn keys(command: KeysCommand) -> Result<()> {
                 .parse()
                 .map_err(|_| anyhow::anyhow!("--enc-alg must be RSA-OAEP or RSA-OAEP-256"))?;
             let keys = ServiceKeys::load(&keys, alg)?;
-            say!("{}", serde_json::to_string_pretty(&keys.public_jwks(enc))?);
+            output!("{}", serde_json::to_string_pretty(&keys.public_jwks(enc))?)?;
             Ok(())
         }
     }

@@ -204,14 +204,17 @@ impl Page {
 
     /// The `value` of the form field `name`.
     fn field(&self, name: &str) -> Option<String> {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker)? + marker.len();
-        let end = self.body[start..].find('"')? + start;
-        Some(self.body[start..end].replace("&amp;", "&"))
+        self.quoted_after(&format!("name=\"{name}\" value=\""))
     }
 
     fn form_action(&self) -> Option<String> {
-        let start = self.body.find("action=\"")? + "action=\"".len();
+        self.quoted_after("action=\"")
+    }
+
+    /// The attribute value that follows the first `marker` (which ends with its opening quote),
+    /// unescaped.
+    fn quoted_after(&self, marker: &str) -> Option<String> {
+        let start = self.body.find(marker)? + marker.len();
         let end = self.body[start..].find('"')? + start;
         Some(self.body[start..end].replace("&amp;", "&"))
     }
@@ -489,7 +492,7 @@ mod tests {
     #[test]
     fn a_failed_step_ends_the_flow_and_is_counted_by_its_answer() {
         let recorder = Recorder::default();
-        let result: Result<(), ()> = fail(
+        let _: Result<(), ()> = fail(
             &recorder,
             Step::Callback,
             StepError::Status(Page {
@@ -497,11 +500,39 @@ mod tests {
                 ..page("<h1>Try later</h1>")
             }),
         );
-        assert!(result.is_err());
         assert_eq!(
             recorder.errors(Step::Callback),
             vec![("HTTP 503".to_owned(), 1, "Try later".to_owned())]
         );
         assert!(recorder.errors(Step::Landing).is_empty());
+    }
+
+    #[test]
+    fn a_missing_value_fails_its_step_and_a_present_one_records_nothing() {
+        let recorder = Recorder::default();
+        let form = page("<h1>Kirjaudu</h1><input name=\"csrf\" value=\"t\">");
+        assert_eq!(
+            need(&recorder, Step::Landing, "csrf", &form, form.field("csrf")),
+            Ok("t".to_owned())
+        );
+        assert!(recorder.errors(Step::Landing).is_empty());
+        assert_eq!(
+            need(
+                &recorder,
+                Step::Landing,
+                "session_code",
+                &form,
+                form.field("session_code")
+            ),
+            Err(())
+        );
+        assert_eq!(
+            recorder.errors(Step::Landing),
+            vec![(
+                "page without session_code".to_owned(),
+                1,
+                "Kirjaudu".to_owned()
+            )]
+        );
     }
 }

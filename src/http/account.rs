@@ -84,18 +84,24 @@ pub async fn submit(
         // A repeated submission after a success (a lost answer, a double click) shows the success.
         return Ok(done_page(&state, lang, &session, &done));
     }
-    let event = Event {
+    let client_ip = client_ip.to_string();
+    let event = |reason: Option<&'static str>| Event {
         account: Some(&session.username),
         subject: Some(&session.subject),
-        client_ip: Some(client_ip.to_string()),
+        acr: Some(&session.acr),
+        reason,
+        client_ip: Some(&client_ip),
         request_id: Some(&request_id.0),
-        ..Event::default()
     };
+    // A refusal over the limit is recorded without the assurance level.
     limits::enforce(
         &state,
         Limit::PasswordAttempts,
         &session::fingerprint(&id),
-        event,
+        Event {
+            acr: None,
+            ..event(None)
+        },
     )
     .await?;
 
@@ -159,14 +165,6 @@ pub async fn submit(
     let event_kind = match grant.purpose {
         Purpose::Activate => EventKind::Activation,
         Purpose::Reset => EventKind::Reset,
-    };
-    let event = |reason: Option<&'static str>| Event {
-        account: Some(&session.username),
-        subject: Some(&session.subject),
-        acr: Some(&session.acr),
-        reason,
-        client_ip: Some(client_ip.to_string()),
-        request_id: Some(&request_id.0),
     };
     match written {
         Ok(()) => {

@@ -126,22 +126,20 @@ pub async fn finish(
     // The pseudonym is computed once and stands for the identity code in every event below.
     let subject = state.audit.pseudonym(&identity.national_id);
     let client_ip = client_ip.to_string();
-    let event = |reason: Option<&'static str>| Event {
+    let event = |reason: Option<&'static str>, account| Event {
+        account,
         subject: Some(&subject),
         acr: Some(&identity.acr),
         reason,
-        client_ip: Some(client_ip.clone()),
+        client_ip: Some(&client_ip),
         request_id: Some(&request_id.0),
-        ..Event::default()
     };
-    let record = |kind, outcome, reason, account: Option<&str>| {
-        let event = Event {
-            account,
-            ..event(reason)
-        };
-        state.audit.record(kind, outcome, event, state.clock.now());
-    };
-    record(EventKind::Identification, Outcome::Success, None, None);
+    state.audit.record(
+        EventKind::Identification,
+        Outcome::Success,
+        event(None, None),
+        state.clock.now(),
+    );
     tracing::info!(event = "identified", acr = %identity.acr, "person identified");
     state
         .metrics
@@ -150,7 +148,7 @@ pub async fn finish(
         &state,
         Limit::IdentificationsPerPerson,
         &subject,
-        event(None),
+        event(None, None),
     )
     .await?;
 
@@ -182,11 +180,11 @@ pub async fn finish(
     let eligible = match resolved {
         Ok(eligible) => eligible,
         Err(refusal) => {
-            record(
+            state.audit.record(
                 EventKind::Refusal,
                 Outcome::Refused,
-                Some(refusal.as_str()),
-                refusal.username(),
+                event(Some(refusal.as_str()), refusal.username()),
+                state.clock.now(),
             );
             tracing::info!(
                 event = "refused",

@@ -9,8 +9,6 @@ use super::error::{AppError, ErrorKind};
 use crate::app::AppState;
 use crate::audit::{Event, EventKind, Outcome};
 use crate::config::HumanDuration;
-use crate::metrics::Metrics;
-use crate::store::Store;
 
 /// `[limits]` settings. Zero switches a limit off.
 #[derive(Debug, Clone, Deserialize)]
@@ -89,52 +87,32 @@ pub async fn enforce(
     subject: &str,
     audit: Event<'_>,
 ) -> Result<(), AppError> {
-    let result = check(
-        state.store.as_ref(),
-        &state.metrics,
-        &state.settings.limits,
-        limit,
-        subject,
-    )
-    .await;
-    if let Err(error) = &result
-        && error.kind == ErrorKind::RateLimited
-    {
-        let event = Event {
-            reason: Some(limit.as_str()),
-            ..audit
-        };
-        state.audit.record(
-            EventKind::Refusal,
-            Outcome::Refused,
-            event,
-            state.clock.now(),
-        );
-    }
-    result
-}
-
-async fn check(
-    store: &dyn Store,
-    metrics: &Metrics,
-    settings: &LimitSettings,
-    limit: Limit,
-    subject: &str,
-) -> Result<(), AppError> {
-    let (max, window) = limit.rule(settings);
+    let (max, window) = limit.rule(&state.settings.limits);
     if max == 0 {
         return Ok(());
     }
     let key = format!("rl:{}:{subject}", limit.as_str());
-    let count = store.incr(&key, window).await?;
-    if count > max {
-        metrics.count("tunnus_rate_limited_total", &[("limit", limit.as_str())]);
-        let mut error = AppError::new(
-            ErrorKind::RateLimited,
-            format!("rate limit {} passed", limit.as_str()),
-        );
-        error.retry_after = Some(window.as_secs().max(1));
-        return Err(error);
+    let count = state.store.incr(&key, window).await?;
+    if count <= max {
+        return Ok(());
     }
-    Ok(())
+    state
+        .metrics
+        .count("tunnus_rate_limited_total", &[("limit", limit.as_str())]);
+    let event = Event {
+        reason: Some(limit.as_str()),
+        ..audit
+    };
+    state.audit.record(
+        EventKind::Refusal,
+        Outcome::Refused,
+        event,
+        state.clock.now(),
+    );
+    let mut error = AppError::new(
+        ErrorKind::RateLimited,
+        format!("rate limit {} passed", limit.as_str()),
+    );
+    error.retry_after = Some(window.as_secs().max(1));
+    Err(error)
 }

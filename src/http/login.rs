@@ -48,7 +48,7 @@ pub async fn start(
         (Limit::BrokerBudget, "all"),
     ] {
         let event = Event {
-            client_ip: Some(ip.clone()),
+            client_ip: Some(&ip),
             request_id: Some(&request_id.0),
             ..Event::default()
         };

@@ -193,6 +193,20 @@ pub(crate) async fn generate_key(alg: SigningAlg) -> Result<SigningKey, String> 
     generated.map_err(|error: KeyError| error.to_string())
 }
 
+/// Whether `records` can take one more, after dropping the expired ones when it is full. Expired
+/// records are dropped only then, so an insert does not scan them all; once the map is full of live
+/// records, every insert scans it (a mock under more load than it is meant for).
+pub(crate) fn has_room<V>(
+    records: &mut HashMap<String, V>,
+    now: OffsetDateTime,
+    expires: impl Fn(&V) -> OffsetDateTime,
+) -> bool {
+    if records.len() >= MAX_RECORDS {
+        records.retain(|_, record| expires(record) > now);
+    }
+    records.len() < MAX_RECORDS
+}
+
 /// Stores `value` under a fresh random key in `records`; `None` when the store is full of live
 /// records. Expired records are dropped when the store fills up, so an insert does not scan every
 /// record.
@@ -203,10 +217,7 @@ pub(crate) fn insert_record<V>(
     expires: impl Fn(&V) -> OffsetDateTime,
 ) -> Option<String> {
     let mut records = lock(records);
-    if records.len() >= MAX_RECORDS {
-        records.retain(|_, record| expires(record) > now);
-    }
-    if records.len() >= MAX_RECORDS {
+    if !has_room(&mut records, now, expires) {
         return None;
     }
     let key = crate::random::token();

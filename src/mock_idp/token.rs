@@ -267,11 +267,7 @@ fn check_assertion_claims(realm: &Realm, claims: &Map<String, Value>) -> Result<
     if used.get(jti).is_some_and(|until| *until > now) {
         return Err(OAuthError::invalid_client("Token reuse detected"));
     }
-    // Expired ids are dropped only when the cache fills, so a request does not scan all of them.
-    if used.len() >= super::realm::MAX_RECORDS {
-        used.retain(|_, until| *until > now);
-    }
-    if used.len() >= super::realm::MAX_RECORDS {
+    if !super::realm::has_room(&mut used, now, |until| *until) {
         return Err(OAuthError::server("Too many client assertions outstanding"));
     }
     used.insert(jti.to_owned(), expires);

@@ -189,7 +189,7 @@ impl StoreSettings {
             }
             return Ok(());
         }
-        let urls = self.urls()?;
+        let (_, urls) = self.urls()?;
         let tls = urls[0].scheme() == "rediss";
         if urls.iter().any(|url| (url.scheme() == "rediss") != tls) {
             return Err((
@@ -216,7 +216,7 @@ impl StoreSettings {
     }
 
     /// The server URLs (one, or the cluster's seed nodes) with the key they came from.
-    fn urls(&self) -> Result<Vec<Url>, (&'static str, String)> {
+    fn urls(&self) -> Result<(&'static str, Vec<Url>), (&'static str, String)> {
         let (key, texts) = match (&self.url, self.nodes.is_empty()) {
             (Some(_), false) => {
                 return Err((
@@ -235,7 +235,11 @@ impl StoreSettings {
                 ));
             }
         };
-        texts.iter().map(|text| redis_url(key, text)).collect()
+        let urls = texts
+            .iter()
+            .map(|text| redis_url(key, text))
+            .collect::<Result<_, _>>()?;
+        Ok((key, urls))
     }
 }
 

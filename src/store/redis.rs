@@ -17,6 +17,7 @@ use redis::{
     RedisError, RedisFuture, RedisResult, Script, ServerErrorKind, TlsCertificates, Value,
 };
 use secrecy::{ExposeSecret, SecretString};
+use url::Url;
 
 use super::{Store, StoreError, StoreSettings};
 
@@ -87,20 +88,17 @@ impl RedisStore {
         let timeout = settings.timeout.get();
         let password = read_password(settings)?;
         let tls = read_ca(settings)?;
+        let (key, urls) = settings
+            .urls()
+            .map_err(|(key, problem)| StoreError::Config { key, problem })?;
+        let mut infos = urls
+            .into_iter()
+            .map(|url| connection_info(key, url, settings, password.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         let backend = if settings.nodes.is_empty() {
-            let url = settings.url.as_deref().ok_or(StoreError::Config {
-                key: "store.url",
-                problem: "is required with kind = \"redis\"".to_owned(),
-            })?;
-            let info = connection_info("store.url", url, settings, password.as_ref())?;
-            Backend::Single(Box::new(Single::new(info, tls, timeout)?))
+            Backend::Single(Box::new(Single::new(infos.remove(0), tls, timeout)?))
         } else {
-            let nodes = settings
-                .nodes
-                .iter()
-                .map(|url| connection_info("store.nodes", url, settings, password.as_ref()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Backend::Cluster(cluster(nodes, tls, timeout)?)
+            Backend::Cluster(cluster(infos, tls, timeout)?)
         };
         Ok(Self {
             backend,
@@ -116,22 +114,22 @@ impl RedisStore {
 
     /// Runs one command within the timeout.
     async fn query<T: FromRedisValue>(&self, op: &'static str, cmd: &Cmd) -> Result<T, StoreError> {
-        let mut conn = self.backend.conn();
-        let result = tokio::time::timeout(self.timeout, cmd.query_async(&mut conn)).await;
-        self.finish(op, &conn, result)
+        self.run(op, async |conn| cmd.query_async(conn).await).await
     }
 
-    /// Turns a call's outcome into the store's result, and lets the backend recover from the error.
-    fn finish<T>(
+    /// Runs `call` on a connection within the timeout, turns its outcome into the store's result,
+    /// and lets the backend recover from an error.
+    async fn run<T>(
         &self,
         op: &'static str,
-        conn: &Conn,
-        result: Result<RedisResult<T>, tokio::time::error::Elapsed>,
+        call: impl AsyncFnOnce(&mut Conn) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
+        let mut conn = self.backend.conn();
+        let result = tokio::time::timeout(self.timeout, call(&mut conn)).await;
         match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
-                self.backend.recover(conn, &error);
+                self.backend.recover(&conn, &error);
                 Err(StoreError::Unavailable(format!(
                     "{op} failed: {}",
                     describe(&error)
@@ -191,10 +189,9 @@ impl Store for RedisStore {
     async fn incr(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
         let mut invocation = self.incr.key(self.key(key));
         invocation.arg(millis(window));
-        let mut conn = self.backend.conn();
-        let result =
-            tokio::time::timeout(self.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
-        let count = self.finish("INCR", &conn, result)?;
+        let count: i64 = self
+            .run("INCR", async |conn| invocation.invoke_async(conn).await)
+            .await?;
         u64::try_from(count)
             .map_err(|_| StoreError::Corrupt("a counter holds a negative number".to_owned()))
     }
@@ -239,13 +236,13 @@ impl Single {
 
     /// Replaces the manager a failed call used, unless another call has already done so.
     fn replace(&self, failed: u64) {
-        let Ok(manager) =
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
-        else {
-            return;
-        };
         let mut current = self.lock();
-        if current.number == failed {
+        if current.number != failed {
+            return;
+        }
+        if let Ok(manager) =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+        {
             *current = Generation {
                 number: failed.wrapping_add(1),
                 manager,
@@ -336,7 +333,7 @@ impl ConnectionLike for Conn {
 /// The server's connection details with the configured user and password applied.
 fn connection_info(
     key: &'static str,
-    url: &str,
+    url: Url,
     settings: &StoreSettings,
     password: Option<&SecretString>,
 ) -> Result<ConnectionInfo, StoreError> {
@@ -357,19 +354,12 @@ fn read_password(settings: &StoreSettings) -> Result<Option<SecretString>, Store
     let Some(path) = &settings.password_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|error| StoreError::Config {
-        key: "store.password_file",
-        problem: format!("cannot read {}: {error}", path.display()),
-    })?;
-    // Files written by `echo` or editors end with a line break that is not part of the password.
-    let password = text.trim_end_matches(['\r', '\n']);
-    if password.is_empty() {
-        return Err(StoreError::Config {
+    crate::config::read_secret_file(path)
+        .map(Some)
+        .map_err(|problem| StoreError::Config {
             key: "store.password_file",
-            problem: format!("{} is empty", path.display()),
-        });
-    }
-    Ok(Some(SecretString::from(password)))
+            problem,
+        })
 }
 
 fn read_ca(settings: &StoreSettings) -> Result<Option<TlsCertificates>, StoreError> {

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use crate::redis::TempDir;
+
 fn tunnus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tunnus"))
         .args(args)
@@ -49,6 +51,19 @@ fn keys_generate_writes_three_keys_and_refuses_to_overwrite() {
     let jwks: serde_json::Value = serde_json::from_slice(&jwks.stdout).unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert!(!String::from_utf8_lossy(&std::fs::read(dir.join("signing.pem")).unwrap()).is_empty());
+
+    // A JWKS that cannot be written is a failure, not a success with half a file.
+    let full = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["keys", "jwks", "--keys", out])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert!(!full.status.success());
+    assert!(
+        text(&full).contains("cannot write to standard output"),
+        "{}",
+        text(&full)
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -142,23 +157,50 @@ fn read_lines(child: &mut std::process::Child, lines: usize) -> Vec<String> {
         .collect()
 }
 
-fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap()
+/// A `tunnus` command left running with a settings file of its own. Dropping it (also when a test
+/// fails) kills the process and removes the folder.
+struct Running {
+    child: std::process::Child,
+    _dir: TempDir,
+}
+
+impl Running {
+    fn start(command: &str, settings: &str) -> Running {
+        let dir = TempDir::new(command);
+        let config = dir.path().join("tunnus.toml");
+        std::fs::write(&config, settings).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+            .args([command, "--config", config.to_str().unwrap()])
+            .env_remove("TUNNUS_BROKER__ISSUER")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Running { child, _dir: dir }
+    }
+
+    /// Sends SIGTERM (through `kill`, to stay free of unsafe code) and waits for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[tokio::test]
 async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
-    let dir = temp_dir("dev");
-    std::fs::create_dir_all(&dir).unwrap();
     let root = env!("CARGO_MANIFEST_DIR");
-    let config = dir.join("dev.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let mut dev = Running::start(
+        "dev",
+        &format!(
             r#"
             [server]
             listen = "127.0.0.1:0"
@@ -173,14 +215,8 @@ async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
             persons = "{root}/config/mock-persons.toml"
             "#
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
-        .args(["dev", "--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let banner = read_lines(&mut child, 3);
+    );
+    let banner = read_lines(&mut dev.child, 3);
     let service = banner[1].split_whitespace().last().unwrap().to_owned();
     let issuer = banner[2].split_whitespace().last().unwrap().to_owned();
     let landing = reqwest::get(&service).await.unwrap();
@@ -191,31 +227,21 @@ async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
     assert_eq!(discovery.status(), 200);
     let ready = reqwest::get(format!("{service}readyz")).await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-    assert!(terminate(&mut child).success());
-    std::fs::remove_dir_all(dir).unwrap();
+    assert!(dev.terminate().success());
 }
 
 #[tokio::test]
 async fn the_mock_broker_runs_alone() {
-    let dir = temp_dir("mock");
-    std::fs::create_dir_all(&dir).unwrap();
     let root = env!("CARGO_MANIFEST_DIR");
-    let config = dir.join("mock-idp.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let mut mock = Running::start(
+        "mock-idp",
+        &format!(
             "[mock_idp]\nlisten = \"127.0.0.1:0\"\npersons = \"{root}/config/mock-persons.toml\"\n\
              [mock_idp.client]\nredirect_uris = [\"http://127.0.0.1:8080/callback\"]\n\
              jwks_url = \"http://127.0.0.1:8080/.well-known/jwks.json\"\n[log]\nlevel = \"warn\"\n"
         ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
-        .args(["mock-idp", "--config", config.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let line = read_lines(&mut child, 1).remove(0);
+    );
+    let line = read_lines(&mut mock.child, 1).remove(0);
     let issuer = line.split_whitespace().last().unwrap().to_owned();
     let discovery: serde_json::Value =
         reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
@@ -225,6 +251,5 @@ async fn the_mock_broker_runs_alone() {
             .await
             .unwrap();
     assert_eq!(discovery["issuer"], issuer.as_str());
-    assert!(terminate(&mut child).success());
-    std::fs::remove_dir_all(dir).unwrap();
+    assert!(mock.terminate().success());
 }

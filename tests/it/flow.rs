@@ -148,18 +148,13 @@ async fn two_logins_started_in_two_tabs_can_both_finish() {
 #[tokio::test]
 async fn a_token_encrypted_to_a_retired_key_still_decrypts() {
     use std::sync::Arc;
-    use tunnus::keys::{DecryptionKey, ServiceKeys, SigningKey};
+    use tunnus::keys::{DecryptionKey, ServiceKeys};
     // The broker still holds last week's JWKS; the service has rotated its encryption key since.
-    let retired = ServiceKeys::generate(SigningAlg::RS256).unwrap();
-    let broker_jwks = retired.public_jwks(KeyManagementAlg::RsaOaep);
-    let signing_pem = retired.signing.to_pem();
-    let entity_pem = retired.entity.to_pem();
-    let old_encryption = retired.encryption.into_iter().next().unwrap();
-    let rotated = ServiceKeys {
-        signing: SigningKey::from_pem(&signing_pem, SigningAlg::RS256).unwrap(),
-        encryption: vec![DecryptionKey::generate().unwrap(), old_encryption],
-        entity: SigningKey::from_pem(&entity_pem, SigningAlg::RS256).unwrap(),
-    };
+    let mut rotated = ServiceKeys::generate(SigningAlg::RS256).unwrap();
+    let broker_jwks = rotated.public_jwks(KeyManagementAlg::RsaOaep);
+    rotated
+        .encryption
+        .insert(0, DecryptionKey::generate().unwrap());
     let app = TestApp::spawn_with(Options {
         keys: Some(Arc::new(rotated)),
         broker_jwks: Some(broker_jwks),

@@ -73,7 +73,8 @@ pub struct TestApp {
     pub url: Url,
     pub issuer: String,
     pub mock: MockControls,
-    pub store: Arc<MemoryStore>,
+    /// The harness's own store; `None` when the test gave the app another one.
+    pub store: Option<Arc<MemoryStore>>,
     pub clock: Arc<ManualClock>,
     pub keys: Arc<ServiceKeys>,
     pub persons: Vec<Person>,
@@ -173,7 +174,13 @@ impl TestApp {
             enc = options.enc.as_str(),
         );
         let settings = merge_toml(&toml, &options.service_toml);
-        let store = Arc::new(MemoryStore::new(clock.clone()));
+        let (store, memory): (Arc<dyn tunnus::store::Store>, _) = match options.store.clone() {
+            Some(given) => (given, None),
+            None => {
+                let memory = Arc::new(MemoryStore::new(clock.clone()));
+                (memory.clone(), Some(memory))
+            }
+        };
         let directory = Arc::new(
             MemoryDirectory::from_seed_file(&repo_path("config/dev-accounts.toml")).unwrap(),
         );
@@ -184,7 +191,7 @@ impl TestApp {
             Dependencies {
                 clock: clock.clone(),
                 keys: keys.clone(),
-                store: Some(options.store.clone().unwrap_or_else(|| store.clone())),
+                store: Some(store),
                 directory: Some(
                     options
                         .directory
@@ -212,7 +219,7 @@ impl TestApp {
             url: service_url,
             issuer,
             mock: controls,
-            store,
+            store: memory,
             clock,
             keys,
             persons,
@@ -254,7 +261,11 @@ impl TestApp {
 
     /// Nothing about a session, a grant or a login is left in the store (rate-limit counters may be).
     pub fn assert_no_state(&self) {
-        let keys = self.store.keys();
+        let store = self
+            .store
+            .as_ref()
+            .expect("assert_no_state reads the harness's memory store, not one the test gave");
+        let keys = store.keys();
         assert!(keys.is_empty(), "the store still holds {keys:?}");
     }
 }

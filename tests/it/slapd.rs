@@ -328,7 +328,7 @@ pub fn free_port() -> u16 {
 
 /// Writes `ca.pem`, `server.pem` and `server.key` (for 127.0.0.1 and localhost) and a second,
 /// unrelated `other-ca.pem`; returns the two CA files.
-fn write_certificates(dir: &Path) -> (PathBuf, PathBuf) {
+pub fn write_certificates(dir: &Path) -> (PathBuf, PathBuf) {
     let (ca_params, ca_key) = ca("tunnus test CA");
     let issuer = Issuer::from_params(&ca_params, &ca_key);
     let server_key = KeyPair::generate().unwrap();

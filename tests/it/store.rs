@@ -11,10 +11,7 @@ use tunnus::clock::ManualClock;
 use tunnus::config::HumanDuration;
 use tunnus::store::{self, Store, StoreError, StoreKind, StoreSettings};
 
-use crate::redis::{
-    RedisCluster, RedisServer, TempDir, free_port, shared_cluster, shared_server,
-    write_test_certificates,
-};
+use crate::redis::{RedisCluster, RedisServer, TempDir, free_port, shared_cluster, shared_server};
 
 const MINUTE: Duration = Duration::from_secs(60);
 /// A time to live short enough to wait out in real time.
@@ -151,7 +148,6 @@ fn redis_settings(url: Option<String>, nodes: Vec<String>, prefix: &str) -> Stor
         url,
         nodes,
         key_prefix: prefix.to_owned(),
-        timeout: HumanDuration(Duration::from_secs(2)),
         ..StoreSettings::default()
     }
 }
@@ -448,6 +444,10 @@ async fn errors_name_the_operation_but_no_key_or_value(s: &Subject) {
         }
         other => panic!("expected Unavailable, got {other:?}"),
     }
+    // The refused increment left the value and its lack of a TTL as they were.
+    let value: String = s.raw(redis::cmd("GET").arg(&key)).await;
+    assert_eq!(value, "value-not-a-number");
+    assert_eq!(s.raw::<i64>(redis::cmd("PTTL").arg(&key)).await, -1);
 }
 
 macro_rules! redis_only {
@@ -520,6 +520,17 @@ async fn assert_every_call_unavailable(store: &dyn Store) {
     assert_unavailable(store.delete("k").await, "delete");
     assert_unavailable(store.incr("c", MINUTE).await, "incr");
     assert_unavailable(store.health().await, "health");
+}
+
+/// The keys under `prefix` on the server at `url`, read on a direct connection.
+async fn keys_under(url: &str, prefix: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
 }
 
 /// Polls `health` until it passes, failing the test after a deadline.
@@ -728,13 +739,22 @@ async fn a_wrong_password_or_none_makes_calls_unavailable_without_showing_it() {
 
     let anonymous = build(&fast_settings(Some(server.url()), Vec::new()));
     assert_every_call_unavailable(anonymous.as_ref()).await;
+
+    let admin = format!(
+        "redis://{ACL_USER}:{}@127.0.0.1:{}",
+        ACL_PASSWORD.replace(' ', "%20"),
+        server.port()
+    );
+    for prefix in ["it:acl:", "it:outage:"] {
+        assert_eq!(keys_under(&admin, prefix).await, Vec::<String>::new());
+    }
 }
 
 // ---- TLS ----
 
 /// A server with a plain port (for the harness) and a TLS port signed by a test CA in `dir`.
 fn tls_server(dir: &TempDir) -> (RedisServer, u16) {
-    write_test_certificates(dir.path());
+    crate::slapd::write_certificates(dir.path());
     let tls_port = free_port(false);
     let file = |name: &str| dir.path().join(name).display().to_string();
     let server = RedisServer::start_with(&[
@@ -769,7 +789,7 @@ async fn rediss_with_the_test_ca_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_refuses_a_server_its_ca_does_not_sign_and_plain_redis_gets_no_answer() {
     let dir = TempDir::new("tls-untrusted");
-    let (_server, tls_port) = tls_server(&dir);
+    let (server, tls_port) = tls_server(&dir);
     // Without the CA file the system's roots are used, and they do not know the test CA.
     let untrusted = build(&fast_settings(
         Some(format!("rediss://127.0.0.1:{tls_port}")),
@@ -782,6 +802,10 @@ async fn rediss_refuses_a_server_its_ca_does_not_sign_and_plain_redis_gets_no_an
         Vec::new(),
     ));
     assert_every_call_unavailable(plain.as_ref()).await;
+    assert_eq!(
+        keys_under(&server.url(), "it:outage:").await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -869,11 +893,7 @@ async fn the_service_survives_redis_going_away_and_coming_back() {
     use reqwest::StatusCode;
 
     let mut server = RedisServer::start();
-    let store = tunnus::store::build(
-        &redis_settings(Some(server.url()), Vec::new(), "outage:"),
-        Arc::new(ManualClock::new()),
-    )
-    .unwrap();
+    let store = build(&redis_settings(Some(server.url()), Vec::new(), "outage:"));
     let app = TestApp::spawn_with(Options {
         store: Some(store),
         ..Options::default()
@@ -915,15 +935,12 @@ async fn the_service_survives_redis_going_away_and_coming_back() {
         .assert_status(StatusCode::SERVICE_UNAVAILABLE);
 
     server.start_again();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + RECOVERY_DEADLINE;
     loop {
         if other.get_path("/readyz").await.status == StatusCode::OK {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the service did not recover"
-        );
+        assert!(Instant::now() < deadline, "the service did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     other

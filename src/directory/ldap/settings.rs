@@ -292,21 +292,8 @@ fn required(key: &str, value: &str) -> Result<String, DirectoryError> {
 
 fn read_password(path: Option<&Path>) -> Result<SecretString, DirectoryError> {
     let path = path.ok_or_else(|| invalid("bind_password_file", "is required"))?;
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        invalid(
-            "bind_password_file",
-            format!("cannot read {}: {error}", path.display()),
-        )
-    })?;
-    let password = text.trim_end_matches(['\n', '\r']);
     // An empty password would make the bind an unauthenticated one, which servers accept.
-    if password.is_empty() {
-        return Err(invalid(
-            "bind_password_file",
-            format!("{} is empty", path.display()),
-        ));
-    }
-    Ok(SecretString::from(password.to_owned()))
+    crate::config::read_secret_file(path).map_err(|problem| invalid("bind_password_file", problem))
 }
 
 /// The filter is pasted into `(&{filter}(…))`, so it must be one complete parenthesised filter.
