@@ -241,6 +241,23 @@ impl MemoryDirectory {
             .map(|stored| stored.account.state)
     }
 
+    /// Changes the account `username` in place (its state, category or groups), as an administrator
+    /// would while a session is open. Returns false when there is no such account.
+    pub fn change(&self, username: &str, change: impl FnOnce(&mut Account)) -> bool {
+        let mut inner = self.lock();
+        match inner
+            .accounts
+            .iter_mut()
+            .find(|stored| stored.account.username == username)
+        {
+            Some(stored) => {
+                change(&mut stored.account);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// How many password writes were applied (including one whose answer was lost).
     pub fn writes(&self) -> usize {
         self.lock().writes
@@ -317,6 +334,16 @@ impl Directory for MemoryDirectory {
             .filter(|stored| stored.national_id == *id)
             .map(|stored| stored.account.clone())
             .collect())
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
+        let inner = self.lock();
+        check_available(&inner)?;
+        Ok(inner
+            .accounts
+            .iter()
+            .find(|stored| stored.account.id == *id)
+            .map(|stored| stored.account.clone()))
     }
 
     async fn activate(
@@ -406,6 +433,32 @@ mod tests {
         assert_eq!(account.category, "student");
         assert_eq!(account.state, AccountState::PendingActivation);
         assert_eq!(account.groups, vec!["students".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn an_account_is_read_again_by_its_id_as_it_is_now() {
+        let directory = directory();
+        let read = directory
+            .account(&AccountId::new("eemake"))
+            .await
+            .unwrap()
+            .expect("eemake exists");
+        assert_eq!(read.username, "eemake");
+        assert_eq!(read.state, AccountState::PendingActivation);
+        assert!(directory.change("eemake", |a| a.groups.push("it-admins".into())));
+        let changed = directory
+            .account(&AccountId::new("eemake"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(changed.groups.contains(&"it-admins".to_owned()));
+        assert!(
+            directory
+                .account(&AccountId::new("nobody"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

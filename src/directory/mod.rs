@@ -155,6 +155,11 @@ pub trait Directory: Send + Sync + 'static {
     /// Exactly the accounts whose national-id attribute matches. 0 or >1 is the caller's problem.
     async fn find_by_national_id(&self, id: &NationalId) -> Result<Vec<Account>, DirectoryError>;
 
+    /// The account `id` as the directory describes it now; `None` when it is gone or no longer
+    /// matches the directory's account filter. Writes re-read the account through this, so that a
+    /// session opened before the account was disabled or made privileged cannot write to it.
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError>;
+
     /// Sets the first password and marks the account active (terms accepted) in one step.
     ///
     /// Calling it again with the same password after a failure, or after a success whose answer was

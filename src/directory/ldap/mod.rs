@@ -190,6 +190,32 @@ impl LdapDirectory {
         }
     }
 
+    /// The entry `dn` as an account, if it exists and matches the user filter.
+    async fn read_account(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+    ) -> Result<Option<Account>, DirectoryError> {
+        let config = &self.config;
+        let found = ldap
+            .with_timeout(config.timeout)
+            .search(dn, Scope::Base, &config.user_filter, self.read_attributes())
+            .await
+            .map_err(|error| from_error(Step::ReadAccount, error))?;
+        match found.1.rc {
+            0 => {}
+            // noSuchObject: the entry is gone (deleted or moved).
+            32 => return Ok(None),
+            _ => return Err(failed(Step::ReadAccount, &found.1, None)),
+        }
+        found
+            .0
+            .into_iter()
+            .next()
+            .map(|entry| self.account_from(&SearchEntry::construct(entry)))
+            .transpose()
+    }
+
     /// Reads the account about to be written: it must still exist, match the user filter, and not
     /// be disabled.
     async fn check_writable(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
@@ -424,6 +450,14 @@ impl Directory for LdapDirectory {
             encode::search_filter(&config.user_filter, &config.national_id_attribute, &value);
         let result = match self.connection().await {
             Ok(mut ldap) => self.search_accounts(&mut ldap, &filter).await,
+            Err(error) => Err(error),
+        };
+        self.forget_if_broken(result).await
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
+        let result = match self.connection().await {
+            Ok(mut ldap) => self.read_account(&mut ldap, id.as_str()).await,
             Err(error) => Err(error),
         };
         self.forget_if_broken(result).await
