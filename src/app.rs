@@ -11,15 +11,19 @@ use tokio::net::TcpListener;
 use url::Url;
 
 use crate::account::password::{PasswordPolicy, PolicyError};
+use crate::account::session::Sessions;
+use crate::account::{AccountParts, AccountService, SealKey};
 use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Directory, DirectoryError, Metered};
 use crate::http::cookies::CookiePolicy;
 use crate::http::pages::{LanguageLink, Links, PageContext};
 use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
+use crate::oidc::transaction::Transactions;
 use crate::oidc::{OidcError, RelyingParty};
 use crate::store::{Store, StoreError};
 
@@ -59,10 +63,12 @@ pub struct Shared {
     /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
     pub origin: String,
     pub store: Arc<dyn Store>,
-    pub directory: Arc<dyn Directory>,
-    pub audit: Arc<Audit>,
-    pub password_policy: PasswordPolicy,
-    pub metrics: Metrics,
+    /// The account use case: sessions, grants, eligibility, passwords, directory writes.
+    pub accounts: Arc<AccountService>,
+    /// Login transactions between the start of identification and the callback.
+    pub transactions: Transactions,
+    pub limiter: Limiter,
+    pub metrics: Arc<Metrics>,
     pub rp: RelyingParty,
     pub keys: Arc<ServiceKeys>,
     pub clock: Arc<dyn Clock>,
@@ -245,15 +251,40 @@ impl App {
             None => crate::store::build(&settings.store, deps.clock.clone())?,
         };
         let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
+        let metrics = Arc::new(Metrics::default());
         let directory = match deps.directory {
             Some(directory) => directory,
             None => crate::directory::build(&settings.directory).await?,
         };
+        let directory: Arc<dyn Directory> = Arc::new(Metered::new(directory, metrics.clone()));
         let audit = match deps.audit {
             Some(audit) => audit,
             None => Arc::new(Audit::from_settings(&settings.audit)?),
         };
-        let password_policy = PasswordPolicy::from_settings(&settings.password)?;
+        let seal_key = match &settings.session.key_file {
+            Some(path) => SealKey::from_file(path).map_err(|problem| StartError::Config {
+                key: "session.key_file",
+                problem,
+            })?,
+            None => SealKey::random(),
+        };
+        let limiter = Limiter::new(
+            settings.limits.clone(),
+            store.clone(),
+            audit.clone(),
+            metrics.clone(),
+            deps.clock.clone(),
+        );
+        let accounts = AccountService::new(AccountParts {
+            directory,
+            sessions: Sessions::new(store.clone(), Arc::new(seal_key), deps.clock.clone()),
+            policy: PasswordPolicy::from_settings(&settings.password)?,
+            rules: settings.accounts.clone(),
+            audit,
+            limiter: limiter.clone(),
+            metrics: metrics.clone(),
+            clock: deps.clock.clone(),
+        });
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),
             cookies: CookiePolicy {
@@ -265,11 +296,11 @@ impl App {
             })?,
             catalog: Catalog::with_overrides(&settings.ui.texts)?,
             public_url,
+            transactions: Transactions::new(store.clone()),
             store,
-            directory,
-            audit,
-            password_policy,
-            metrics: Metrics::default(),
+            accounts: Arc::new(accounts),
+            limiter,
+            metrics,
             rp,
             keys: deps.keys,
             clock: deps.clock,

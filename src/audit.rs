@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::config::{ConfigError, Mode};
 use crate::identity::NationalId;
 
 /// `[audit]` settings.
@@ -36,6 +37,55 @@ impl Default for AuditSettings {
             path: None,
             pseudonym_key_file: None,
         }
+    }
+}
+
+impl AuditSettings {
+    /// `serve` needs a lasting pseudonym key: one made at each start would change every pseudonym
+    /// at each restart and on each replica, breaking the audit trail and the per-person limit.
+    pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        if mode == Mode::Serve && self.pseudonym_key_file.is_none() {
+            return Err(ConfigError::invalid(
+                "audit.pseudonym_key_file",
+                "is required: a file of at least 32 random bytes, the same on every replica and \
+                 kept across restarts (e.g. `head -c 32 /dev/urandom > /etc/tunnus/audit-key`)",
+            ));
+        }
+        if self.sink == SinkKind::File && self.path.is_none() {
+            return Err(ConfigError::invalid(
+                "audit.path",
+                "is required with sink = \"file\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the key file and checks that the audit file can be appended to, without creating it.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.pseudonym_key_file {
+            crate::config::read_key_file(path, 32)
+                .map_err(|problem| ConfigError::invalid("audit.pseudonym_key_file", problem))?;
+        }
+        if let (SinkKind::File, Some(path)) = (self.sink, &self.path) {
+            let problem = if path.exists() {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .err()
+                    .map(|error| format!("{}: {error}", path.display()))
+            } else {
+                let parent = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                (!parent.is_dir())
+                    .then(|| format!("the folder {} does not exist", parent.display()))
+            };
+            if let Some(problem) = problem {
+                return Err(ConfigError::invalid("audit.path", problem));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -119,18 +169,7 @@ impl Audit {
     /// The audit trail the settings describe.
     pub fn from_settings(settings: &AuditSettings) -> Result<Audit, AuditError> {
         let key = match &settings.pseudonym_key_file {
-            Some(path) => {
-                let secret = std::fs::read(path)
-                    .map_err(|e| AuditError::Key(format!("cannot read {}: {e}", path.display())))?;
-                let secret = secret.trim_ascii();
-                if secret.len() < 32 {
-                    return Err(AuditError::Key(format!(
-                        "{} must hold at least 32 bytes",
-                        path.display()
-                    )));
-                }
-                secret.to_vec()
-            }
+            Some(path) => crate::config::read_key_file(path, 32).map_err(AuditError::Key)?,
             None => crate::random::bytes::<32>().to_vec(),
         };
         let sink: Sink = match settings.sink {

@@ -1,11 +1,11 @@
-//! Typed settings.
+//! Typed settings, composed of each module's own section.
 //!
 //! Layers, later ones winning: built-in defaults → a TOML file → `TUNNUS_` environment variables, where
-//! `__` separates nested keys (`TUNNUS_BROKER__CLIENT_ID=...`). [`Settings::validate`] then rejects
-//! combinations that cannot work, with a message that names the key. The names are a contract with the
+//! `__` separates nested keys (`TUNNUS_BROKER__CLIENT_ID=...`). Each module owns its section's type
+//! and its validation; [`Settings::validate`] runs them all and [`Settings::check`] also reads the
+//! files the settings name. Every problem is reported with the key it is about. The names are a contract with the
 //! people who run the service: keys are added, never renamed.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -13,24 +13,25 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::account::eligibility::AccountSettings;
 use crate::account::password::PasswordSettings;
+use crate::account::session::SessionSettings;
 use crate::audit::AuditSettings;
-use crate::directory::DirectorySettings;
-use crate::http::limits::LimitSettings;
-use crate::keys::SigningAlg;
+use crate::directory::{DirectoryKind, DirectorySettings};
+pub use crate::http::settings::{
+    Colours, Environment, ServerSettings, UiSettings, contrast, parse_colour,
+};
+pub use crate::keys::KeySettings;
+use crate::limits::LimitSettings;
+pub use crate::logging::{LogFormat, LogSettings};
 use crate::mock_idp::MockIdpSettings;
-use crate::oidc::claims::{ClaimOverrides, Preset};
-use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
+pub use crate::oidc::settings::{
+    ACR_HIGH, ACR_SUBSTANTIAL, AssertionAudience, BrokerSettings, IdTokenEncryption,
+};
 pub use crate::store::{StoreKind, StoreSettings};
-
-/// Assurance level "substantial" (bank credentials, mobile certificate).
-pub const ACR_SUBSTANTIAL: &str = "http://ftn.ficora.fi/2017/loa2";
-/// Assurance level "high".
-pub const ACR_HIGH: &str = "http://ftn.ficora.fi/2017/loa3";
 
 /// A setting that cannot be used. The message always names the key.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: &'static str, problem: impl Into<String>) -> Self {
+    /// The value of `key` cannot be used because of `problem`.
+    pub fn invalid(key: &'static str, problem: impl Into<String>) -> Self {
         ConfigError::Invalid {
             key,
             problem: problem.into(),
@@ -75,6 +77,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub directory: DirectorySettings,
     pub accounts: AccountSettings,
+    pub session: SessionSettings,
     pub password: PasswordSettings,
     pub audit: AuditSettings,
     pub limits: LimitSettings,
@@ -82,270 +85,6 @@ pub struct Settings {
     pub log: LogSettings,
     /// Only read by `tunnus dev` and `tunnus mock-idp`; `serve` never starts the mock broker.
     pub mock_idp: MockIdpSettings,
-}
-
-/// `[server]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// The address people and brokers reach the service at; every absolute URL comes from here.
-    pub public_url: Option<Url>,
-    /// Peers whose `X-Forwarded-For` is believed: addresses or CIDR blocks.
-    pub trusted_proxies: Vec<IpNet>,
-    /// Largest request body accepted, in bytes.
-    pub max_body_bytes: usize,
-    /// How long in-flight requests may take to finish at shutdown.
-    pub shutdown_grace: HumanDuration,
-}
-
-impl Default for ServerSettings {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            trusted_proxies: Vec::new(),
-            max_body_bytes: 16 * 1024,
-            shutdown_grace: HumanDuration(Duration::from_secs(20)),
-        }
-    }
-}
-
-/// `[broker]`: the identification broker and how the service is registered there.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BrokerSettings {
-    /// The broker's issuer identifier; discovery is read from `{issuer}/.well-known/openid-configuration`.
-    pub issuer: Option<Url>,
-    /// The client id the broker gave this service.
-    pub client_id: String,
-    /// Which broker's claim names to expect.
-    pub preset: Preset,
-    /// Scopes besides `openid` (OP needs `weak` for services that hand out passwords).
-    pub scopes: Vec<String>,
-    /// Assurance levels asked for.
-    pub acr_values: Vec<String>,
-    /// Assurance levels accepted in the ID token.
-    pub accepted_acr: Vec<String>,
-    /// Send the authorization request as a signed request object (RFC 9101).
-    pub request_object: bool,
-    /// Tell the broker the person's language.
-    pub ui_locales: bool,
-    /// Send a PKCE challenge (S256).
-    pub pkce: bool,
-    /// `prompt` sent to the broker; empty for none.
-    pub prompt: String,
-    /// Algorithm of request objects and client assertions.
-    pub signing_alg: SigningAlg,
-    /// The `aud` of client assertions: the token endpoint URL (most brokers) or the issuer (Idura).
-    pub client_assertion_audience: AssertionAudience,
-    /// How the broker encrypts ID tokens to this service.
-    pub id_token_encryption: IdTokenEncryption,
-    /// Clock difference tolerated in token times.
-    pub clock_skew: HumanDuration,
-    /// Oldest ID token (by `iat`) accepted.
-    pub max_token_age: HumanDuration,
-    /// Accept temporary and test identity codes (individual numbers 900–999). Test environments only.
-    pub test_identities: bool,
-    /// Timeout of every call to the broker.
-    pub http_timeout: HumanDuration,
-    /// How long discovery is cached before it is read again.
-    pub discovery_refresh: HumanDuration,
-    /// Claim names that override the preset.
-    pub claims: ClaimOverrides,
-}
-
-impl Default for BrokerSettings {
-    fn default() -> Self {
-        Self {
-            issuer: None,
-            client_id: String::new(),
-            preset: Preset::Keycloak,
-            scopes: Vec::new(),
-            acr_values: vec![ACR_SUBSTANTIAL.to_owned()],
-            accepted_acr: vec![ACR_SUBSTANTIAL.to_owned(), ACR_HIGH.to_owned()],
-            request_object: true,
-            ui_locales: true,
-            pkce: true,
-            prompt: "login".to_owned(),
-            signing_alg: SigningAlg::RS256,
-            client_assertion_audience: AssertionAudience::TokenEndpoint,
-            id_token_encryption: IdTokenEncryption::default(),
-            clock_skew: HumanDuration(Duration::from_secs(60)),
-            max_token_age: HumanDuration(Duration::from_secs(600)),
-            test_identities: false,
-            http_timeout: HumanDuration(Duration::from_secs(10)),
-            discovery_refresh: HumanDuration(Duration::from_secs(3600)),
-            claims: ClaimOverrides::default(),
-        }
-    }
-}
-
-/// `[broker.id_token_encryption]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IdTokenEncryption {
-    /// Refuse ID tokens that are not encrypted. Leave on for every real broker.
-    pub required: bool,
-    /// Key management algorithm registered at the broker.
-    pub alg: KeyManagementAlg,
-    /// Content encryption registered at the broker.
-    pub enc: ContentEncryption,
-}
-
-impl Default for IdTokenEncryption {
-    fn default() -> Self {
-        Self {
-            required: true,
-            alg: KeyManagementAlg::RsaOaep,
-            enc: ContentEncryption::A128CbcHs256,
-        }
-    }
-}
-
-/// What client assertions name as their audience.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AssertionAudience {
-    TokenEndpoint,
-    Issuer,
-}
-
-/// `[keys]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KeySettings {
-    /// Folder with `signing.pem`, `encryption.pem`, `entity.pem` (and older `encryption-*.pem`).
-    /// Without it (development only) fresh keys are made at every start.
-    pub dir: Option<PathBuf>,
-}
-
-/// `[ui]`: what the pages say about the organisation.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UiSettings {
-    /// Organisation name shown on every page, per language (`fi`, `sv`, `en`).
-    pub organisation: BTreeMap<String, String>,
-    /// Where people get help (the helpdesk's page).
-    pub helpdesk_url: Option<Url>,
-    /// The service-request system, for asking the helpdesk to deliver a password to a janitor.
-    pub service_request_url: Option<Url>,
-    /// The helpdesk's service points and their opening hours.
-    pub service_points_url: Option<Url>,
-    /// HR services, where staff get a new password.
-    pub hr_url: Option<Url>,
-    /// A logo (PNG, SVG, JPEG or WebP file) shown in the page header, served by the service itself.
-    pub logo: Option<PathBuf>,
-    /// Colours of the pages.
-    pub colours: Colours,
-    /// Language used when neither the link, a cookie nor the browser says otherwise.
-    pub default_language: String,
-    /// Where people may be sent back to afterwards: absolute URLs; a `return_to` must have the same
-    /// scheme, host and port and a path under one of these.
-    pub return_to_allowlist: Vec<Url>,
-    /// The IT rules of use that activation asks people to accept.
-    pub terms_url: Option<Url>,
-    /// Where the success page sends people when they came without a `return_to` (the campus login).
-    pub login_url: Option<Url>,
-    /// Any page text reworded, per language: `[ui.texts.fi] landing_title = "..."`.
-    pub texts: crate::i18n::TextOverrides,
-}
-
-impl Default for UiSettings {
-    fn default() -> Self {
-        Self {
-            organisation: BTreeMap::new(),
-            helpdesk_url: None,
-            service_request_url: None,
-            service_points_url: None,
-            hr_url: None,
-            logo: None,
-            colours: Colours::default(),
-            default_language: "fi".to_owned(),
-            return_to_allowlist: Vec::new(),
-            terms_url: None,
-            login_url: None,
-            texts: BTreeMap::new(),
-        }
-    }
-}
-
-/// `[ui.colours]`: `#rrggbb` values. Text on them must stay readable (WCAG AA contrast 4.5:1), so
-/// a combination that is too faint is refused at start.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Colours {
-    /// Buttons and links (white text on buttons).
-    pub primary: String,
-    /// The page header's background.
-    pub header_background: String,
-    /// The page header's text.
-    pub header_text: String,
-}
-
-impl Default for Colours {
-    fn default() -> Self {
-        Self {
-            primary: "#005a9c".to_owned(),
-            header_background: "#0b3d63".to_owned(),
-            header_text: "#ffffff".to_owned(),
-        }
-    }
-}
-
-/// The red, green and blue of a `#rrggbb` colour.
-pub fn parse_colour(text: &str) -> Option<[u8; 3]> {
-    let hex = text.strip_prefix('#')?;
-    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
-    Some([byte(0)?, byte(2)?, byte(4)?])
-}
-
-/// The WCAG 2.1 contrast ratio of two colours (1 to 21).
-pub fn contrast(a: [u8; 3], b: [u8; 3]) -> f64 {
-    let luminance = |rgb: [u8; 3]| {
-        let channel = |c: u8| {
-            let c = f64::from(c) / 255.0;
-            if c <= 0.03928 {
-                c / 12.92
-            } else {
-                ((c + 0.055) / 1.055).powf(2.4)
-            }
-        };
-        0.2126 * channel(rgb[0]) + 0.7152 * channel(rgb[1]) + 0.0722 * channel(rgb[2])
-    };
-    let (la, lb) = (luminance(a), luminance(b));
-    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
-}
-
-/// `[log]`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogSettings {
-    /// `json` (one object per line, for log collectors) or `text`.
-    pub format: LogFormat,
-    /// A tracing filter such as `info` or `tunnus=debug,info`.
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Json,
-            level: "info".to_owned(),
-        }
-    }
-}
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Json,
-    Text,
 }
 
 /// A duration written as `500ms`, `60s`, `10m` or `1h` (a bare number is seconds).
@@ -496,180 +235,72 @@ impl Settings {
 
     /// The public URL, from `server.public_url` or, in development, from the listen address.
     pub fn public_url(&self) -> Url {
-        self.public_url_on(self.server.listen)
+        self.server.public_url_on(self.server.listen)
     }
 
-    /// The public URL of a service bound to `local`: `server.public_url`, or `http://` + the bound
-    /// address (development and tests, where the port may have been chosen by the system).
+    /// The public URL of a service bound to `local` (see [`ServerSettings::public_url_on`]).
     pub fn public_url_on(&self, local: SocketAddr) -> Url {
-        self.server.public_url.clone().unwrap_or_else(|| {
-            // A socket address always makes a valid URL host and port.
-            Url::parse(&format!("http://{local}/"))
-                .unwrap_or_else(|_| Url::parse("http://127.0.0.1/").expect("literal URL parses"))
-        })
+        self.server.public_url_on(local)
     }
 
-    /// Rejects settings that cannot work, naming the key.
+    /// Rejects settings that cannot work, naming the key. Each module checks its own section; the
+    /// checks that join sections are here.
     pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
-        let broker = &self.broker;
-        let issuer = broker
-            .issuer
-            .as_ref()
-            .ok_or_else(|| ConfigError::invalid("broker.issuer", "is required"))?;
-        require_https_unless_loopback("broker.issuer", issuer)?;
-        if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                "broker.issuer",
-                "must not have a query or fragment",
-            ));
-        }
-        if broker.client_id.trim().is_empty() {
-            return Err(ConfigError::invalid("broker.client_id", "is required"));
-        }
-        if broker.accepted_acr.is_empty() {
-            return Err(ConfigError::invalid(
-                "broker.accepted_acr",
-                "must list at least one assurance level",
-            ));
-        }
-        if broker
-            .scopes
-            .iter()
-            .any(|s| s.is_empty() || s.contains(' '))
-        {
-            return Err(ConfigError::invalid(
-                "broker.scopes",
-                "each scope must be one word",
-            ));
-        }
-        if broker.clock_skew.get() > Duration::from_secs(300) {
-            return Err(ConfigError::invalid(
-                "broker.clock_skew",
-                "must be at most 5 minutes",
-            ));
-        }
-        if broker.http_timeout.get().is_zero() {
-            return Err(ConfigError::invalid(
-                "broker.http_timeout",
-                "must be more than zero",
-            ));
-        }
-        if !matches!(broker.prompt.as_str(), "" | "login" | "consent" | "none") {
-            return Err(ConfigError::invalid(
-                "broker.prompt",
-                "must be \"\", \"login\", \"consent\" or \"none\"",
-            ));
-        }
-        if mode == Mode::Serve {
-            if !broker.id_token_encryption.required {
+        self.server.validate(mode)?;
+        self.broker.validate(mode)?;
+        self.keys.validate(mode)?;
+        self.store.validate(mode)?;
+        self.session.validate(mode)?;
+        self.password.validate()?;
+        self.audit.validate(mode)?;
+        self.limits.validate()?;
+        self.ui.validate()?;
+        self.log.validate()?;
+        if mode == Mode::Serve && self.server.environment != Environment::Test {
+            if self.broker.test_identities {
                 return Err(ConfigError::invalid(
-                    "broker.id_token_encryption.required",
-                    "must be true outside development: FTN brokers encrypt ID tokens",
+                    "broker.test_identities",
+                    "accepts test identity codes (individual numbers 900–999), which only a test \
+                     installation may do: set server.environment = \"test\" there, or remove it",
                 ));
             }
-            if self.keys.dir.is_none() {
+            if self.directory.kind == DirectoryKind::Memory {
                 return Err(ConfigError::invalid(
-                    "keys.dir",
-                    "is required (create keys with `tunnus keys generate --out DIR`)",
-                ));
-            }
-            if self.server.public_url.is_none() {
-                return Err(ConfigError::invalid("server.public_url", "is required"));
-            }
-        }
-        let public_url = self.public_url();
-        require_https_unless_loopback("server.public_url", &public_url)?;
-        if public_url.path() != "/" || public_url.query().is_some() {
-            return Err(ConfigError::invalid(
-                "server.public_url",
-                "must be an origin such as https://tunnus.example.fi/ (serving under a path is not supported)",
-            ));
-        }
-        for url in &self.ui.return_to_allowlist {
-            if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-                return Err(ConfigError::invalid(
-                    "ui.return_to_allowlist",
-                    format!("`{url}` is not an absolute http(s) URL"),
-                ));
-            }
-            require_https_unless_loopback("ui.return_to_allowlist", url)?;
-        }
-        if !crate::i18n::Lang::ALL
-            .iter()
-            .any(|lang| lang.code() == self.ui.default_language)
-        {
-            return Err(ConfigError::invalid(
-                "ui.default_language",
-                "must be \"fi\", \"sv\" or \"en\"",
-            ));
-        }
-        for (key, texts) in [("ui.organisation", &self.ui.organisation)] {
-            if let Some(lang) = texts
-                .keys()
-                .find(|l| crate::i18n::Lang::from_code(l).is_none())
-            {
-                return Err(ConfigError::invalid(
-                    key,
-                    format!("`{lang}` is not one of fi, sv, en"),
+                    "directory.kind",
+                    "\"memory\" keeps development accounts in the process and forgets every \
+                     password at restart: use \"ldap\", or set server.environment = \"test\" \
+                     for a test installation",
                 ));
             }
         }
-        let colours = &self.ui.colours;
-        let white = [255, 255, 255];
-        let parsed = [
-            ("ui.colours.primary", &colours.primary),
-            ("ui.colours.header_background", &colours.header_background),
-            ("ui.colours.header_text", &colours.header_text),
-        ]
-        .map(|(key, value)| {
-            parse_colour(value).ok_or_else(|| {
-                ConfigError::invalid(key, format!("`{value}` is not a #rrggbb colour"))
-            })
-        });
-        let [primary, header_background, header_text] = parsed;
-        let (primary, header_background, header_text) =
-            (primary?, header_background?, header_text?);
-        if contrast(primary, white) < 4.5 {
-            return Err(ConfigError::invalid(
-                "ui.colours.primary",
-                "white text on it would be too faint (contrast under 4.5:1); choose a darker colour",
-            ));
+        Ok(())
+    }
+
+    /// Everything [`Settings::validate`] checks, and the files the settings name, read as the
+    /// service will read them (keys, secret and key files, the directory's seed and CA, the deny
+    /// list), without contacting any server. `serve` runs this before it starts and `check-config`
+    /// runs exactly this, so the two cannot disagree.
+    pub async fn check(&self, mode: Mode) -> Result<(), ConfigError> {
+        self.validate(mode)?;
+        if let Some(dir) = &self.keys.dir {
+            crate::keys::ServiceKeys::load(dir, self.broker.signing_alg)
+                .map_err(|error| ConfigError::invalid("keys.dir", error.to_string()))?;
         }
-        if contrast(header_background, header_text) < 4.5 {
-            return Err(ConfigError::invalid(
-                "ui.colours.header_text",
-                "too faint on ui.colours.header_background (contrast under 4.5:1)",
-            ));
-        }
-        if let Some(logo) = &self.ui.logo {
-            if crate::http::assets::logo_type(logo).is_none() {
-                return Err(ConfigError::invalid(
-                    "ui.logo",
-                    "must be a .png, .svg, .jpg or .webp file",
-                ));
-            }
-            if !logo.is_file() {
-                return Err(ConfigError::invalid(
-                    "ui.logo",
-                    format!("{} does not exist", logo.display()),
-                ));
-            }
-        }
-        if let Err(error) = crate::i18n::Catalog::with_overrides(&self.ui.texts) {
-            return Err(ConfigError::invalid("ui.texts", error.to_string()));
-        }
-        if let Err((key, problem)) = self.store.validate() {
-            return Err(ConfigError::invalid(key, problem));
-        }
-        if self.server.max_body_bytes < 1024 {
-            return Err(ConfigError::invalid(
-                "server.max_body_bytes",
-                "must be at least 1024",
-            ));
-        }
-        if let Err(problem) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            return Err(ConfigError::invalid("log.level", problem.to_string()));
-        }
+        crate::store::build(&self.store, std::sync::Arc::new(crate::clock::SystemClock)).map_err(
+            |error| match error {
+                crate::store::StoreError::Config { key, problem } => {
+                    ConfigError::invalid(key, problem)
+                }
+                other => ConfigError::invalid("store", other.to_string()),
+            },
+        )?;
+        crate::directory::build(&self.directory)
+            .await
+            .map_err(|error| ConfigError::invalid("directory", error.to_string()))?;
+        crate::account::password::PasswordPolicy::from_settings(&self.password)
+            .map_err(|error| ConfigError::invalid(error.key(), error.to_string()))?;
+        self.session.check()?;
+        self.audit.check()?;
         Ok(())
     }
 }
@@ -687,7 +318,23 @@ pub fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
     Ok(secrecy::SecretString::from(secret))
 }
 
-fn require_https_unless_loopback(key: &'static str, url: &Url) -> Result<(), ConfigError> {
+/// The key held in the file at `path` (read at start): its bytes without surrounding whitespace,
+/// at least `min_len` of them. The error is the problem, for the caller to name its key.
+pub fn read_key_file(path: &Path, min_len: usize) -> Result<Vec<u8>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let key = bytes.trim_ascii();
+    if key.len() < min_len {
+        return Err(format!(
+            "{} must hold at least {min_len} bytes",
+            path.display()
+        ));
+    }
+    Ok(key.to_vec())
+}
+
+/// `url` must be https, or plain http to this machine only.
+pub fn require_https_unless_loopback(key: &'static str, url: &Url) -> Result<(), ConfigError> {
     let loopback = match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

@@ -32,7 +32,30 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 
+use crate::config::{ConfigError, Mode};
 use crate::oidc::jwe::{DecryptionKeyRef, KeyManagementAlg};
+
+/// `[keys]`
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Folder with `signing.pem`, `encryption.pem`, `entity.pem` (and older `encryption-*.pem`).
+    /// Without it (development only) fresh keys are made at every start.
+    pub dir: Option<PathBuf>,
+}
+
+impl KeySettings {
+    /// `serve` needs keys the broker knows: they come from files.
+    pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        if mode == Mode::Serve && self.dir.is_none() {
+            return Err(ConfigError::invalid(
+                "keys.dir",
+                "is required (create keys with `tunnus keys generate --out DIR`)",
+            ));
+        }
+        Ok(())
+    }
+}
 
 const SIGNING_FILE: &str = "signing.pem";
 const ENCRYPTION_FILE: &str = "encryption.pem";

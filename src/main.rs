@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use tunnus::app::{App, Dependencies};
 use tunnus::clock::SystemClock;
-use tunnus::config::{LogFormat, LogSettings, Mode, Settings};
+use tunnus::config::{Mode, Settings};
 use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{self, MockIdp};
 use tunnus::oidc::jwe::KeyManagementAlg;
@@ -114,42 +114,31 @@ fn run(cli: Cli) -> Result<()> {
             let default = Path::new("config/dev.toml");
             let file = config.or_else(|| default.is_file().then(|| default.to_owned()));
             let settings = Settings::load(file.as_deref())?;
-            init_logging(&settings.log)?;
+            settings.log.init()?;
             runtime()?.block_on(dev(settings))
         }
         Command::Serve { config } => {
             let settings = Settings::load(Some(&config))?;
-            settings.validate(Mode::Serve)?;
-            init_logging(&settings.log)?;
-            runtime()?.block_on(serve(settings))
+            let runtime = runtime()?;
+            runtime.block_on(settings.check(Mode::Serve))?;
+            settings.log.init()?;
+            runtime.block_on(serve(settings))
         }
         Command::MockIdp { config } => {
             let settings = Settings::load(Some(&config))?;
-            init_logging(&settings.log)?;
+            settings.log.init()?;
             runtime()?.block_on(mock(settings.mock_idp))
         }
         Command::Keys { command } => keys(command),
         Command::CheckConfig { config, dev } => {
-            let settings = Settings::load(Some(&config))?;
+            let mut settings = Settings::load(Some(&config))?;
             let mode = if dev { Mode::Dev } else { Mode::Serve };
-            if mode == Mode::Serve {
-                settings.validate(mode)?;
-                if let Some(dir) = &settings.keys.dir {
-                    ServiceKeys::load(dir, settings.broker.signing_alg).context("keys.dir")?;
-                }
-                // Reads the files the directory needs and checks its settings, without connecting.
-                runtime()?
-                    .block_on(tunnus::directory::build(&settings.directory))
-                    .context("directory")?;
-                tunnus::account::password::PasswordPolicy::from_settings(&settings.password)?;
-            } else {
-                let mut checked = settings.clone();
-                if checked.broker.issuer.is_none() {
-                    checked.broker.issuer = url::Url::parse("http://127.0.0.1/realms/dev").ok();
-                    checked.broker.client_id = "tunnus".into();
-                }
-                checked.validate(mode)?;
+            if mode == Mode::Dev && settings.broker.issuer.is_none() {
+                // Dev mode points the service at its own mock broker.
+                settings.broker.issuer = url::Url::parse("http://127.0.0.1/realms/dev").ok();
+                settings.broker.client_id = "tunnus".into();
             }
+            runtime()?.block_on(settings.check(mode))?;
             output!("{}: ok", config.display())?;
             Ok(())
         }
@@ -161,17 +150,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-fn init_logging(log: &LogSettings) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
-        .map_err(|e| anyhow::anyhow!("`log.level`: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let result = match log.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-    result.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
 async fn dev(settings: Settings) -> Result<()> {

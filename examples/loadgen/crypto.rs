@@ -380,7 +380,7 @@ pub fn measure(alg: SigningAlg, budget: Duration) -> Result<CryptoCosts> {
         username: "tetyra",
         given_name: "Tero Testi",
         family_name: "Äyrämö",
-        birth_date: time::macros::date!(1970 - 01 - 01),
+        birth_date: Some(time::macros::date!(1970 - 01 - 01)),
         national_id: "",
     };
     add(

@@ -51,6 +51,9 @@ pub enum Refusal {
         staff: bool,
         username: String,
     },
+    /// The account was found at identification but is gone from the directory when its password
+    /// is about to be written (deleted or moved meanwhile).
+    AccountGone,
 }
 
 /// Why an existing account may not use self-service.
@@ -87,6 +90,7 @@ impl Refusal {
             Refusal::NoAccount => "no_account",
             Refusal::Ambiguous { .. } => "ambiguous",
             Refusal::NotEligible { reason, .. } => reason.as_str(),
+            Refusal::AccountGone => "account_gone",
         }
     }
 }

@@ -1,4 +1,503 @@
-//! The account use cases, free of HTTP: who may use self-service, and which passwords are acceptable.
+//! The account use case, free of HTTP: a proof of who the person is → exactly one account →
+//! eligibility → a session and a grant → activation or a new password → the success recorded and
+//! audited. Every channel (strong identification today) calls [`AccountService`]; no handler touches
+//! the directory.
+//!
+//! - [`AccountService::open`] turns a [`Proof`] into a session, or a [`Refusal`];
+//! - [`AccountService::view`] is what the account page shows;
+//! - [`AccountService::set_password`] checks the form, takes the grant, re-reads the account from the
+//!   directory, writes, and records the outcome;
+//! - [`eligibility`] decides who may use self-service, [`password`] which passwords are acceptable,
+//!   [`session`] keeps the sealed session records in the store.
+
+use std::sync::Arc;
+
+use crate::audit::{Audit, Event, EventKind, Outcome};
+use crate::clock::Clock;
+use crate::directory::{Directory, DirectoryError, NewPassword, PolicyRefusal};
+use crate::identity::VerifiedIdentity;
+use crate::limits::{Limit, LimitError, Limiter};
+use crate::metrics::Metrics;
 
 pub mod eligibility;
 pub mod password;
+pub mod seal;
+pub mod session;
+
+pub use eligibility::{AccountSettings, Ineligible, Purpose, Refusal};
+use eligibility::{decide, resolve};
+use password::{PasswordPolicy, PersonContext, Violation};
+pub use seal::SealKey;
+use session::{Channel, Grant, Session, SessionError, Sessions};
+pub use session::{Done, SESSION_TTL, SessionId};
+
+/// How the person proved who they are.
+pub enum Proof {
+    /// Strong electronic identification at a broker: a validated ID token.
+    Strong(VerifiedIdentity),
+}
+
+/// Where a request came from, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub client_ip: &'a str,
+    pub request_id: &'a str,
+}
+
+/// What [`AccountService::open`] ended with.
+#[derive(Debug)]
+pub enum Opened {
+    /// A new session: its id goes into the person's cookie.
+    Session(SessionId),
+    /// Self-service is refused; nothing was stored.
+    Refused(Refusal),
+}
+
+/// What the account page shows.
+#[derive(Debug)]
+pub struct View {
+    pub session: Session,
+    /// Set when the password was already written in this session.
+    pub done: Option<Done>,
+}
+
+/// The account form as submitted.
+pub struct PasswordForm {
+    pub csrf: String,
+    pub password: String,
+    pub confirmation: String,
+    pub accept_terms: bool,
+}
+
+/// Why the form is shown again.
+#[derive(Debug, Default)]
+pub struct Problems {
+    /// The service's own password rules that were broken.
+    pub violations: Vec<Violation>,
+    /// Activation without the terms of use accepted.
+    pub terms: bool,
+    /// The directory's password policy said no.
+    pub directory: Option<PolicyRefusal>,
+}
+
+impl Problems {
+    fn is_empty(&self) -> bool {
+        self.violations.is_empty() && !self.terms && self.directory.is_none()
+    }
+}
+
+/// What [`AccountService::set_password`] ended with.
+#[derive(Debug)]
+pub enum Submitted {
+    /// The password is written (now, or by an earlier submission of this session).
+    Done { session: Session, done: Done },
+    /// Nothing was written: show the form again with the problems.
+    Invalid {
+        session: Session,
+        problems: Problems,
+    },
+    /// Nothing was written and the session has ended: the account may no longer use self-service,
+    /// or it is gone.
+    Refused(Refusal),
+}
+
+/// Why a request could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// No live session (never identified, expired, or ended): start again.
+    #[error("no live session: {0}")]
+    NoSession(&'static str),
+    /// The form did not carry the session's CSRF token: refuse (403), change nothing.
+    #[error("account form without the session's CSRF token")]
+    Forbidden,
+    /// Too many attempts: 429 with `Retry-After`.
+    #[error("rate limit {} passed", limit.as_str())]
+    RateLimited { limit: Limit, retry_after: u64 },
+    /// The store or the directory is down: "try again later" (503); the person may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The service is misconfigured or a record cannot be encoded: 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<SessionError> for AccountError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Store(error) => AccountError::Unavailable(format!("store: {error}")),
+            SessionError::Internal(_) => AccountError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<LimitError> for AccountError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Exceeded { limit, retry_after } => {
+                AccountError::RateLimited { limit, retry_after }
+            }
+            LimitError::Store(error) => AccountError::Unavailable(format!("store: {error}")),
+        }
+    }
+}
+
+fn directory_error(step: &str, error: DirectoryError) -> AccountError {
+    match error {
+        DirectoryError::Unavailable { detail } => {
+            AccountError::Unavailable(format!("directory {step}: {detail}"))
+        }
+        other => AccountError::Internal(format!("directory {step}: {other}")),
+    }
+}
+
+/// What the account service is built from.
+pub struct AccountParts {
+    pub directory: Arc<dyn Directory>,
+    pub sessions: Sessions,
+    pub policy: PasswordPolicy,
+    pub rules: AccountSettings,
+    pub audit: Arc<Audit>,
+    pub limiter: Limiter,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The account use case. Cheap to share behind an `Arc`.
+pub struct AccountService {
+    directory: Arc<dyn Directory>,
+    sessions: Sessions,
+    policy: PasswordPolicy,
+    rules: AccountSettings,
+    audit: Arc<Audit>,
+    limiter: Limiter,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccountService {
+    pub fn new(parts: AccountParts) -> Self {
+        let AccountParts {
+            directory,
+            sessions,
+            policy,
+            rules,
+            audit,
+            limiter,
+            metrics,
+            clock,
+        } = parts;
+        Self {
+            directory,
+            sessions,
+            policy,
+            rules,
+            audit,
+            limiter,
+            metrics,
+            clock,
+        }
+    }
+
+    /// The password rules, for the page that lists them.
+    pub fn policy(&self) -> &PasswordPolicy {
+        &self.policy
+    }
+
+    /// Whether the directory answers (readiness).
+    pub async fn directory_ready(&self) -> Result<(), DirectoryError> {
+        self.directory.health().await
+    }
+
+    fn audit(&self, kind: EventKind, outcome: Outcome, event: Event<'_>) {
+        self.audit.record(kind, outcome, event, self.clock.now());
+    }
+
+    /// Finds the one account of the person who gave `proof` and opens a session with the right to
+    /// write its password once; or refuses, recording why. `return_to` is where the success page
+    /// sends the person (already checked against the allow-list).
+    pub async fn open(
+        &self,
+        proof: Proof,
+        return_to: Option<String>,
+        context: Context<'_>,
+    ) -> Result<Opened, AccountError> {
+        let Proof::Strong(identity) = proof;
+        // The pseudonym is computed once and stands for the identity code in every event below.
+        let subject = self.audit.pseudonym(&identity.national_id);
+        let event = |reason: Option<&'static str>, account| Event {
+            account,
+            subject: Some(&subject),
+            acr: Some(&identity.acr),
+            reason,
+            client_ip: Some(context.client_ip),
+            request_id: Some(context.request_id),
+        };
+        self.audit(
+            EventKind::Identification,
+            Outcome::Success,
+            event(None, None),
+        );
+        tracing::info!(event = "identified", acr = %identity.acr, "person identified");
+        self.metrics
+            .count("tunnus_flows_total", &[("stage", "identified")]);
+        self.limiter
+            .enforce(Limit::IdentificationsPerPerson, &subject, event(None, None))
+            .await?;
+
+        let resolved = resolve(self.directory.as_ref(), &identity.national_id, &self.rules)
+            .await
+            .map_err(|error| directory_error("lookup", error))?;
+        let eligible = match resolved {
+            Ok(eligible) => eligible,
+            Err(refusal) => {
+                self.audit(
+                    EventKind::Refusal,
+                    Outcome::Refused,
+                    event(Some(refusal.as_str()), refusal.username()),
+                );
+                self.count_refusal(&refusal);
+                return Ok(Opened::Refused(refusal));
+            }
+        };
+        let expires_at = self.sessions.expiry(SESSION_TTL);
+        let session = Session {
+            channel: Channel::StrongIdentification,
+            subject: subject.clone(),
+            acr: Some(identity.acr.clone()),
+            account: eligible.account.id.clone(),
+            username: eligible.account.username.clone(),
+            given_name: identity.given_name,
+            family_name: identity.family_name,
+            birth_date: Some(identity.national_id.birth_date()),
+            purpose: eligible.purpose,
+            csrf: crate::random::token(),
+            return_to,
+            expires_at,
+        };
+        let grant = Grant {
+            account: eligible.account.id,
+            purpose: eligible.purpose,
+            expires_at,
+        };
+        Ok(Opened::Session(
+            self.sessions.create(&session, &grant).await?,
+        ))
+    }
+
+    fn count_refusal(&self, refusal: &Refusal) {
+        tracing::info!(
+            event = "refused",
+            reason = refusal.as_str(),
+            "self-service refused"
+        );
+        self.metrics
+            .count("tunnus_flows_total", &[("stage", "refused")]);
+        self.metrics
+            .count("tunnus_refusals_total", &[("reason", refusal.as_str())]);
+    }
+
+    /// The live session of `id` and, if the password was already written, the success.
+    pub async fn view(&self, id: &SessionId) -> Result<View, AccountError> {
+        let session = self
+            .sessions
+            .load(id)
+            .await?
+            .ok_or(AccountError::NoSession("no session for the cookie"))?;
+        let done = self.sessions.load_done(id).await?;
+        Ok(View { session, done })
+    }
+
+    /// Checks the form and writes the password of session `id`'s account, once.
+    ///
+    /// The grant is taken for the write, so racing submissions of one session write at most once;
+    /// the account is read again from the directory and must still be eligible; the success is
+    /// recorded before the answer, so a repeated submission shows it again; a write that failed and
+    /// may be retried puts the grant back.
+    pub async fn set_password(
+        &self,
+        id: &SessionId,
+        form: PasswordForm,
+        context: Context<'_>,
+    ) -> Result<Submitted, AccountError> {
+        let session = self
+            .sessions
+            .load(id)
+            .await?
+            .ok_or(AccountError::NoSession("no session for the cookie"))?;
+        if !crate::secret::same_secret(&session.csrf, &form.csrf) {
+            return Err(AccountError::Forbidden);
+        }
+        if let Some(done) = self.sessions.load_done(id).await? {
+            // A repeated submission after a success (a lost answer, a double click) shows the success.
+            return Ok(Submitted::Done { session, done });
+        }
+        let event = |reason: Option<&'static str>| Event {
+            account: Some(&session.username),
+            subject: Some(&session.subject),
+            acr: session.acr.as_deref(),
+            reason,
+            client_ip: Some(context.client_ip),
+            request_id: Some(context.request_id),
+        };
+        // A refusal over the limit is recorded without the assurance level.
+        self.limiter
+            .enforce(
+                Limit::PasswordAttempts,
+                &id.fingerprint(),
+                Event {
+                    acr: None,
+                    ..event(None)
+                },
+            )
+            .await?;
+
+        let mut problems = Problems {
+            terms: session.purpose == Purpose::Activate && !form.accept_terms,
+            ..Problems::default()
+        };
+        let person = PersonContext {
+            username: &session.username,
+            given_name: &session.given_name,
+            family_name: &session.family_name,
+            birth_date: session.birth_date,
+            // The plain code is not kept after identification; every form of it contains the birth
+            // date, which the birth-date rule refuses.
+            national_id: "",
+        };
+        if let Err(violations) = self
+            .policy
+            .check(&form.password, &form.confirmation, &person)
+        {
+            problems.violations = violations;
+        }
+        if !problems.is_empty() {
+            return Ok(Submitted::Invalid { session, problems });
+        }
+
+        let Some(grant) = self.sessions.take_grant(id).await? else {
+            // Another submission of this session holds the grant (a double click): its outcome is
+            // this one's too. Without one, the grant expired with the session.
+            return match self.sessions.wait_for_done(id).await? {
+                Some(done) => Ok(Submitted::Done { session, done }),
+                None => Err(AccountError::NoSession("no grant to write with")),
+            };
+        };
+        if grant.account != session.account {
+            // Both records are sealed by this service; they can only disagree through a defect.
+            self.sessions.end(id).await?;
+            return Err(AccountError::NoSession(
+                "grant and session name other accounts",
+            ));
+        }
+        let event_kind = match grant.purpose {
+            Purpose::Activate => EventKind::Activation,
+            Purpose::Reset => EventKind::Reset,
+        };
+
+        // The account as it is now: disabled, moved out of the allowed categories or made privileged
+        // since identification means no write.
+        let current = match self.directory.account(&grant.account).await {
+            Ok(current) => current,
+            Err(error) => {
+                self.sessions.return_grant(id, &grant).await?;
+                if matches!(error, DirectoryError::Unavailable { .. }) {
+                    self.audit(
+                        event_kind,
+                        Outcome::Failed,
+                        event(Some("directory_unavailable")),
+                    );
+                }
+                return Err(directory_error("read", error));
+            }
+        };
+        let refusal = match current.map(|account| decide(account, &self.rules)) {
+            None => Some(Refusal::AccountGone),
+            Some(Err(refusal)) => Some(refusal),
+            // An activation whose first answer was lost finds the account active: completing it is
+            // what the repeated submission asks for.
+            Some(Ok(eligible))
+                if eligible.purpose == grant.purpose
+                    || (grant.purpose, eligible.purpose) == (Purpose::Activate, Purpose::Reset) =>
+            {
+                None
+            }
+            Some(Ok(_)) => {
+                self.sessions.end(id).await?;
+                return Err(AccountError::NoSession(
+                    "the account's state changed since identification",
+                ));
+            }
+        };
+        if let Some(refusal) = refusal {
+            self.sessions.end(id).await?;
+            let outcome = match refusal {
+                Refusal::AccountGone => Outcome::Failed,
+                _ => Outcome::Refused,
+            };
+            self.audit(event_kind, outcome, event(Some(refusal.as_str())));
+            self.count_refusal(&refusal);
+            return Ok(Submitted::Refused(refusal));
+        }
+
+        let password = NewPassword::new(form.password);
+        let written = match grant.purpose {
+            Purpose::Activate => self.directory.activate(&grant.account, &password).await,
+            Purpose::Reset => {
+                self.directory
+                    .reset_password(&grant.account, &password)
+                    .await
+            }
+        };
+        match written {
+            Ok(()) => {
+                let done = Done {
+                    username: session.username.clone(),
+                    purpose: grant.purpose,
+                    at: self.clock.now().unix_timestamp(),
+                    expires_at: self.sessions.expiry(session::DONE_TTL),
+                };
+                if let Err(error) = self.sessions.record_done(id, &session, &done).await {
+                    // The password is written; failing to remember that must not turn success into
+                    // an error.
+                    tracing::error!(%error, "could not record a successful write");
+                }
+                self.audit(event_kind, Outcome::Success, event(None));
+                tracing::info!(event = "password_written", purpose = ?grant.purpose, "password written");
+                self.metrics
+                    .count("tunnus_flows_total", &[("stage", "completed")]);
+                Ok(Submitted::Done { session, done })
+            }
+            Err(error) => {
+                if matches!(error, DirectoryError::AccountNotFound) {
+                    // Nothing more can be done with this account here.
+                    self.sessions.end(id).await?;
+                } else {
+                    self.sessions.return_grant(id, &grant).await?;
+                }
+                let (reason, outcome) = match &error {
+                    DirectoryError::PolicyRejected { .. } => ("directory_policy", Outcome::Refused),
+                    DirectoryError::Unavailable { .. } => {
+                        ("directory_unavailable", Outcome::Failed)
+                    }
+                    DirectoryError::AccountNotFound => ("account_gone", Outcome::Failed),
+                    DirectoryError::Misconfigured { .. } => {
+                        ("directory_misconfigured", Outcome::Failed)
+                    }
+                };
+                self.audit(event_kind, outcome, event(Some(reason)));
+                match error {
+                    DirectoryError::PolicyRejected { refusal, detail } => {
+                        tracing::warn!(%detail, "the directory refused the password");
+                        let problems = Problems {
+                            directory: Some(refusal),
+                            ..Problems::default()
+                        };
+                        Ok(Submitted::Invalid { session, problems })
+                    }
+                    DirectoryError::AccountNotFound => Ok(Submitted::Refused(Refusal::AccountGone)),
+                    other => Err(directory_error("write", other)),
+                }
+            }
+        }
+    }
+}

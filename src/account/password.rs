@@ -57,6 +57,15 @@ pub struct PasswordSettings {
     pub deny_list: Option<PathBuf>,
 }
 
+impl PasswordSettings {
+    /// Rejects values out of their ranges, naming the key (the deny list is read by
+    /// [`PasswordPolicy::from_settings`]).
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        validate(self)
+            .map_err(|error| crate::config::ConfigError::invalid(error.key(), error.to_string()))
+    }
+}
+
 impl Default for PasswordSettings {
     fn default() -> Self {
         PasswordSettings {
@@ -114,8 +123,8 @@ pub struct PersonContext<'a> {
     pub given_name: &'a str,
     /// The family name (e.g. `"Äyrämö"`).
     pub family_name: &'a str,
-    /// The birth date.
-    pub birth_date: Date,
+    /// The birth date, when the way the person was identified tells it (a helpdesk code does not).
+    pub birth_date: Option<Date>,
     /// The plain identity code (e.g. `"010170-999R"`); used only for comparisons, never stored or logged.
     pub national_id: &'a str,
 }
@@ -430,7 +439,7 @@ impl PersonalTerms {
         PersonalTerms {
             username,
             names: name_terms(&[person.given_name, person.family_name]),
-            birth_dates: birth_date_forms(person.birth_date),
+            birth_dates: person.birth_date.map(birth_date_forms).unwrap_or_default(),
             national_id: national_id_forms(person.national_id),
         }
     }
@@ -538,7 +547,7 @@ mod tests {
             username: "tetyra",
             given_name: "Tero Testi",
             family_name: "Äyrämö",
-            birth_date: date!(1970 - 01 - 01),
+            birth_date: Some(date!(1970 - 01 - 01)),
             national_id: "010170-999R",
         }
     }
@@ -798,6 +807,29 @@ mod tests {
                 "{password}"
             );
         }
+    }
+
+    #[test]
+    fn without_a_birth_date_the_other_personal_rules_still_apply() {
+        let person = PersonContext {
+            birth_date: None,
+            national_id: "",
+            ..tero()
+        };
+        let policy = policy();
+        assert_eq!(
+            violations(&policy, "kahvi-Tunturi-01.01.1970-sade", &person),
+            Vec::new(),
+            "no birth date is known to refuse"
+        );
+        assert_eq!(
+            violations(&policy, "kahvi-Tunturi-tetyra-sade", &person),
+            vec![Violation::ContainsUsername]
+        );
+        assert_eq!(
+            violations(&policy, "kahvi-Tunturi-Äyrämö-sade", &person),
+            vec![Violation::ContainsName]
+        );
     }
 
     #[test]
@@ -1231,7 +1263,7 @@ mod tests {
                 username: &username,
                 given_name: &given_name,
                 family_name: &family_name,
-                birth_date,
+                birth_date: Some(birth_date),
                 national_id: &national_id,
             };
             let confirmation = confirmation.as_deref().unwrap_or(&password);
@@ -1256,7 +1288,7 @@ mod tests {
                 username: &username,
                 given_name: "",
                 family_name: &family_name,
-                birth_date,
+                birth_date: Some(birth_date),
                 national_id: "",
             };
             let policy = policy_without_deny_list();

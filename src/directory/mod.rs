@@ -23,9 +23,11 @@ use crate::identity::NationalId;
 
 pub mod ldap;
 pub mod memory;
+pub mod metered;
 
 pub use ldap::{LdapDirectory, LdapSettings};
 pub use memory::{MemoryDirectory, WriteFault};
+pub use metered::Metered;
 
 /// Opaque id of an account inside its directory: the entry DN for LDAP, the username for memory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,19 +5,16 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::account::refusal_page;
+use super::account::refusal_response;
 use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
-use super::limits::{self, Limit};
 use super::middleware::RequestId;
 use super::pages::{MessagePage, render};
-use super::session::{self, Grant, Session};
-use crate::account::eligibility::{Ineligible, Refusal, resolve};
+use crate::account::{Context, Opened, Proof, SESSION_TTL};
 use crate::app::AppState;
-use crate::audit::{Event, EventKind, Outcome};
-use crate::directory::DirectoryError;
 use crate::i18n::Lang;
+use crate::secret::fingerprint;
 
 /// Longest accepted `state`, `iss` or `error` value.
 const MAX_SHORT: usize = 512;
@@ -74,7 +71,7 @@ pub async fn finish(
         return Err(bad("callback without state"));
     };
     // Taken, not read: a transaction finishes at most once, whatever happens next.
-    let Some(tx) = session::take_login(state.store.as_ref(), state_param).await? else {
+    let Some(tx) = state.transactions.take(state_param).await? else {
         return Err(AppError::new(
             ErrorKind::Expired,
             "unknown, used or expired login transaction",
@@ -83,7 +80,7 @@ pub async fn finish(
     let binding = state.cookies.read(&headers, cookies::LOGIN);
     let bound = binding.is_some_and(|value| {
         aws_lc_rs::constant_time::verify_slices_are_equal(
-            session::fingerprint(&value).as_bytes(),
+            fingerprint(&value).as_bytes(),
             tx.binding.as_bytes(),
         )
         .is_ok()
@@ -123,127 +120,30 @@ pub async fn finish(
             &[("step", "finish"), ("kind", kind)],
         );
     })?;
-    // The pseudonym is computed once and stands for the identity code in every event below.
-    let subject = state.audit.pseudonym(&identity.national_id);
-    let client_ip = client_ip.to_string();
-    let event = |reason: Option<&'static str>, account| Event {
-        account,
-        subject: Some(&subject),
-        acr: Some(&identity.acr),
-        reason,
-        client_ip: Some(&client_ip),
-        request_id: Some(&request_id.0),
-    };
-    state.audit.record(
-        EventKind::Identification,
-        Outcome::Success,
-        event(None, None),
-        state.clock.now(),
-    );
-    tracing::info!(event = "identified", acr = %identity.acr, "person identified");
-    state
-        .metrics
-        .count("tunnus_flows_total", &[("stage", "identified")]);
-    limits::enforce(
-        &state,
-        Limit::IdentificationsPerPerson,
-        &subject,
-        event(None, None),
-    )
-    .await?;
 
-    let timer = std::time::Instant::now();
-    let resolved = resolve(
-        state.directory.as_ref(),
-        &identity.national_id,
-        &state.settings.accounts,
-    )
-    .await;
-    state.metrics.observe(
-        "tunnus_directory_call_duration_seconds",
-        &[("operation", "find")],
-        timer.elapsed(),
-    );
-    let resolved = resolved
-        .inspect_err(|_| {
-            state
-                .metrics
-                .count("tunnus_directory_errors_total", &[("operation", "find")]);
-        })
-        .map_err(|error| match error {
-            DirectoryError::Unavailable { detail } => AppError::new(
-                ErrorKind::Unavailable,
-                format!("directory lookup: {detail}"),
-            ),
-            other => AppError::new(ErrorKind::Internal, format!("directory lookup: {other}")),
-        })?;
-    let eligible = match resolved {
-        Ok(eligible) => eligible,
-        Err(refusal) => {
-            state.audit.record(
-                EventKind::Refusal,
-                Outcome::Refused,
-                event(Some(refusal.as_str()), refusal.username()),
-                state.clock.now(),
-            );
-            tracing::info!(
-                event = "refused",
-                reason = refusal.as_str(),
-                "self-service refused"
-            );
-            state
-                .metrics
-                .count("tunnus_flows_total", &[("stage", "refused")]);
-            state
-                .metrics
-                .count("tunnus_refusals_total", &[("reason", refusal.as_str())]);
+    let client_ip = client_ip.to_string();
+    let context = Context {
+        client_ip: &client_ip,
+        request_id: &request_id.0,
+    };
+    let opened = state
+        .accounts
+        .open(Proof::Strong(identity), tx.return_to, context)
+        .await?;
+    let id = match opened {
+        Opened::Session(id) => id,
+        Opened::Refused(refusal) => {
             return Ok(refusal_response(&state, lang, &refusal, &request_id.0));
         }
     };
-    let session = Session {
-        given_name: identity.given_name.clone(),
-        family_name: identity.family_name.clone(),
-        birth_date: identity.national_id.birth_date(),
-        subject,
-        acr: identity.acr.clone(),
-        csrf: crate::random::token(),
-        return_to: tx.return_to,
-        username: eligible.account.username.clone(),
-        purpose: eligible.purpose,
-    };
-    let grant = Grant {
-        account: eligible.account.id.clone(),
-        purpose: eligible.purpose,
-    };
-    let id = session::create_session(state.store.as_ref(), &session, &grant).await?;
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/account")]).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         state
             .cookies
-            .set(cookies::SESSION, &id, session::SESSION_TTL.as_secs()),
+            .set(cookies::SESSION, id.expose(), SESSION_TTL.as_secs()),
     );
     Ok(response)
-}
-
-fn refusal_response(state: &AppState, lang: Lang, refusal: &Refusal, request_id: &str) -> Response {
-    let t = state.catalog.texts(lang);
-    let (title, text, staff) = match refusal {
-        Refusal::NoAccount => (&t.no_account_title, &t.no_account_text, false),
-        Refusal::Ambiguous { .. } => (&t.ambiguous_title, &t.ambiguous_text, false),
-        Refusal::NotEligible { reason, staff, .. } => {
-            let (title, text) = match reason {
-                Ineligible::Category => (&t.ineligible_category_title, &t.ineligible_category_text),
-                Ineligible::Disabled => (&t.ineligible_disabled_title, &t.ineligible_disabled_text),
-                Ineligible::Privileged => (
-                    &t.ineligible_privileged_title,
-                    &t.ineligible_privileged_text,
-                ),
-            };
-            (title, text, *staff)
-        }
-    };
-    refusal_page(state, lang, title, text, staff, request_id)
 }
 
 /// The broker sent `error` instead of a code. Cancelling is the person's choice, not a fault: it

@@ -7,9 +7,11 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::account::AccountError;
 use crate::i18n::Texts;
+use crate::limits::LimitError;
 use crate::oidc::OidcError;
-use crate::store::StoreError;
+use crate::oidc::transaction::TransactionError;
 
 /// What went wrong, as far as the person is concerned. Each kind has its own page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,16 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// Too many attempts: 429 with `Retry-After: seconds`.
+    pub fn rate_limited(detail: impl Into<String>, seconds: u64) -> Self {
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(ErrorKind::RateLimited, detail)
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut response = self.kind.status().into_response();
@@ -115,9 +127,38 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<StoreError> for AppError {
-    fn from(error: StoreError) -> Self {
-        AppError::new(ErrorKind::Unavailable, format!("store: {error}"))
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        let detail = error.to_string();
+        match error {
+            AccountError::NoSession(_) => AppError::new(ErrorKind::SessionExpired, detail),
+            AccountError::Forbidden => AppError::new(ErrorKind::Forbidden, detail),
+            AccountError::RateLimited { retry_after, .. } => {
+                AppError::rate_limited(detail, retry_after)
+            }
+            AccountError::Unavailable(_) => AppError::new(ErrorKind::Unavailable, detail),
+            AccountError::Internal(_) => AppError::new(ErrorKind::Internal, detail),
+        }
+    }
+}
+
+impl From<LimitError> for AppError {
+    fn from(error: LimitError) -> Self {
+        let detail = error.to_string();
+        match error {
+            LimitError::Exceeded { retry_after, .. } => AppError::rate_limited(detail, retry_after),
+            LimitError::Store(_) => AppError::new(ErrorKind::Unavailable, detail),
+        }
+    }
+}
+
+impl From<TransactionError> for AppError {
+    fn from(error: TransactionError) -> Self {
+        let kind = match error {
+            TransactionError::Store(_) => ErrorKind::Unavailable,
+            TransactionError::Internal(_) => ErrorKind::Internal,
+        };
+        AppError::new(kind, error.to_string())
     }
 }
 

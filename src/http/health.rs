@@ -30,7 +30,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (store, directory, broker) = tokio::join!(
         state.store.health(),
-        state.directory.health(),
+        state.accounts.directory_ready(),
         state.rp.ready()
     );
     let ok = store.is_ok() && directory.is_ok() && broker.is_ok();

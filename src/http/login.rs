@@ -9,13 +9,14 @@ use serde::Deserialize;
 use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
-use super::limits::{self, Limit};
 use super::middleware::RequestId;
 use super::middleware::same_origin;
-use super::session::{self, LoginTransaction, fingerprint, same_secret};
 use crate::app::AppState;
 use crate::audit::Event;
 use crate::i18n::Lang;
+use crate::limits::Limit;
+use crate::oidc::transaction::{LOGIN_TTL, LoginTransaction};
+use crate::secret::{fingerprint, same_secret};
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -52,7 +53,7 @@ pub async fn start(
             request_id: Some(&request_id.0),
             ..Event::default()
         };
-        limits::enforce(&state, limit, subject, event).await?;
+        state.limiter.enforce(limit, subject, event).await?;
     }
 
     let timer = std::time::Instant::now();
@@ -77,7 +78,7 @@ pub async fn start(
         binding: fingerprint(&binding),
         return_to,
     };
-    session::put_login(state.store.as_ref(), &tx).await?;
+    state.transactions.put(&tx).await?;
     tracing::info!(event = "login_started", "identification started");
     state
         .metrics
@@ -92,7 +93,7 @@ pub async fn start(
         header::SET_COOKIE,
         state
             .cookies
-            .set(cookies::LOGIN, &binding, session::LOGIN_TTL.as_secs()),
+            .set(cookies::LOGIN, &binding, LOGIN_TTL.as_secs()),
     );
     Ok(response)
 }

@@ -15,11 +15,10 @@ pub mod cookies;
 pub mod error;
 pub mod health;
 pub mod landing;
-pub mod limits;
 pub mod login;
 pub mod middleware;
 pub mod pages;
-pub mod session;
+pub mod settings;
 pub mod wellknown;
 
 pub use error::{AppError, ErrorKind};

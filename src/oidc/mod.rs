@@ -22,7 +22,9 @@ pub mod http;
 pub mod id_token;
 pub mod jwe;
 pub mod request;
+pub mod settings;
 pub mod token;
+pub mod transaction;
 
 use claims::ClaimNames;
 use discovery::{Provider, ProviderCache, same_issuer};

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::HumanDuration;
+use crate::config::{ConfigError, HumanDuration, Mode};
 
 pub mod memory;
 pub mod redis;
@@ -80,7 +80,7 @@ pub fn build(
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Store>, StoreError> {
     settings
-        .validate()
+        .values_work()
         .map_err(|(key, problem)| StoreError::Config { key, problem })?;
     match settings.kind {
         StoreKind::Memory => Ok(Arc::new(MemoryStore::new(clock))),
@@ -109,6 +109,19 @@ pub struct StoreSettings {
     /// PEM file with the CA certificates that sign the server's certificate (`rediss://` only);
     /// without it the system's trusted roots are used.
     pub tls_ca_file: Option<PathBuf>,
+    /// Allow `redis://` (no TLS) to a Redis that is not on this machine. Off by default: `serve`
+    /// refuses plain text over the network unless this says the path is protected otherwise.
+    pub allow_plaintext: bool,
+}
+
+/// Whether the URL's host is this machine.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 impl Default for StoreSettings {
@@ -122,6 +135,7 @@ impl Default for StoreSettings {
             key_prefix: "tunnus:".to_owned(),
             timeout: HumanDuration(Duration::from_secs(2)),
             tls_ca_file: None,
+            allow_plaintext: false,
         }
     }
 }
@@ -175,7 +189,35 @@ pub enum StoreKind {
 impl StoreSettings {
     /// Rejects settings that cannot work, naming the key. Messages never repeat a URL, which may
     /// carry a password.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Rejects store settings that cannot work, naming the key. `serve` also refuses to send
+    /// sessions in plain text to a Redis on another machine unless `allow_plaintext` says so.
+    pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        self.values_work()
+            .map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
+        if mode == Mode::Serve && self.kind == StoreKind::Redis && !self.allow_plaintext {
+            let (key, urls) = self
+                .urls()
+                .map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
+            if let Some(url) = urls
+                .iter()
+                .find(|url| url.scheme() == "redis" && !is_loopback(url))
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "`{}` sends sessions and grants unencrypted to another machine: use \
+                         rediss://, or set store.allow_plaintext = true if the network path is \
+                         protected otherwise",
+                        redacted_url(url.as_str())
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The checks that make a store impossible to build, as (key, problem).
+    pub(crate) fn values_work(&self) -> Result<(), (&'static str, String)> {
         if self.timeout.get().is_zero() {
             return Err(("store.timeout", "must be more than zero".to_owned()));
         }
@@ -271,7 +313,7 @@ mod tests {
     }
 
     fn problem_key(toml: &str) -> &'static str {
-        match settings(toml).validate() {
+        match settings(toml).values_work() {
             Err((key, _)) => key,
             Ok(()) => panic!("expected {toml} to be refused"),
         }
@@ -283,7 +325,7 @@ mod tests {
         assert_eq!(store.kind, StoreKind::Memory);
         assert_eq!(store.key_prefix, "tunnus:");
         assert_eq!(store.timeout.get(), Duration::from_secs(2));
-        store.validate().unwrap();
+        store.validate(Mode::Serve).unwrap();
     }
 
     #[test]
@@ -298,7 +340,7 @@ mod tests {
             timeout = "500ms"
             tls_ca_file = "/etc/tunnus/redis-ca.pem""#,
         );
-        store.validate().unwrap();
+        store.validate(Mode::Serve).unwrap();
         assert_eq!(store.timeout.get(), Duration::from_millis(500));
         assert_eq!(store.key_prefix, "t1:");
         assert_eq!(store.username.as_deref(), Some("tunnus"));
@@ -311,8 +353,45 @@ mod tests {
             kind = "redis"
             nodes = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]"#,
         )
-        .validate()
+        .validate(Mode::Dev)
         .unwrap();
+    }
+
+    #[test]
+    fn serve_refuses_plain_redis_to_another_machine_unless_allowed() {
+        let plain = "[store]\nkind = \"redis\"\nurl = \"redis://:hunter2@redis.example.fi:6379\"";
+        match settings(plain).validate(Mode::Serve) {
+            Err(ConfigError::Invalid { key, problem }) => {
+                assert_eq!(key, "store.url");
+                assert!(problem.contains("store.allow_plaintext"), "{problem}");
+                assert!(!problem.contains("hunter2"), "{problem}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        settings(plain).validate(Mode::Dev).unwrap();
+        settings(&format!("{plain}\nallow_plaintext = true"))
+            .validate(Mode::Serve)
+            .unwrap();
+        let nodes = "[store]\nkind = \"redis\"\nnodes = [\"redis://127.0.0.1:7000\", \"redis://10.0.0.2:7000\"]";
+        assert!(matches!(
+            settings(nodes).validate(Mode::Serve),
+            Err(ConfigError::Invalid {
+                key: "store.nodes",
+                ..
+            })
+        ));
+        for local in [
+            "redis://127.0.0.1:6379",
+            "redis://localhost",
+            "redis://[::1]:6379",
+        ] {
+            settings(&format!("[store]\nkind = \"redis\"\nurl = \"{local}\""))
+                .validate(Mode::Serve)
+                .unwrap();
+        }
+        settings("[store]\nkind = \"redis\"\nurl = \"rediss://redis.example.fi\"")
+            .validate(Mode::Serve)
+            .unwrap();
     }
 
     #[test]
@@ -329,7 +408,7 @@ mod tests {
     #[test]
     fn another_scheme_is_refused_without_repeating_the_url() {
         let toml = "[store]\nkind = \"redis\"\nurl = \"http://user:hunter2@redis.example.fi\"";
-        let (key, problem) = settings(toml).validate().unwrap_err();
+        let (key, problem) = settings(toml).values_work().unwrap_err();
         assert_eq!(key, "store.url");
         assert!(problem.contains("http"), "{problem}");
         assert!(!problem.contains("hunter2"), "{problem}");

@@ -1,0 +1,380 @@
+//! What the service remembers about a person between pages, kept in the [`Store`].
+//!
+//! Three records per session, each under a key derived from the session id (a SHA-256 fingerprint,
+//! so that whoever reads the store cannot use what they read as a cookie):
+//!
+//! - the [`Session`]: who was identified, how, which account, what the pages show;
+//! - the [`Grant`]: the right to write one password to that account, once. It is taken while the
+//!   write runs, so two racing submissions cannot both write, and put back when the write failed
+//!   and may be retried;
+//! - [`Done`]: the recorded success, so that a repeated submission shows the success again.
+//!
+//! Every record is sealed ([`SealKey`]) to its kind and its store key and carries its own expiry, so
+//! a record written into the store by anyone but this service, or copied from another session, or
+//! put back after it ended, is treated as absent.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use super::eligibility::Purpose;
+use super::seal::SealKey;
+use crate::clock::Clock;
+use crate::config::{ConfigError, Mode};
+use crate::directory::AccountId;
+use crate::secret::fingerprint;
+use crate::store::{Store, StoreError};
+
+/// How long a session lasts after identification.
+pub const SESSION_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// How long a finished session is kept: long enough that a repeated submission or a reload shows the
+/// success, short enough that a busy service does not hold thousands of finished sessions.
+pub const DONE_TTL: Duration = Duration::from_secs(2 * 60);
+
+/// How long a submission waits for a concurrent one of the same session to finish its write.
+const CONCURRENT_WRITE_WAIT: Duration = Duration::from_secs(15);
+
+/// `[session]` settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// A file holding at least 32 random bytes that seal the session records kept in the store, so
+    /// that nobody who can write to the store can forge or move them. Required by `serve`; every
+    /// replica reads the same file. Without it (development only) a key is made at each start.
+    pub key_file: Option<PathBuf>,
+}
+
+impl SessionSettings {
+    /// `serve` needs the key every replica shares.
+    pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
+        if mode == Mode::Serve && self.key_file.is_none() {
+            return Err(ConfigError::invalid(
+                "session.key_file",
+                "is required: a file of at least 32 random bytes, the same on every replica \
+                 (e.g. `head -c 32 /dev/urandom > /etc/tunnus/session-key`)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the key file, as the service will at start.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.key_file {
+            SealKey::from_file(path)
+                .map_err(|problem| ConfigError::invalid("session.key_file", problem))?;
+        }
+        Ok(())
+    }
+}
+
+/// The secret session id the browser holds in its cookie. `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    /// The id as the browser sent it (the cookie parser already refused odd values).
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    fn fresh() -> Self {
+        Self(crate::random::token())
+    }
+
+    /// The value for the cookie.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The id's fingerprint: names the session in store keys and rate-limit counters.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.0)
+    }
+}
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(***)")
+    }
+}
+
+/// How the person proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Strong electronic identification at a broker.
+    StrongIdentification,
+}
+
+/// What the service remembers about an identified person between pages. The plain identity code is
+/// not kept: the audit pseudonym stands for it, and the birth date (which every form of the code
+/// contains) is enough for the password rules.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub channel: Channel,
+    /// Who, for the audit trail: the keyed pseudonym of the identity code.
+    pub subject: String,
+    /// The assurance level of the identification, when there was one.
+    pub acr: Option<String>,
+    pub account: AccountId,
+    pub username: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<Date>,
+    pub purpose: Purpose,
+    pub csrf: String,
+    pub return_to: Option<String>,
+    /// Unix time after which the record is void whatever the store says.
+    pub expires_at: i64,
+}
+
+/// The right to write one password to one account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Grant {
+    pub account: AccountId,
+    pub purpose: Purpose,
+    pub expires_at: i64,
+}
+
+/// The recorded result of a successful write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Done {
+    pub username: String,
+    pub purpose: Purpose,
+    /// When the password was written (unix time).
+    pub at: i64,
+    pub expires_at: i64,
+}
+
+/// The session records could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store is down: show "try again later"; nothing was changed that the person can see.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A fresh random id was already taken, or a record could not be encoded: an internal error.
+    #[error("session records: {0}")]
+    Internal(&'static str),
+}
+
+/// A kind of record: its name in keys and seals.
+#[derive(Clone, Copy)]
+enum Kind {
+    Session,
+    Grant,
+    Done,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Session => "session",
+            Kind::Grant => "grant",
+            Kind::Done => "done",
+        }
+    }
+}
+
+/// Anything with an expiry of its own.
+trait Expiring {
+    fn expires_at(&self) -> i64;
+}
+
+impl Expiring for Session {
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+impl Expiring for Grant {
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+impl Expiring for Done {
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+}
+
+/// The session records in the store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    key: Arc<SealKey>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn Store>, key: Arc<SealKey>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, key, clock }
+    }
+
+    fn key(kind: Kind, id: &SessionId) -> String {
+        format!("{}:{}", kind.name(), id.fingerprint())
+    }
+
+    /// Unix time `ttl` from now.
+    pub fn expiry(&self, ttl: Duration) -> i64 {
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        self.now().saturating_add(ttl)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    fn seal<T: Serialize>(
+        &self,
+        kind: Kind,
+        key: &str,
+        record: &T,
+    ) -> Result<Vec<u8>, SessionError> {
+        let payload =
+            serde_json::to_vec(record).map_err(|_| SessionError::Internal("cannot encode"))?;
+        Ok(self.key.seal(kind.name(), key, &payload))
+    }
+
+    /// The record in `bytes`, if this service sealed it for `key` and it has not expired. A record
+    /// that fails the check is logged (without its content) and treated as absent.
+    fn open<T: DeserializeOwned + Expiring>(
+        &self,
+        kind: Kind,
+        key: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        let Some(payload) = self.key.open(kind.name(), key, bytes) else {
+            tracing::warn!(
+                event = "record_rejected",
+                record = kind.name(),
+                "a stored record failed its integrity check and was ignored"
+            );
+            return None;
+        };
+        let record: T = serde_json::from_slice(payload).ok()?;
+        (record.expires_at() > self.now()).then_some(record)
+    }
+
+    async fn read<T: DeserializeOwned + Expiring>(
+        &self,
+        kind: Kind,
+        id: &SessionId,
+    ) -> Result<Option<T>, SessionError> {
+        let key = Self::key(kind, id);
+        Ok(self
+            .store
+            .get(&key)
+            .await?
+            .and_then(|bytes| self.open(kind, &key, &bytes)))
+    }
+
+    /// Stores `session` and its `grant` under a new random id and returns the id for the cookie.
+    pub async fn create(
+        &self,
+        session: &Session,
+        grant: &Grant,
+    ) -> Result<SessionId, SessionError> {
+        let id = SessionId::fresh();
+        let key = Self::key(Kind::Session, &id);
+        let fresh = self
+            .store
+            .put_new(&key, &self.seal(Kind::Session, &key, session)?, SESSION_TTL)
+            .await?;
+        if !fresh {
+            return Err(SessionError::Internal("session id collided"));
+        }
+        let key = Self::key(Kind::Grant, &id);
+        self.store
+            .put(&key, &self.seal(Kind::Grant, &key, grant)?, SESSION_TTL)
+            .await?;
+        Ok(id)
+    }
+
+    /// The session of `id`, if it exists.
+    pub async fn load(&self, id: &SessionId) -> Result<Option<Session>, SessionError> {
+        self.read(Kind::Session, id).await
+    }
+
+    /// The recorded success of session `id`, if its write succeeded.
+    pub async fn load_done(&self, id: &SessionId) -> Result<Option<Done>, SessionError> {
+        self.read(Kind::Done, id).await
+    }
+
+    /// Takes the grant of session `id`: whoever gets it may write, once. A grant that fails its
+    /// integrity check is removed all the same and `None` is returned.
+    pub async fn take_grant(&self, id: &SessionId) -> Result<Option<Grant>, SessionError> {
+        let key = Self::key(Kind::Grant, id);
+        Ok(self
+            .store
+            .take(&key)
+            .await?
+            .and_then(|bytes| self.open(Kind::Grant, &key, &bytes)))
+    }
+
+    /// Puts a grant back after a write that failed and may be retried, for what is left of the
+    /// session. Nothing is put back when the session has ended meanwhile.
+    pub async fn return_grant(&self, id: &SessionId, grant: &Grant) -> Result<(), SessionError> {
+        if self.load(id).await?.is_some() {
+            let key = Self::key(Kind::Grant, id);
+            self.store
+                .put_new(&key, &self.seal(Kind::Grant, &key, grant)?, SESSION_TTL)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a successful write before the person is answered, and shortens the session to
+    /// [`DONE_TTL`]: nothing is left to do with it but show the success again.
+    pub async fn record_done(
+        &self,
+        id: &SessionId,
+        session: &Session,
+        done: &Done,
+    ) -> Result<(), SessionError> {
+        let key = Self::key(Kind::Done, id);
+        self.store
+            .put(&key, &self.seal(Kind::Done, &key, done)?, DONE_TTL)
+            .await?;
+        let finished = Session {
+            expires_at: done.expires_at,
+            ..session.clone()
+        };
+        let key = Self::key(Kind::Session, id);
+        self.store
+            .put(&key, &self.seal(Kind::Session, &key, &finished)?, DONE_TTL)
+            .await?;
+        Ok(())
+    }
+
+    /// Waits while another submission of session `id` holds the grant, and returns its recorded
+    /// success. Returns `None` as soon as neither a grant nor a success exists, or when the wait runs
+    /// out.
+    pub async fn wait_for_done(&self, id: &SessionId) -> Result<Option<Done>, SessionError> {
+        let deadline = tokio::time::Instant::now() + CONCURRENT_WRITE_WAIT;
+        loop {
+            if let Some(done) = self.load_done(id).await? {
+                return Ok(Some(done));
+            }
+            let writing = self.load(id).await?.is_some()
+                && self.store.get(&Self::key(Kind::Grant, id)).await?.is_none();
+            if !writing || tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Ends session `id`: the session, its grant and any recorded success.
+    pub async fn end(&self, id: &SessionId) -> Result<(), SessionError> {
+        for kind in [Kind::Session, Kind::Grant, Kind::Done] {
+            self.store.delete(&Self::key(kind, id)).await?;
+        }
+        Ok(())
+    }
+}
