@@ -8,7 +8,6 @@
 //! [`rsa_public_key_from_jwk`] turns a JWK's `n`/`e` into such a key.
 
 mod content;
-mod der;
 #[cfg(test)]
 mod tests;
 
@@ -17,7 +16,7 @@ use std::str::FromStr;
 
 use aws_lc_rs::rsa::{
     OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
-    OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+    OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey, PublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -373,10 +372,27 @@ pub fn rsa_public_key_from_jwk(n: &str, e: &str) -> Result<PublicEncryptingKey, 
         .map_err(|_| JweError::InvalidPublicKey {
             reason: "e is not unpadded base64url",
         })?;
-    let spki = der::rsa_subject_public_key_info(&n, &e)?;
-    PublicEncryptingKey::from_der(&spki).map_err(|_| JweError::InvalidPublicKey {
-        reason: "not an acceptable RSA public key (2048 to 8192 bits)",
-    })
+    let components = PublicKeyComponents {
+        n: without_leading_zeros(&n).ok_or(JweError::InvalidPublicKey {
+            reason: "n is zero",
+        })?,
+        e: without_leading_zeros(&e).ok_or(JweError::InvalidPublicKey {
+            reason: "e is zero",
+        })?,
+    };
+    components
+        .try_into()
+        .map_err(|_| JweError::InvalidPublicKey {
+            reason: "not an acceptable RSA public key (2048 to 8192 bits)",
+        })
+}
+
+/// A big-endian unsigned number without its leading zero bytes, the only form aws-lc takes RSA
+/// components in. RFC 7518 §6.3.1.1 asks JWKs for the minimal form, but a stray leading zero is
+/// common enough to tolerate. `None` for zero, which no RSA parameter is.
+fn without_leading_zeros(bytes: &[u8]) -> Option<&[u8]> {
+    let first = bytes.iter().position(|&byte| byte != 0)?;
+    Some(&bytes[first..])
 }
 
 /// The header [`encrypt`] writes; `None` fields are left out.

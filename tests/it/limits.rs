@@ -193,6 +193,12 @@ async fn metrics_count_the_flow_stages() {
         .assert_contains(
             "tunnus_http_request_duration_seconds_bucket{route=\"/callback\",le=\"+Inf\"} 2",
         );
+    // The Prometheus text format 0.0.4, as the Content-Type says (OpenMetrics would end in `# EOF`).
+    assert_eq!(
+        metrics.headers[reqwest::header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(!metrics.body.contains("# EOF"));
 }
 
 #[tokio::test]

@@ -372,7 +372,7 @@ fn each_encryption_uses_a_fresh_key_and_iv() {
 }
 
 #[test]
-fn jwk_public_key_is_the_same_der_aws_lc_writes() {
+fn jwk_public_key_is_the_public_half_of_its_private_key() {
     let key = fresh_key();
     let jwk = RsaKeyPair::from_der(pkcs8(&key))
         .expect("josekit reads PKCS#8")
@@ -380,11 +380,56 @@ fn jwk_public_key_is_the_same_der_aws_lc_writes() {
     let n = jwk.parameter("n").and_then(Value::as_str).expect("n");
     let e = jwk.parameter("e").and_then(Value::as_str).expect("e");
 
-    let ours = der::rsa_subject_public_key_info(&unb64(n), &unb64(e)).expect("DER");
-    assert_eq!(ours, spki(&key.public_key()));
-
     let public = rsa_public_key_from_jwk(n, e).expect("public key from JWK");
     assert_eq!(spki(&public), spki(&key.public_key()));
+    assert_eq!(public.key_size_bits(), 2048);
+
+    let token = encrypt(
+        b"to a fresh key",
+        &public,
+        Some("fresh"),
+        KeyManagementAlg::RsaOaep,
+        ContentEncryption::A128CbcHs256,
+        None,
+    )
+    .expect("encrypt");
+    let (_, plaintext) = decrypt_all(&token, &one_key("fresh", &key)).expect("decrypt");
+    assert_eq!(plaintext, b"to a fresh key");
+}
+
+#[test]
+fn jwk_public_key_with_leading_zero_bytes_is_the_same_key() {
+    let key = fresh_key();
+    let jwk = RsaKeyPair::from_der(pkcs8(&key))
+        .expect("josekit reads PKCS#8")
+        .to_jwk_public_key();
+    let n = unb64(jwk.parameter("n").and_then(Value::as_str).expect("n"));
+    let e = unb64(jwk.parameter("e").and_then(Value::as_str).expect("e"));
+    let padded = |bytes: &[u8]| b64([&[0u8, 0][..], bytes].concat());
+
+    let public = rsa_public_key_from_jwk(&padded(&n), &padded(&e)).expect("public key");
+    assert_eq!(spki(&public), spki(&key.public_key()));
+}
+
+#[test]
+fn jwk_public_key_with_a_zero_modulus_or_exponent_is_rejected() {
+    let modulus = b64([0xc1; 256]);
+    for zero in ["", "AA", "AAAA"] {
+        assert_eq!(
+            rsa_public_key_from_jwk(zero, "AQAB").err(),
+            Some(JweError::InvalidPublicKey {
+                reason: "n is zero"
+            }),
+            "n = {zero:?}"
+        );
+        assert_eq!(
+            rsa_public_key_from_jwk(&modulus, zero).err(),
+            Some(JweError::InvalidPublicKey {
+                reason: "e is zero"
+            }),
+            "e = {zero:?}"
+        );
+    }
 }
 
 #[test]
