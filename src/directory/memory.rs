@@ -2,7 +2,8 @@
 //!
 //! The seed file holds `[[account]]` tables (see `config/dev-accounts.toml`). Passwords are kept
 //! only as salted PBKDF2 hashes. Tests of the service can look inside ([`MemoryDirectory::verify_password`],
-//! [`MemoryDirectory::state_of`], [`MemoryDirectory::writes`]) and inject faults:
+//! [`MemoryDirectory::state_of`], [`MemoryDirectory::writes`]), change or delete accounts as an
+//! administrator would ([`MemoryDirectory::change`], [`MemoryDirectory::remove`]) and inject faults:
 //!
 //! - [`MemoryDirectory::fail_writes_with`]: every following write fails with the given
 //!   [`WriteFault`] and changes nothing, until it is called again with `None`;
@@ -256,6 +257,17 @@ impl MemoryDirectory {
             }
             None => false,
         }
+    }
+
+    /// Deletes the account `username`, as an administrator would while a session is open. Returns
+    /// false when there is no such account.
+    pub fn remove(&self, username: &str) -> bool {
+        let mut inner = self.lock();
+        let before = inner.accounts.len();
+        inner
+            .accounts
+            .retain(|stored| stored.account.username != username);
+        inner.accounts.len() != before
     }
 
     /// How many password writes were applied (including one whose answer was lost).

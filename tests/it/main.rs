@@ -8,6 +8,7 @@ mod browser;
 mod callback;
 mod cli;
 mod directory;
+mod directory_contract;
 mod faults;
 mod flow;
 mod limits;
