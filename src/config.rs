@@ -333,17 +333,29 @@ pub fn read_key_file(path: &Path, min_len: usize) -> Result<Vec<u8>, String> {
     Ok(key.to_vec())
 }
 
-/// `url` must be https, or plain http to this machine only.
-pub fn require_https_unless_loopback(key: &'static str, url: &Url) -> Result<(), ConfigError> {
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
+/// Whether the URL's host is this machine: `localhost` or a loopback address. URLs of schemes the
+/// URL standard does not know (`redis://`) keep their host as text, which is read as an address here.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost")
+                || domain
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    };
+    }
+}
+
+/// `url` must be https, or plain http to this machine only.
+pub fn require_https_unless_loopback(key: &'static str, url: &Url) -> Result<(), ConfigError> {
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
         _ => Err(ConfigError::invalid(
             key,
             format!("`{url}` must be an https URL (plain http only for localhost)"),
@@ -364,7 +376,81 @@ mod tests {
         client_id = "tunnus-test"
         [keys]
         dir = "/etc/tunnus/keys"
+        [session]
+        key_file = "/etc/tunnus/session-key"
+        [audit]
+        pseudonym_key_file = "/etc/tunnus/audit-key"
+        [directory]
+        kind = "ldap"
         "#
+    }
+
+    #[test]
+    fn serve_refuses_settings_made_for_development_or_tests() {
+        for (key, toml) in [
+            (
+                "session.key_file",
+                valid_toml().replace("key_file = \"/etc/tunnus/session-key\"", ""),
+            ),
+            (
+                "audit.pseudonym_key_file",
+                valid_toml().replace("pseudonym_key_file = \"/etc/tunnus/audit-key\"", ""),
+            ),
+            (
+                "directory.kind",
+                valid_toml().replace("kind = \"ldap\"", ""),
+            ),
+            (
+                "broker.test_identities",
+                valid_toml().replace(
+                    "client_id = \"tunnus-test\"",
+                    "client_id = \"tunnus-test\"\ntest_identities = true",
+                ),
+            ),
+        ] {
+            assert_eq!(problem_key(&toml, Mode::Serve), key);
+            let settings = Settings::from_toml(&toml).unwrap();
+            settings.validate(Mode::Dev).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_test_installation_may_serve_test_identities_from_the_memory_directory() {
+        let toml = valid_toml()
+            .replace("kind = \"ldap\"", "kind = \"memory\"")
+            .replace(
+                "client_id = \"tunnus-test\"",
+                "client_id = \"tunnus-test\"\ntest_identities = true",
+            )
+            .replace(
+                "public_url = \"https://tunnus.example.fi/\"",
+                "public_url = \"https://tunnus.example.fi/\"\nenvironment = \"test\"",
+            );
+        Settings::from_toml(&toml)
+            .unwrap()
+            .validate(Mode::Serve)
+            .unwrap();
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised_in_every_scheme() {
+        for url in [
+            "http://localhost:8080/",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+            "redis://127.0.0.1:6379",
+            "redis://[::1]:6379",
+            "redis://LOCALHOST",
+        ] {
+            assert!(is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
+        for url in [
+            "http://10.0.0.1/",
+            "redis://redis.example.fi",
+            "redis://192.0.2.1",
+        ] {
+            assert!(!is_loopback(&Url::parse(url).unwrap()), "{url}");
+        }
     }
 
     #[test]

@@ -114,16 +114,6 @@ pub struct StoreSettings {
     pub allow_plaintext: bool,
 }
 
-/// Whether the URL's host is this machine.
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
-}
-
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
@@ -200,7 +190,7 @@ impl StoreSettings {
                 .map_err(|(key, problem)| ConfigError::invalid(key, problem))?;
             if let Some(url) = urls
                 .iter()
-                .find(|url| url.scheme() == "redis" && !is_loopback(url))
+                .find(|url| url.scheme() == "redis" && !crate::config::is_loopback(url))
             {
                 return Err(ConfigError::invalid(
                     key,
