@@ -104,7 +104,6 @@ fn check_config_accepts_the_shipped_examples() {
     assert!(dev.status.success(), "{}", text(&dev));
     for preset in [
         "examples/university-of-applied-sciences",
-        "example",
         "keycloak-mock",
         "telia",
         "op",
@@ -114,6 +113,74 @@ fn check_config_accepts_the_shipped_examples() {
         let file = format!("{root}/config/{preset}.toml");
         let output = tunnus(&["check-config", "--dev", "--config", &file]);
         assert!(output.status.success(), "{preset}: {}", text(&output));
+    }
+}
+
+/// The production example is checked as `serve` checks it, with its files (which live under /etc on
+/// a server) made in a folder of the test's and pointed at from the environment.
+#[test]
+fn check_config_accepts_the_production_example_with_its_files_in_place() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = TempDir::new("example-files");
+    let keys = dir.path().join("keys");
+    let generated = tunnus(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+    assert!(generated.status.success(), "{}", text(&generated));
+    let secret = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, tunnus::random::token()).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let files = [
+        ("TUNNUS_KEYS__DIR", keys.to_str().unwrap().to_owned()),
+        ("TUNNUS_SESSION__KEY_FILE", secret("session-key")),
+        ("TUNNUS_AUDIT__PSEUDONYM_KEY_FILE", secret("audit-key")),
+        (
+            "TUNNUS_DIRECTORY__LDAP__BIND_PASSWORD_FILE",
+            secret("ldap-password"),
+        ),
+        (
+            "TUNNUS_PASSWORD__DENY_LIST",
+            format!("{root}/config/common-passwords.txt"),
+        ),
+        (
+            "TUNNUS_AUDIT__PATH",
+            dir.path().join("audit.jsonl").to_str().unwrap().to_owned(),
+        ),
+    ];
+    let check = |missing: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tunnus"));
+        command
+            .args([
+                "check-config",
+                "--config",
+                &format!("{root}/config/example.toml"),
+            ])
+            .env_remove("TUNNUS_BROKER__ISSUER");
+        for (name, value) in &files {
+            if Some(*name) != missing {
+                command.env(name, value);
+            }
+        }
+        command.output().unwrap()
+    };
+    let output = check(None);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        !dir.path().join("audit.jsonl").exists(),
+        "checking must not create the audit file"
+    );
+    // The same check refuses the example's own paths, which do not exist here, naming the key.
+    for (name, key) in [
+        ("TUNNUS_SESSION__KEY_FILE", "session.key_file"),
+        (
+            "TUNNUS_AUDIT__PSEUDONYM_KEY_FILE",
+            "audit.pseudonym_key_file",
+        ),
+        ("TUNNUS_KEYS__DIR", "keys.dir"),
+    ] {
+        let output = check(Some(name));
+        assert!(!output.status.success(), "{name}: {}", text(&output));
+        assert!(text(&output).contains(key), "{name}: {}", text(&output));
     }
 }
 

@@ -11,6 +11,7 @@ mod directory;
 mod directory_contract;
 mod faults;
 mod flow;
+mod integrity;
 mod limits;
 mod logs;
 mod pages;

@@ -156,6 +156,12 @@ impl Cluster {
         let ldap_settings = ldap.settings(&base);
         let prefix = format!("replicas-{}:", free_port(false));
 
+        // Every replica reads the same keys: a session sealed by one opens on the other, and a
+        // person has one pseudonym on both.
+        let session_key = dir.path().join("session-key");
+        std::fs::write(&session_key, tunnus::random::token()).unwrap();
+        let audit_key = dir.path().join("audit-key");
+        std::fs::write(&audit_key, tunnus::random::token()).unwrap();
         let mut replicas = Vec::new();
         for (index, addr) in addrs.iter().enumerate() {
             let config = dir.path().join(format!("replica{index}.toml"));
@@ -167,6 +173,9 @@ impl Cluster {
                     listen = "{addr}"
                     public_url = "{public}"
                     shutdown_grace = "20s"
+                    environment = "test"
+                    [session]
+                    key_file = "{session_key}"
                     [broker]
                     issuer = "{issuer}"
                     client_id = "tunnus-replicas"
@@ -195,6 +204,7 @@ impl Cluster {
                     [audit]
                     sink = "file"
                     path = "{audit}"
+                    pseudonym_key_file = "{audit_key}"
                     [log]
                     format = "json"
                     level = "info"
@@ -207,6 +217,8 @@ impl Cluster {
                     password_file = ldap_settings.bind_password_file.as_ref().unwrap().display(),
                     deny = repo_path("config/common-passwords.txt").display(),
                     audit = dir.path().join(format!("audit{index}.jsonl")).display(),
+                    session_key = session_key.display(),
+                    audit_key = audit_key.display(),
                 ),
             )
             .unwrap();
