@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use crate::audit::{Audit, Event, EventKind, Outcome};
 use crate::clock::Clock;
-use crate::directory::{Directory, DirectoryError, NewPassword, PolicyRefusal};
+pub use crate::directory::PolicyRefusal;
+use crate::directory::{Directory, DirectoryError, NewPassword};
 use crate::identity::VerifiedIdentity;
 use crate::limits::{Limit, LimitError, Limiter};
 use crate::metrics::Metrics;

@@ -18,10 +18,10 @@ use super::pages::{AccountPage, DonePage, RefusalPage, render};
 use crate::account::password::Violation;
 use crate::account::session::Session;
 use crate::account::{
-    Context, Done, Ineligible, PasswordForm, Problems, Purpose, Refusal, SessionId, Submitted,
+    Context, Done, Ineligible, PasswordForm, PolicyRefusal, Problems, Purpose, Refusal, SessionId,
+    Submitted,
 };
 use crate::app::AppState;
-use crate::directory::PolicyRefusal;
 use crate::i18n::{Lang, Texts};
 
 /// The session id in the request's cookie.

@@ -147,11 +147,11 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
             dir.path().join("audit.jsonl").to_str().unwrap().to_owned(),
         ),
     ];
-    let check = |missing: Option<&str>| {
+    let run = |subcommand: &str, missing: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tunnus"));
         command
             .args([
-                "check-config",
+                subcommand,
                 "--config",
                 &format!("{root}/config/example.toml"),
             ])
@@ -163,6 +163,7 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
         }
         command.output().unwrap()
     };
+    let check = |missing| run("check-config", missing);
     let output = check(None);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
@@ -181,6 +182,10 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
         let output = check(Some(name));
         assert!(!output.status.success(), "{name}: {}", text(&output));
         assert!(text(&output).contains(key), "{name}: {}", text(&output));
+        // `serve` runs the same check before anything else, so it says exactly the same.
+        let served = run("serve", Some(name));
+        assert!(!served.status.success(), "{name}: {}", text(&served));
+        assert_eq!(text(&served), text(&output), "{name}");
     }
 }
 
