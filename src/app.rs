@@ -225,6 +225,7 @@ impl App {
             source,
         })?;
         let public_url = settings.public_url_on(local);
+        let metrics = Arc::new(Metrics::default());
         let issuer = settings.broker.issuer.clone().ok_or(StartError::Config {
             key: "broker.issuer",
             problem: "is required".to_owned(),
@@ -240,6 +241,7 @@ impl App {
                 })?,
             deps.keys.clone(),
             deps.clock.clone(),
+            metrics.clone(),
         )?;
         let csp = format!(
             "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
@@ -251,7 +253,6 @@ impl App {
             None => crate::store::build(&settings.store, deps.clock.clone())?,
         };
         let default_lang = Lang::from_code(&settings.ui.default_language).unwrap_or(Lang::Fi);
-        let metrics = Arc::new(Metrics::default());
         let directory = match deps.directory {
             Some(directory) => directory,
             None => crate::directory::build(&settings.directory).await?,

@@ -103,23 +103,7 @@ pub async fn finish(
         return Err(bad("callback without code or error"));
     };
 
-    let timer = std::time::Instant::now();
-    let identity = state.rp.finish(code, &tx.pending).await;
-    state.metrics.observe(
-        "tunnus_broker_call_duration_seconds",
-        &[("step", "finish")],
-        timer.elapsed(),
-    );
-    let identity = identity.inspect_err(|error| {
-        let kind = match error {
-            crate::oidc::OidcError::BrokerUnavailable { .. } => "unavailable",
-            _ => "refused",
-        };
-        state.metrics.count(
-            "tunnus_broker_errors_total",
-            &[("step", "finish"), ("kind", kind)],
-        );
-    })?;
+    let identity = state.rp.finish(code, &tx.pending).await?;
 
     let client_ip = client_ip.to_string();
     let context = Context {

@@ -56,18 +56,7 @@ pub async fn start(
         state.limiter.enforce(limit, subject, event).await?;
     }
 
-    let timer = std::time::Instant::now();
-    let start = state.rp.start(lang).await;
-    state.metrics.observe(
-        "tunnus_broker_call_duration_seconds",
-        &[("step", "start")],
-        timer.elapsed(),
-    );
-    let start = start.inspect_err(|_| {
-        state
-            .metrics
-            .count("tunnus_broker_errors_total", &[("step", "start")]);
-    })?;
+    let start = state.rp.start(lang).await?;
     // One binding value per browser, so logins started in two tabs can both finish.
     let existing_binding = state.cookies.read(&headers, cookies::LOGIN);
     let binding = existing_binding

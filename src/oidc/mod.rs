@@ -14,6 +14,7 @@ use crate::config::{AssertionAudience, BrokerSettings};
 use crate::i18n::Lang;
 use crate::identity::VerifiedIdentity;
 use crate::keys::{KeyError, ServiceKeys};
+use crate::metrics::Metrics;
 
 pub mod broker_keys;
 pub mod claims;
@@ -94,6 +95,7 @@ pub struct RelyingParty {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     cache: ProviderCache,
+    metrics: Arc<Metrics>,
 }
 
 impl RelyingParty {
@@ -104,6 +106,7 @@ impl RelyingParty {
         redirect_uri: Url,
         keys: Arc<ServiceKeys>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Result<RelyingParty, OidcError> {
         let http = http::client(settings.http_timeout.get())
             .map_err(|error| OidcError::Client(error.to_string()))?;
@@ -121,7 +124,35 @@ impl RelyingParty {
             keys,
             http,
             clock,
+            metrics,
         })
+    }
+
+    /// Runs one step with the broker, timed in `tunnus_broker_call_duration_seconds{step}` and its
+    /// failures counted in `tunnus_broker_errors_total{step,kind}`.
+    async fn timed<T>(
+        &self,
+        step: &'static str,
+        call: impl std::future::Future<Output = Result<T, OidcError>>,
+    ) -> Result<T, OidcError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        self.metrics.observe(
+            "tunnus_broker_call_duration_seconds",
+            &[("step", step)],
+            started.elapsed(),
+        );
+        if let Err(error) = &result {
+            let kind = match error {
+                OidcError::BrokerUnavailable { .. } => "unavailable",
+                _ => "refused",
+            };
+            self.metrics.count(
+                "tunnus_broker_errors_total",
+                &[("step", step), ("kind", kind)],
+            );
+        }
+        result
     }
 
     /// Whether the broker's discovery document can be read (for readiness).
@@ -136,6 +167,10 @@ impl RelyingParty {
 
     /// Prepares an authorization request in the person's language.
     pub async fn start(&self, lang: Lang) -> Result<LoginStart, OidcError> {
+        self.timed("start", self.prepare(lang)).await
+    }
+
+    async fn prepare(&self, lang: Lang) -> Result<LoginStart, OidcError> {
         let provider = self.cache.provider().await?;
         let pkce = self.settings.pkce.then(Pkce::new);
         let mut scope = vec!["openid".to_owned()];
@@ -203,6 +238,14 @@ impl RelyingParty {
 
     /// Exchanges `code` and validates the ID token against `pending`.
     pub async fn finish(
+        &self,
+        code: &str,
+        pending: &PendingLogin,
+    ) -> Result<VerifiedIdentity, OidcError> {
+        self.timed("finish", self.identify(code, pending)).await
+    }
+
+    async fn identify(
         &self,
         code: &str,
         pending: &PendingLogin,
