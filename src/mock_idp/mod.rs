@@ -20,6 +20,7 @@
 
 mod admin;
 mod authorize;
+mod claims;
 mod client;
 mod faults;
 mod html;
@@ -521,7 +522,7 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
             &serde_json::json!({"error": "unknown_error"}),
         );
     }
-    let names = realm.settings.preset.claim_names();
+    let names = claims::claim_names(realm.settings.preset);
     let mut acr_values = vec![
         "http://ftn.ficora.fi/2017/loa2".to_owned(),
         "http://ftn.ficora.fi/2017/loa3".to_owned(),
