@@ -42,11 +42,11 @@ pub enum ConfigError {
     #[error("`{key}`: {problem}")]
     Invalid { key: &'static str, problem: String },
     /// A file the settings point at could not be read.
-    #[error("`{key}`: cannot read {path}: {source}")]
+    #[error("`{key}`: cannot read {path}: {error}")]
     File {
         key: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -481,7 +481,7 @@ impl Settings {
                 return Err(ConfigError::File {
                     key: "--config",
                     path: file.to_owned(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                 });
             }
             figment = figment.merge(Toml::file_exact(file));

@@ -19,18 +19,32 @@ pub enum DevError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("keys: {0}")]
-    Keys(#[from] KeyError),
+    Keys(KeyError),
     #[error("mock broker: {0}")]
-    Mock(#[from] MockIdpError),
+    Mock(MockIdpError),
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+}
+
+// By hand rather than `#[from]`, which would also make the wrapped error the `source` and so print
+// its text twice under `{:#}`: the message above already includes it.
+impl From<KeyError> for DevError {
+    fn from(error: KeyError) -> Self {
+        DevError::Keys(error)
+    }
+}
+
+impl From<MockIdpError> for DevError {
+    fn from(error: MockIdpError) -> Self {
+        DevError::Mock(error)
+    }
 }
 
 /// The two servers of dev mode, bound and ready to serve.
@@ -52,10 +66,10 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let addr = settings.server.listen;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| DevError::Listen { addr, source })?;
+        .map_err(|error| DevError::Listen { addr, error })?;
     let local = listener
         .local_addr()
-        .map_err(|source| DevError::Listen { addr, source })?;
+        .map_err(|error| DevError::Listen { addr, error })?;
     let public_url = settings.public_url_on(local);
 
     let mut mock_settings = settings.mock_idp.clone();
@@ -79,7 +93,7 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
             enc: settings.broker.id_token_encryption.enc,
         });
     }
-    let persons = mock_idp::load_persons(&mock_settings.persons)?;
+    let persons = mock_settings.test_persons()?;
     let mock = MockIdp::bind(mock_settings.clone(), persons.clone(), clock.clone()).await?;
 
     let broker = &mut settings.broker;

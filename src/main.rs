@@ -207,7 +207,7 @@ async fn serve(settings: Settings) -> Result<()> {
 }
 
 async fn mock(settings: mock_idp::MockIdpSettings) -> Result<()> {
-    let persons = mock_idp::load_persons(&settings.persons)?;
+    let persons = settings.test_persons()?;
     let mock = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await?;
     say!("mock broker: {}", mock.issuer());
     mock.serve(shutdown_signal()).await?;

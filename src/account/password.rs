@@ -81,12 +81,12 @@ pub enum PolicyError {
     },
     /// The deny list file cannot be read (missing, unreadable or not UTF-8): fix the path in
     /// `password.deny_list` or the file itself.
-    #[error("`password.deny_list`: cannot read {}: {source}", .path.display())]
+    #[error("`password.deny_list`: cannot read {}: {error}", .path.display())]
     DenyList {
         /// The path as configured.
         path: PathBuf,
         /// What reading it reported.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -339,9 +339,9 @@ fn validate(settings: &PasswordSettings) -> Result<(), PolicyError> {
 }
 
 fn load_deny_list(path: &Path) -> Result<HashSet<String>, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::DenyList {
+    let text = std::fs::read_to_string(path).map_err(|error| PolicyError::DenyList {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     Ok(parse_deny_list(&text))
 }

@@ -103,6 +103,16 @@ impl Default for MockIdpSettings {
     }
 }
 
+impl MockIdpSettings {
+    /// The test persons of the `persons` file. A problem with the file names the key.
+    pub fn test_persons(&self) -> Result<Vec<Person>, MockIdpError> {
+        load_persons(&self.persons).map_err(|error| MockIdpError::InvalidSetting {
+            key: "persons",
+            problem: error.to_string(),
+        })
+    }
+}
+
 /// The registered client (`[mock_idp.client]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -176,10 +186,10 @@ fn encryption_switch<'de, D: Deserializer<'de>>(
 #[derive(Debug, thiserror::Error)]
 pub enum MockIdpError {
     /// A file could not be read: check that the path exists and is readable.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not valid TOML of the expected shape: fix it at the line given.
     #[error("{path} is not valid (line {line}): {message}")]
@@ -195,25 +205,25 @@ pub enum MockIdpError {
     #[error("mock_idp.{key}: {problem}")]
     InvalidSetting { key: &'static str, problem: String },
     /// The listen address could not be bound: pick a free port or another address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The realm signing key could not be made: the machine's cryptography failed; report it.
-    #[error("cannot generate the realm signing key: {source}")]
-    SigningKey { source: KeyError },
+    #[error("cannot generate the realm signing key: {error}")]
+    SigningKey { error: KeyError },
     /// The HTTP client for the client's JWKS could not be built: the TLS setup failed; report it.
-    #[error("cannot build the HTTP client: {source}")]
-    HttpClient { source: reqwest::Error },
+    #[error("cannot build the HTTP client: {reason}")]
+    HttpClient { reason: String },
 }
 
 /// Reads the `[mock_idp]` table of a TOML file (other tables, such as a full service
 /// configuration's, are ignored).
 pub fn load_settings(path: &Path) -> Result<MockIdpSettings, MockIdpError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| MockIdpError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     parse_settings(&text).map_err(|(line, message)| MockIdpError::Parse {
         path: path.to_owned(),
@@ -267,13 +277,13 @@ impl MockIdp {
         let listener =
             TcpListener::bind(settings.listen)
                 .await
-                .map_err(|source| MockIdpError::Bind {
+                .map_err(|error| MockIdpError::Bind {
                     addr: settings.listen,
-                    source,
+                    error,
                 })?;
-        let local = listener.local_addr().map_err(|source| MockIdpError::Bind {
+        let local = listener.local_addr().map_err(|error| MockIdpError::Bind {
             addr: settings.listen,
-            source,
+            error,
         })?;
         let base = public_base(settings.public_url.as_ref(), local);
         let realm = Realm::new(settings, base, persons, clock)?;

@@ -57,9 +57,9 @@ pub fn load_persons(path: &Path) -> Result<Vec<Person>, MockIdpError> {
         #[serde(default)]
         person: Vec<Person>,
     }
-    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| MockIdpError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     let file: PersonsFile = toml::from_str(&text).map_err(|error| MockIdpError::Parse {
         path: path.to_owned(),

@@ -133,6 +133,52 @@ fn serve_refuses_to_start_without_keys() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// How often `needle` occurs in `haystack`.
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn a_missing_config_file_is_named_with_its_cause_once() {
+    let dir = TempDir::new("no-config");
+    let file = dir.path().join("absent.toml");
+    let output = tunnus(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let shown = String::from_utf8_lossy(&output.stderr);
+    assert!(shown.contains("`--config`"), "{shown}");
+    assert!(shown.contains(file.to_str().unwrap()), "{shown}");
+    assert_eq!(count(&shown, "no such file"), 1, "{shown}");
+}
+
+#[test]
+fn a_missing_persons_file_is_named_by_its_key_with_its_cause_once() {
+    let dir = TempDir::new("no-persons");
+    let persons = dir.path().join("absent-persons.toml");
+    let cause = std::fs::read_to_string(&persons).unwrap_err().to_string();
+    let config = dir.path().join("tunnus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"warn\"\n\
+             [mock_idp]\nlisten = \"127.0.0.1:0\"\npersons = \"{}\"\n",
+            persons.display()
+        ),
+    )
+    .unwrap();
+    for command in ["mock-idp", "dev"] {
+        let output = tunnus(&[command, "--config", config.to_str().unwrap()]);
+        assert!(!output.status.success(), "{command}");
+        let shown = String::from_utf8_lossy(&output.stderr);
+        assert!(shown.contains("mock_idp.persons"), "{command}: {shown}");
+        assert_eq!(
+            count(&shown, persons.to_str().unwrap()),
+            1,
+            "{command}: {shown}"
+        );
+        assert_eq!(count(&shown, &cause), 1, "{command}: {shown}");
+    }
+}
+
 /// Reads a child's stdout until `lines` lines have come, or panics after a deadline.
 fn read_lines(child: &mut std::process::Child, lines: usize) -> Vec<String> {
     use std::io::BufRead;
