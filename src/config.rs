@@ -489,6 +489,14 @@ impl Settings {
         Ok(figment.merge(env).extract()?)
     }
 
+    /// Like [`Settings::load`] with the file's content given as text (the built-in dev settings).
+    pub fn load_text(text: &str) -> Result<Settings, ConfigError> {
+        Ok(Figment::new()
+            .merge(Toml::string(text))
+            .merge(Env::prefixed("TUNNUS_").split("__"))
+            .extract()?)
+    }
+
     /// Reads settings from TOML text over the defaults (tests and `check-config` of inline text).
     pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
         Ok(Figment::new().merge(Toml::string(text)).extract()?)

@@ -13,6 +13,10 @@ use crate::config::{ConfigError, Mode, Settings};
 use crate::keys::{KeyError, ServiceKeys};
 use crate::mock_idp::{self, IdTokenEncryption, MockIdp, MockIdpError};
 
+/// The development settings built into the program (`config/dev.toml` of the source): what
+/// `tunnus dev` uses without `--config` when the working directory has no `config/dev.toml`.
+pub const DEV_SETTINGS: &str = include_str!("../config/dev.toml");
+
 /// Dev mode could not start; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -166,5 +170,28 @@ impl DevServers {
             Ok(result) => result.map_err(DevError::Serve),
             Err(join) => Err(DevError::Serve(std::io::Error::other(join.to_string()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_dev_settings_are_the_shipped_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dev.toml");
+        assert_eq!(DEV_SETTINGS, std::fs::read_to_string(path).unwrap());
+    }
+
+    /// Files named in the dev settings would be looked for in the working directory; left out, they
+    /// are the built-in ones, so `tunnus dev` runs from any folder.
+    #[test]
+    fn the_built_in_dev_settings_name_no_files() {
+        let settings = Settings::from_toml(DEV_SETTINGS).unwrap();
+        assert_eq!(settings.directory.seed, None);
+        assert_eq!(settings.password.deny_list, None);
+        assert_eq!(settings.mock_idp.persons, None);
+        assert_eq!(settings.keys.dir, None);
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
     }
 }

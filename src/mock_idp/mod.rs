@@ -52,7 +52,7 @@ use crate::oidc::claims::Preset;
 use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
 
 pub use faults::{Fault, FaultSettings};
-pub use persons::{Person, load_persons};
+pub use persons::{BUILT_IN_PERSONS, Person, built_in_persons, load_persons};
 
 use realm::Realm;
 
@@ -72,8 +72,9 @@ pub struct MockIdpSettings {
     pub realm: String,
     /// Which broker's claim names the ID token uses.
     pub preset: Preset,
-    /// The `[[person]]` file of test persons.
-    pub persons: PathBuf,
+    /// The `[[person]]` file of test persons; `None` (the key left out) is the built-in ones,
+    /// [`BUILT_IN_PERSONS`].
+    pub persons: Option<PathBuf>,
     /// The `acr` put in ID tokens.
     pub acr: String,
     /// How long an authorization code can be exchanged, in seconds.
@@ -93,7 +94,7 @@ impl Default for MockIdpSettings {
             public_url: None,
             realm: "ftn".to_owned(),
             preset: Preset::Keycloak,
-            persons: PathBuf::from("config/mock-persons.toml"),
+            persons: None,
             acr: DEFAULT_ACR.to_owned(),
             code_lifetime_secs: 60,
             token_lifetime_secs: 600,
@@ -104,9 +105,13 @@ impl Default for MockIdpSettings {
 }
 
 impl MockIdpSettings {
-    /// The test persons of the `persons` file. A problem with the file names the key.
+    /// The test persons: those of the `persons` file, or the built-in ones when it is not given. A
+    /// problem with the file names the key.
     pub fn test_persons(&self) -> Result<Vec<Person>, MockIdpError> {
-        load_persons(&self.persons).map_err(|error| MockIdpError::InvalidSetting {
+        let Some(path) = &self.persons else {
+            return built_in_persons();
+        };
+        load_persons(path).map_err(|error| MockIdpError::InvalidSetting {
             key: "persons",
             problem: error.to_string(),
         })

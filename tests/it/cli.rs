@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use reqwest::StatusCode;
+
+use crate::harness::Browser;
 use crate::redis::TempDir;
 
 fn tunnus(args: &[&str]) -> Output {
@@ -273,6 +276,44 @@ async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
     assert_eq!(discovery.status(), 200);
     let ready = reqwest::get(format!("{service}readyz")).await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    assert!(dev.terminate().success());
+}
+
+/// An installed binary run from any folder: no `--config`, no `config/` beside it. The built-in dev
+/// settings, accounts, test persons and deny list carry a whole identification; only the ports are
+/// moved off the fixed ones, through the environment.
+#[tokio::test]
+async fn dev_mode_runs_from_an_empty_folder_on_its_built_in_files() {
+    let dir = TempDir::new("dev-anywhere");
+    let child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .current_dir(dir.path())
+        .env_remove("TUNNUS_BROKER__ISSUER")
+        .env("TUNNUS_SERVER__LISTEN", "127.0.0.1:0")
+        .env("TUNNUS_MOCK_IDP__LISTEN", "127.0.0.1:0")
+        .env("TUNNUS_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut dev = Running { child, _dir: dir };
+    let banner = read_lines(&mut dev.child, 4);
+    assert_eq!(banner[0], "tunnus (dev mode)");
+    let service = reqwest::Url::parse(banner[1].split_whitespace().last().unwrap()).unwrap();
+
+    let ready = reqwest::get(service.join("/readyz").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    let browser = Browser::new(service);
+    browser.get_path("/").await.assert_status(StatusCode::OK);
+    // Tero, the first built-in test person, has the built-in account `tetyra`.
+    let callback = browser.identify(0).await;
+    callback.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(callback.location().path(), "/account");
+    browser
+        .get_path("/account")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("tetyra");
     assert!(dev.terminate().success());
 }
 
