@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tunnus::clock::SystemClock;
-use tunnus::mock_idp::{MockIdp, load_persons, load_settings};
+use tunnus::mock_idp::{MockIdp, load_settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .context("usage: mock_broker <config file with a [mock_idp] table>")?;
     let settings = load_settings(&path)?;
-    let persons = load_persons(&settings.persons)?;
+    let persons = settings.test_persons()?;
     let idp = MockIdp::bind(settings, persons.clone(), Arc::new(SystemClock)).await?;
 
     println!("issuer: {}", idp.issuer());

@@ -30,26 +30,52 @@ use crate::store::{Store, StoreError};
 /// The service could not start; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Texts(#[from] crate::i18n::CatalogError),
     #[error("relying party: {0}")]
-    RelyingParty(#[from] OidcError),
+    RelyingParty(OidcError),
     #[error("`{key}`: {problem}")]
     Config { key: &'static str, problem: String },
     #[error("directory: {0}")]
-    Directory(#[from] DirectoryError),
+    Directory(DirectoryError),
     #[error("password policy: {0}")]
-    Password(#[from] PolicyError),
+    Password(PolicyError),
     #[error("audit: {0}")]
-    Audit(#[from] AuditError),
+    Audit(AuditError),
     /// The `[store]` settings cannot work: fix the named key.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+// By hand rather than `#[from]`, which would also make the wrapped error the `source` and so print
+// its text twice under `{:#}`: the messages above already include it.
+impl From<OidcError> for StartError {
+    fn from(error: OidcError) -> Self {
+        StartError::RelyingParty(error)
+    }
+}
+
+impl From<DirectoryError> for StartError {
+    fn from(error: DirectoryError) -> Self {
+        StartError::Directory(error)
+    }
+}
+
+impl From<PolicyError> for StartError {
+    fn from(error: PolicyError) -> Self {
+        StartError::Password(error)
+    }
+}
+
+impl From<AuditError> for StartError {
+    fn from(error: AuditError) -> Self {
+        StartError::Audit(error)
+    }
 }
 
 /// Everything a request handler may use. Cheap to clone.
@@ -209,7 +235,7 @@ impl App {
         let addr = settings.server.listen;
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| StartError::Listen { addr, source })?;
+            .map_err(|error| StartError::Listen { addr, error })?;
         Self::build_on(listener, settings, deps).await
     }
 
@@ -220,9 +246,9 @@ impl App {
         settings: Settings,
         deps: Dependencies,
     ) -> Result<App, StartError> {
-        let local = listener.local_addr().map_err(|source| StartError::Listen {
+        let local = listener.local_addr().map_err(|error| StartError::Listen {
             addr: settings.server.listen,
-            source,
+            error,
         })?;
         let public_url = settings.public_url_on(local);
         let metrics = Arc::new(Metrics::default());

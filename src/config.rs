@@ -43,11 +43,11 @@ pub enum ConfigError {
     #[error("`{key}`: {problem}")]
     Invalid { key: &'static str, problem: String },
     /// A file the settings point at could not be read.
-    #[error("`{key}`: cannot read {path}: {source}")]
+    #[error("`{key}`: cannot read {path}: {error}")]
     File {
         key: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -220,12 +220,20 @@ impl Settings {
                 return Err(ConfigError::File {
                     key: "--config",
                     path: file.to_owned(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                 });
             }
             figment = figment.merge(Toml::file_exact(file));
         }
         Ok(figment.merge(env).extract()?)
+    }
+
+    /// Like [`Settings::load`] with the file's content given as text (the built-in dev settings).
+    pub fn load_text(text: &str) -> Result<Settings, ConfigError> {
+        Ok(Figment::new()
+            .merge(Toml::string(text))
+            .merge(Env::prefixed("TUNNUS_").split("__"))
+            .extract()?)
     }
 
     /// Reads settings from TOML text over the defaults (tests and `check-config` of inline text).

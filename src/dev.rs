@@ -13,24 +13,42 @@ use crate::config::{ConfigError, Mode, Settings};
 use crate::keys::{KeyError, ServiceKeys};
 use crate::mock_idp::{self, IdTokenEncryption, MockIdp, MockIdpError};
 
+/// The development settings built into the program (`config/dev.toml` of the source): what
+/// `tunnus dev` uses without `--config` when the working directory has no `config/dev.toml`.
+pub const DEV_SETTINGS: &str = include_str!("../config/dev.toml");
+
 /// Dev mode could not start; the message says what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("keys: {0}")]
-    Keys(#[from] KeyError),
+    Keys(KeyError),
     #[error("mock broker: {0}")]
-    Mock(#[from] MockIdpError),
+    Mock(MockIdpError),
     #[error(transparent)]
     Start(#[from] StartError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: std::net::SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+}
+
+// By hand rather than `#[from]`, which would also make the wrapped error the `source` and so print
+// its text twice under `{:#}`: the message above already includes it.
+impl From<KeyError> for DevError {
+    fn from(error: KeyError) -> Self {
+        DevError::Keys(error)
+    }
+}
+
+impl From<MockIdpError> for DevError {
+    fn from(error: MockIdpError) -> Self {
+        DevError::Mock(error)
+    }
 }
 
 /// The two servers of dev mode, bound and ready to serve.
@@ -52,10 +70,10 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let addr = settings.server.listen;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| DevError::Listen { addr, source })?;
+        .map_err(|error| DevError::Listen { addr, error })?;
     let local = listener
         .local_addr()
-        .map_err(|source| DevError::Listen { addr, source })?;
+        .map_err(|error| DevError::Listen { addr, error })?;
     let public_url = settings.public_url_on(local);
 
     let mut mock_settings = settings.mock_idp.clone();
@@ -79,7 +97,7 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
             enc: settings.broker.id_token_encryption.enc,
         });
     }
-    let persons = mock_idp::load_persons(&mock_settings.persons)?;
+    let persons = mock_settings.test_persons()?;
     let mock = MockIdp::bind(mock_settings.clone(), persons.clone(), clock.clone()).await?;
 
     let broker = &mut settings.broker;
@@ -152,5 +170,28 @@ impl DevServers {
             Ok(result) => result.map_err(DevError::Serve),
             Err(join) => Err(DevError::Serve(std::io::Error::other(join.to_string()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_dev_settings_are_the_shipped_file() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dev.toml");
+        assert_eq!(DEV_SETTINGS, std::fs::read_to_string(path).unwrap());
+    }
+
+    /// Files named in the dev settings would be looked for in the working directory; left out, they
+    /// are the built-in ones, so `tunnus dev` runs from any folder.
+    #[test]
+    fn the_built_in_dev_settings_name_no_files() {
+        let settings = Settings::from_toml(DEV_SETTINGS).unwrap();
+        assert_eq!(settings.directory.seed, None);
+        assert_eq!(settings.password.deny_list, None);
+        assert_eq!(settings.mock_idp.persons, None);
+        assert_eq!(settings.keys.dir, None);
+        assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
     }
 }

@@ -40,6 +40,12 @@
 //! - [`i18n`]: Finnish, Swedish and English texts;
 //! - [`dev`]: `tunnus dev`, the service and the mock broker in one process;
 //! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests.
+//!
+//! Errors: each module has one `thiserror` enum whose messages say what to fix. A message includes
+//! the text of what caused it, and `source()` is `None`, so a log line's `{}` and the command line's
+//! `{:#}` both show every cause exactly once. A message that wraps another error therefore comes with
+//! a hand-written `From`, not `#[from]`, `#[source]` or a field named `source` (each of those makes the
+//! wrapped error the `source` as well); `#[error(transparent)]` passes an error on unchanged.
 
 pub mod account;
 pub mod app;
@@ -60,3 +66,116 @@ pub mod oidc;
 pub mod random;
 pub mod secret;
 pub mod store;
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+    use std::net::{Ipv4Addr, SocketAddr};
+
+    use crate::account::password::PolicyError;
+    use crate::app::StartError;
+    use crate::audit::AuditError;
+    use crate::config::ConfigError;
+    use crate::dev::DevError;
+    use crate::directory::DirectoryError;
+    use crate::i18n::CatalogError;
+    use crate::keys::KeyError;
+    use crate::mock_idp::MockIdpError;
+    use crate::oidc::OidcError;
+    use crate::oidc::id_token::IdTokenError;
+    use crate::oidc::jwe::JweError;
+
+    /// What `main` prints for `error`: its message, then each `source` (anyhow's `{:#}`).
+    fn printed(error: impl Error + Send + Sync + 'static) -> String {
+        format!("{:#}", anyhow::Error::from(error))
+    }
+
+    fn shows_once(error: impl Error + Send + Sync + 'static, cause: &str) {
+        assert!(error.source().is_none(), "{error} has a source");
+        let printed = printed(error);
+        assert_eq!(printed.matches(cause).count(), 1, "{printed}");
+    }
+
+    const CAUSE: &str = "the disk is on fire";
+
+    fn io() -> std::io::Error {
+        std::io::Error::other(CAUSE)
+    }
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))
+    }
+
+    #[test]
+    fn errors_that_wrap_a_cause_show_it_once_and_have_no_source() {
+        let key = || KeyError::Unreadable {
+            path: "signing.pem".into(),
+            error: io(),
+        };
+        shows_once(IdTokenError::from(JweError::CriticalHeader), "(`crit`)");
+        shows_once(OidcError::from(key()), CAUSE);
+        shows_once(
+            OidcError::from(IdTokenError::from(JweError::CriticalHeader)),
+            "(`crit`)",
+        );
+        let config = || ConfigError::File {
+            key: "--config",
+            path: "tunnus.toml".into(),
+            error: io(),
+        };
+        shows_once(config(), CAUSE);
+        let policy = || PolicyError::DenyList {
+            path: "words.txt".into(),
+            error: io(),
+        };
+        shows_once(policy(), CAUSE);
+        let toml_error = toml::from_str::<toml::Table>("= 1").expect_err("not TOML");
+        let toml_message = toml_error.message().to_owned();
+        let catalog = CatalogError::BuiltIn {
+            lang: "fi",
+            error: toml_error,
+        };
+        let mock = [
+            MockIdpError::Read {
+                path: "persons.toml".into(),
+                error: io(),
+            },
+            MockIdpError::Bind {
+                addr: addr(),
+                error: io(),
+            },
+            MockIdpError::SigningKey { error: key() },
+        ];
+
+        let start = vec![
+            StartError::Listen {
+                addr: addr(),
+                error: io(),
+            },
+            StartError::from(OidcError::from(key())),
+            StartError::from(DirectoryError::Unavailable {
+                detail: CAUSE.to_owned(),
+            }),
+            StartError::from(policy()),
+            StartError::from(AuditError::Path(CAUSE.to_owned())),
+        ];
+        shows_once(StartError::from(catalog), &toml_message);
+        for error in start {
+            shows_once(error, CAUSE);
+        }
+        let mut dev = vec![
+            DevError::from(config()),
+            DevError::from(key()),
+            DevError::from(StartError::from(policy())),
+            DevError::Listen {
+                addr: addr(),
+                error: io(),
+            },
+            DevError::Serve(io()),
+        ];
+        dev.extend(mock.into_iter().map(DevError::from));
+        for error in dev {
+            shows_once(error, CAUSE);
+        }
+    }
+}

@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the service with the bundled mock broker, fresh keys and test persons (the default).
     Dev {
-        /// Settings file [default: config/dev.toml when it exists].
+        /// Settings file [default: config/dev.toml when it exists, else the built-in dev settings].
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -113,7 +113,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Dev { config } => {
             let default = Path::new("config/dev.toml");
             let file = config.or_else(|| default.is_file().then(|| default.to_owned()));
-            let settings = Settings::load(file.as_deref())?;
+            let settings = match file {
+                Some(file) => Settings::load(Some(&file))?,
+                None => Settings::load_text(tunnus::dev::DEV_SETTINGS)?,
+            };
             settings.log.init()?;
             runtime()?.block_on(dev(settings))
         }
@@ -185,7 +188,7 @@ async fn serve(settings: Settings) -> Result<()> {
 }
 
 async fn mock(settings: mock_idp::MockIdpSettings) -> Result<()> {
-    let persons = mock_idp::load_persons(&settings.persons)?;
+    let persons = settings.test_persons()?;
     let mock = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await?;
     say!("mock broker: {}", mock.issuer());
     mock.serve(shutdown_signal()).await?;

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use time::Date;
 
-/// The deny list shipped with the service, relative to the working directory.
-pub const DEFAULT_DENY_LIST: &str = "config/common-passwords.txt";
+/// The deny list built into the program (`config/common-passwords.txt` of the source): used when
+/// `password.deny_list` is not given, so the service refuses common passwords wherever it runs.
+pub const BUILT_IN_DENY_LIST: &str = include_str!("../../config/common-passwords.txt");
 
 /// How many characters of a password zxcvbn scores. zxcvbn's work grows with the square of the length
 /// times the number of l33t substitutions it tries, so inputs dense in characters like `4@8(3!|0$7`
@@ -53,7 +54,8 @@ pub struct PasswordSettings {
     /// Lowest acceptable zxcvbn score, 0–4.
     pub min_strength: u8,
     /// File of passwords to refuse: one a line, `#` starts a comment line, blank lines are ignored.
-    /// Relative paths are relative to the working directory. An empty file refuses nothing.
+    /// Relative paths are relative to the working directory. An empty file refuses nothing. `None`
+    /// (the key left out) is the built-in list, [`BUILT_IN_DENY_LIST`].
     pub deny_list: Option<PathBuf>,
 }
 
@@ -72,7 +74,7 @@ impl Default for PasswordSettings {
             min_length: 12,
             max_length: 128,
             min_strength: 3,
-            deny_list: Some(PathBuf::from(DEFAULT_DENY_LIST)),
+            deny_list: None,
         }
     }
 }
@@ -90,12 +92,12 @@ pub enum PolicyError {
     },
     /// The deny list file cannot be read (missing, unreadable or not UTF-8): fix the path in
     /// `password.deny_list` or the file itself.
-    #[error("`password.deny_list`: cannot read {}: {source}", .path.display())]
+    #[error("`password.deny_list`: cannot read {}: {error}", .path.display())]
     DenyList {
         /// The path as configured.
         path: PathBuf,
         /// What reading it reported.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -206,7 +208,7 @@ impl PasswordPolicy {
         validate(settings)?;
         let deny_list = match &settings.deny_list {
             Some(path) => load_deny_list(path)?,
-            None => HashSet::new(),
+            None => parse_deny_list(BUILT_IN_DENY_LIST),
         };
         Ok(PasswordPolicy {
             min_length: settings.min_length,
@@ -348,9 +350,9 @@ fn validate(settings: &PasswordSettings) -> Result<(), PolicyError> {
 }
 
 fn load_deny_list(path: &Path) -> Result<HashSet<String>, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::DenyList {
+    let text = std::fs::read_to_string(path).map_err(|error| PolicyError::DenyList {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     Ok(parse_deny_list(&text))
 }
@@ -515,15 +517,12 @@ mod tests {
 
     /// The shipped deny list, read from the crate, not from the working directory.
     fn shipped_deny_list() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_DENY_LIST)
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/common-passwords.txt")
     }
 
+    /// The default policy, with the built-in deny list.
     fn policy() -> PasswordPolicy {
-        let settings = PasswordSettings {
-            deny_list: Some(shipped_deny_list()),
-            ..PasswordSettings::default()
-        };
-        PasswordPolicy::from_settings(&settings).unwrap()
+        PasswordPolicy::from_settings(&PasswordSettings::default()).unwrap()
     }
 
     /// A policy with the default limits and the given deny list text.
@@ -535,11 +534,10 @@ mod tests {
     }
 
     fn policy_without_deny_list() -> PasswordPolicy {
-        let settings = PasswordSettings {
-            deny_list: None,
-            ..PasswordSettings::default()
-        };
-        PasswordPolicy::from_settings(&settings).unwrap()
+        PasswordPolicy {
+            deny_list: HashSet::new(),
+            ..policy()
+        }
     }
 
     fn tero() -> PersonContext<'static> {
@@ -589,10 +587,20 @@ mod tests {
             ),
             (12, 128, 3)
         );
-        assert_eq!(
-            PasswordSettings::default().deny_list,
-            Some(PathBuf::from("config/common-passwords.txt"))
-        );
+        assert_eq!(PasswordSettings::default().deny_list, None);
+    }
+
+    #[test]
+    fn the_default_deny_list_is_the_shipped_file_built_in() {
+        let shipped = std::fs::read_to_string(shipped_deny_list()).unwrap();
+        assert_eq!(BUILT_IN_DENY_LIST, shipped);
+        assert_eq!(policy().deny_list, parse_deny_list(&shipped));
+        let from_file = PasswordPolicy::from_settings(&PasswordSettings {
+            deny_list: Some(shipped_deny_list()),
+            ..PasswordSettings::default()
+        })
+        .unwrap();
+        assert_eq!(policy().deny_list, from_file.deny_list);
     }
 
     #[test]

@@ -25,6 +25,10 @@ use super::{
 };
 use crate::identity::NationalId;
 
+/// The development accounts built into the program (`config/dev-accounts.toml` of the source): the
+/// seed when `directory.seed` is not given. They match the mock broker's built-in test persons.
+pub const DEV_ACCOUNTS: &str = include_str!("../../config/dev-accounts.toml");
+
 /// PBKDF2 rounds: enough that a dumped development database is not plain text (still more work than
 /// OpenLDAP's default `{SSHA}`, one salted SHA-1), few enough that tests and load runs writing many
 /// passwords measure the service rather than this stand-in (at 10,000 rounds the hash was a quarter

@@ -191,8 +191,9 @@ pub trait Directory: Send + Sync + 'static {
 #[serde(deny_unknown_fields, default)]
 pub struct DirectorySettings {
     pub kind: DirectoryKind,
-    /// The accounts of `kind = "memory"`.
-    pub seed: PathBuf,
+    /// The seed file of `kind = "memory"`; `None` (the key left out) is the built-in development
+    /// accounts, [`memory::DEV_ACCOUNTS`].
+    pub seed: Option<PathBuf>,
     /// `[directory.ldap]`, for `kind = "ldap"`.
     pub ldap: LdapSettings,
 }
@@ -201,7 +202,7 @@ impl Default for DirectorySettings {
     fn default() -> Self {
         Self {
             kind: DirectoryKind::Memory,
-            seed: PathBuf::from("config/dev-accounts.toml"),
+            seed: None,
             ldap: LdapSettings::default(),
         }
     }
@@ -222,7 +223,10 @@ pub enum DirectoryKind {
 /// [`Directory::health`]).
 pub async fn build(settings: &DirectorySettings) -> Result<Arc<dyn Directory>, DirectoryError> {
     Ok(match settings.kind {
-        DirectoryKind::Memory => Arc::new(MemoryDirectory::from_seed_file(&settings.seed)?),
+        DirectoryKind::Memory => Arc::new(match &settings.seed {
+            Some(path) => MemoryDirectory::from_seed_file(path)?,
+            None => MemoryDirectory::from_toml(memory::DEV_ACCOUNTS)?,
+        }),
         DirectoryKind::Ldap => Arc::new(LdapDirectory::new(&settings.ldap, Arc::new(SystemClock))?),
     })
 }
@@ -242,7 +246,22 @@ mod tests {
     fn settings_default_to_the_memory_directory_and_the_dev_seed() {
         let settings: DirectorySettings = toml::from_str("").unwrap();
         assert_eq!(settings.kind, DirectoryKind::Memory);
-        assert_eq!(settings.seed, PathBuf::from("config/dev-accounts.toml"));
+        assert_eq!(settings.seed, None);
+    }
+
+    #[test]
+    fn the_built_in_dev_seed_is_the_shipped_file() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml");
+        assert_eq!(memory::DEV_ACCOUNTS, std::fs::read_to_string(path).unwrap());
+    }
+
+    #[tokio::test]
+    async fn without_a_seed_file_the_memory_directory_holds_the_built_in_accounts() {
+        let directory = build(&DirectorySettings::default()).await.unwrap();
+        let tero = NationalId::parse("010170-999R", true).unwrap();
+        let found = directory.find_by_national_id(&tero).await.unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].username, "tetyra");
     }
 
     #[test]
@@ -256,7 +275,7 @@ mod tests {
     #[tokio::test]
     async fn build_makes_the_memory_directory_from_the_dev_seed() {
         let settings = DirectorySettings {
-            seed: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml"),
+            seed: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/dev-accounts.toml")),
             ..DirectorySettings::default()
         };
         let directory = build(&settings).await.unwrap();
@@ -267,7 +286,7 @@ mod tests {
     #[tokio::test]
     async fn build_names_the_seed_key_when_the_file_is_missing() {
         let settings = DirectorySettings {
-            seed: PathBuf::from("/nonexistent/accounts.toml"),
+            seed: Some(PathBuf::from("/nonexistent/accounts.toml")),
             ..DirectorySettings::default()
         };
         match build(&settings).await {

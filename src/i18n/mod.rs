@@ -183,10 +183,10 @@ pub struct Catalog {
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     /// A built-in language file lacks a text: a defect of this build.
-    #[error("built-in texts for `{lang}` are incomplete: {source}")]
+    #[error("built-in texts for `{lang}` are incomplete: {error}")]
     BuiltIn {
         lang: &'static str,
-        source: toml::de::Error,
+        error: toml::de::Error,
     },
     /// `ui.texts.<lang>` names a text that does not exist, or a language that does not.
     #[error("`ui.texts.{lang}`: {problem}")]
@@ -217,9 +217,9 @@ impl Catalog {
         }
         let parse = |lang: Lang, text: &str| -> Result<Texts, CatalogError> {
             let mut table: toml::Table =
-                toml::from_str(text).map_err(|source| CatalogError::BuiltIn {
+                toml::from_str(text).map_err(|error| CatalogError::BuiltIn {
                     lang: lang.code(),
-                    source,
+                    error,
                 })?;
             for (name, value) in overrides.get(lang.code()).into_iter().flatten() {
                 if !table.contains_key(name) {
@@ -232,9 +232,9 @@ impl Catalog {
             }
             toml::Value::Table(table)
                 .try_into::<Texts>()
-                .map_err(|source| CatalogError::BuiltIn {
+                .map_err(|error| CatalogError::BuiltIn {
                     lang: lang.code(),
-                    source,
+                    error,
                 })
         };
         Ok(Catalog {

@@ -20,6 +20,7 @@
 
 mod admin;
 mod authorize;
+mod claims;
 mod client;
 mod faults;
 mod html;
@@ -51,7 +52,7 @@ use crate::oidc::claims::Preset;
 use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
 
 pub use faults::{Fault, FaultSettings};
-pub use persons::{Person, load_persons};
+pub use persons::{BUILT_IN_PERSONS, Person, built_in_persons, load_persons};
 
 use realm::Realm;
 
@@ -71,8 +72,9 @@ pub struct MockIdpSettings {
     pub realm: String,
     /// Which broker's claim names the ID token uses.
     pub preset: Preset,
-    /// The `[[person]]` file of test persons.
-    pub persons: PathBuf,
+    /// The `[[person]]` file of test persons; `None` (the key left out) is the built-in ones,
+    /// [`BUILT_IN_PERSONS`].
+    pub persons: Option<PathBuf>,
     /// The `acr` put in ID tokens.
     pub acr: String,
     /// How long an authorization code can be exchanged, in seconds.
@@ -92,13 +94,27 @@ impl Default for MockIdpSettings {
             public_url: None,
             realm: "ftn".to_owned(),
             preset: Preset::Keycloak,
-            persons: PathBuf::from("config/mock-persons.toml"),
+            persons: None,
             acr: DEFAULT_ACR.to_owned(),
             code_lifetime_secs: 60,
             token_lifetime_secs: 600,
             client: MockClientSettings::default(),
             faults: FaultSettings::default(),
         }
+    }
+}
+
+impl MockIdpSettings {
+    /// The test persons: those of the `persons` file, or the built-in ones when it is not given. A
+    /// problem with the file names the key.
+    pub fn test_persons(&self) -> Result<Vec<Person>, MockIdpError> {
+        let Some(path) = &self.persons else {
+            return built_in_persons();
+        };
+        load_persons(path).map_err(|error| MockIdpError::InvalidSetting {
+            key: "persons",
+            problem: error.to_string(),
+        })
     }
 }
 
@@ -175,10 +191,10 @@ fn encryption_switch<'de, D: Deserializer<'de>>(
 #[derive(Debug, thiserror::Error)]
 pub enum MockIdpError {
     /// A file could not be read: check that the path exists and is readable.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file is not valid TOML of the expected shape: fix it at the line given.
     #[error("{path} is not valid (line {line}): {message}")]
@@ -194,25 +210,25 @@ pub enum MockIdpError {
     #[error("mock_idp.{key}: {problem}")]
     InvalidSetting { key: &'static str, problem: String },
     /// The listen address could not be bound: pick a free port or another address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The realm signing key could not be made: the machine's cryptography failed; report it.
-    #[error("cannot generate the realm signing key: {source}")]
-    SigningKey { source: KeyError },
+    #[error("cannot generate the realm signing key: {error}")]
+    SigningKey { error: KeyError },
     /// The HTTP client for the client's JWKS could not be built: the TLS setup failed; report it.
-    #[error("cannot build the HTTP client: {source}")]
-    HttpClient { source: reqwest::Error },
+    #[error("cannot build the HTTP client: {reason}")]
+    HttpClient { reason: String },
 }
 
 /// Reads the `[mock_idp]` table of a TOML file (other tables, such as a full service
 /// configuration's, are ignored).
 pub fn load_settings(path: &Path) -> Result<MockIdpSettings, MockIdpError> {
-    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| MockIdpError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     parse_settings(&text).map_err(|(line, message)| MockIdpError::Parse {
         path: path.to_owned(),
@@ -266,13 +282,13 @@ impl MockIdp {
         let listener =
             TcpListener::bind(settings.listen)
                 .await
-                .map_err(|source| MockIdpError::Bind {
+                .map_err(|error| MockIdpError::Bind {
                     addr: settings.listen,
-                    source,
+                    error,
                 })?;
-        let local = listener.local_addr().map_err(|source| MockIdpError::Bind {
+        let local = listener.local_addr().map_err(|error| MockIdpError::Bind {
             addr: settings.listen,
-            source,
+            error,
         })?;
         let base = public_base(settings.public_url.as_ref(), local);
         let realm = Realm::new(settings, base, persons, clock)?;
@@ -521,7 +537,7 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
             &serde_json::json!({"error": "unknown_error"}),
         );
     }
-    let names = realm.settings.preset.claim_names();
+    let names = claims::claim_names(realm.settings.preset);
     let mut acr_values = vec![
         "http://ftn.ficora.fi/2017/loa2".to_owned(),
         "http://ftn.ficora.fi/2017/loa3".to_owned(),

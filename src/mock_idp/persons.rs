@@ -9,6 +9,10 @@ use time::macros::format_description;
 
 use super::MockIdpError;
 
+/// The test persons built into the program (`config/mock-persons.toml` of the source): offered when
+/// `mock_idp.persons` is not given.
+pub const BUILT_IN_PERSONS: &str = include_str!("../../config/mock-persons.toml");
+
 /// One test person (`[[person]]` in the persons file).
 ///
 /// The identity code is not checked beyond its shape, so a tester can list a person with a wrong
@@ -51,19 +55,32 @@ impl std::fmt::Debug for Person {
 /// Reads a persons file: `[[person]]` tables with `national_id`, `given_name`, `family_name` and
 /// `birthdate`.
 pub fn load_persons(path: &Path) -> Result<Vec<Person>, MockIdpError> {
+    let text = std::fs::read_to_string(path).map_err(|error| MockIdpError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    parse_persons(&text, path)
+}
+
+/// The built-in test persons, [`BUILT_IN_PERSONS`].
+pub fn built_in_persons() -> Result<Vec<Person>, MockIdpError> {
+    parse_persons(
+        BUILT_IN_PERSONS,
+        Path::new("config/mock-persons.toml (built in)"),
+    )
+}
+
+/// The persons of a persons file's `text`; `path` names it in errors.
+fn parse_persons(text: &str, path: &Path) -> Result<Vec<Person>, MockIdpError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct PersonsFile {
         #[serde(default)]
         person: Vec<Person>,
     }
-    let text = std::fs::read_to_string(path).map_err(|source| MockIdpError::Read {
+    let file: PersonsFile = toml::from_str(text).map_err(|error| MockIdpError::Parse {
         path: path.to_owned(),
-        source,
-    })?;
-    let file: PersonsFile = toml::from_str(&text).map_err(|error| MockIdpError::Parse {
-        path: path.to_owned(),
-        line: super::line_of(&text, &error),
+        line: super::line_of(text, &error),
         message: error.message().to_owned(),
     })?;
     validate(&file.person).map_err(|problem| MockIdpError::InvalidPersons {
@@ -258,6 +275,36 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_built_in_persons_are_the_shipped_file() {
+        let shipped = std::fs::read_to_string(BUNDLED).expect("shipped persons file");
+        assert_eq!(BUILT_IN_PERSONS, shipped);
+        let loaded = load_persons(Path::new(BUNDLED)).expect("bundled persons file loads");
+        assert_eq!(built_in_persons().expect("built-in persons parse"), loaded);
+    }
+
+    #[test]
+    fn without_a_persons_file_the_settings_give_the_built_in_persons() {
+        let settings = crate::mock_idp::MockIdpSettings::default();
+        assert_eq!(settings.persons, None);
+        assert_eq!(
+            settings.test_persons().expect("built-in persons"),
+            built_in_persons().expect("built-in persons")
+        );
+    }
+
+    #[test]
+    fn a_missing_persons_file_given_in_the_settings_names_the_key() {
+        let settings = crate::mock_idp::MockIdpSettings {
+            persons: Some("/nonexistent/persons.toml".into()),
+            ..Default::default()
+        };
+        let error = settings.test_persons().expect_err("missing");
+        let shown = error.to_string();
+        assert!(shown.starts_with("mock_idp.persons: "), "{shown}");
+        assert!(shown.contains("/nonexistent/persons.toml"), "{shown}");
     }
 
     #[test]

@@ -107,12 +107,14 @@ impl Realm {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, MockIdpError> {
         let signing = SigningKey::generate(SigningAlg::RS256)
-            .map_err(|source| MockIdpError::SigningKey { source })?;
+            .map_err(|error| MockIdpError::SigningKey { error })?;
         let client_keys = ClientKeys::new(
             settings.client.jwks_url.clone(),
             settings.client.jwks.clone(),
         )
-        .map_err(|source| MockIdpError::HttpClient { source })?;
+        .map_err(|error| MockIdpError::HttpClient {
+            reason: with_causes(&error),
+        })?;
         let issuer = format!("{base}/realms/{}", settings.realm);
         let persons = persons
             .into_iter()
@@ -183,6 +185,19 @@ impl Realm {
     pub(crate) fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+}
+
+/// The error's text followed by its causes', on one line: [`MockIdpError`] shows its cause in its own
+/// text and has no `source`, so the causes must be in the text.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// A fresh key for `alg`, made off the async threads (RSA key generation takes a while).

@@ -535,7 +535,8 @@ async fn a_path_in_the_public_url_prefixes_every_route() {
 
 #[tokio::test]
 async fn each_preset_issues_an_encrypted_id_token_with_its_claim_names() {
-    for preset in crate::oidc::claims::Preset::ALL {
+    use crate::oidc::claims::Preset;
+    for preset in Preset::ALL {
         let broker = Broker::start_with(|s| s.preset = preset).await;
         let (flow, body) = broker.tokens().await;
 
@@ -561,7 +562,7 @@ async fn each_preset_issues_an_encrypted_id_token_with_its_claim_names() {
         let now = broker.now();
         assert_eq!(claims["iss"], broker.issuer.as_str());
         let aud = match preset {
-            crate::oidc::claims::Preset::Telia => json!([CLIENT_ID]),
+            Preset::Telia => json!([CLIENT_ID]),
             _ => json!(CLIENT_ID),
         };
         assert_eq!(claims["aud"], aud, "{preset:?}");
@@ -580,11 +581,66 @@ async fn each_preset_issues_an_encrypted_id_token_with_its_claim_names() {
         );
         assert!(claims["sub"].as_str().is_some_and(|sub| sub.len() == 36));
 
-        let names = preset.claim_names();
-        assert_eq!(claims[&names.national_id], TERO, "{preset:?}");
-        assert_eq!(claims[&names.given_name], "Tero Testi");
-        assert_eq!(claims[&names.family_name], "Äyrämö");
-        assert_eq!(claims[&names.birthdate], "1970-01-01");
+        // The names as FTN.md's table gives them, written out: not taken from any table in the code.
+        let [national_id, given_name, family_name, birthdate] = match preset {
+            Preset::Keycloak => ["hetu", "given_name", "family_name", "birthdate"],
+            Preset::Telia => [
+                "urn:oid:1.2.246.21",
+                "urn:oid:1.2.246.575.1.14",
+                "urn:oid:2.5.4.4",
+                "urn:oid:1.3.6.1.5.5.7.9.1",
+            ],
+            Preset::Op => [
+                "personal_identity_code",
+                "given_name",
+                "family_name",
+                "birthdate",
+            ],
+            Preset::Idura => ["hetu", "given_name", "family_name", "birthdate"],
+            Preset::Signicat => ["nin", "given_name", "family_name", "birthdate"],
+        };
+        assert_eq!(claims[national_id], TERO, "{preset:?}");
+        assert_eq!(claims[given_name], "Tero Testi", "{preset:?}");
+        assert_eq!(claims[family_name], "Äyrämö", "{preset:?}");
+        assert_eq!(claims[birthdate], "1970-01-01", "{preset:?}");
+        let mut sent: Vec<&str> = claims.keys().map(String::as_str).collect();
+        sent.sort_unstable();
+        let mut expected = vec![
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "jti",
+            "nonce",
+            "acr",
+            "azp",
+            "sid",
+            "at_hash",
+            "typ",
+            national_id,
+            given_name,
+            family_name,
+            birthdate,
+        ];
+        expected.sort_unstable();
+        assert_eq!(sent, expected, "{preset:?}: no claim under another name");
+
+        let url = format!("{}/.well-known/openid-configuration", broker.issuer);
+        let metadata: Value = broker
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("JSON");
+        for name in [national_id, given_name, family_name, birthdate] {
+            let supported = metadata["claims_supported"].as_array().expect("claims");
+            assert!(supported.contains(&json!(name)), "{preset:?}: {name}");
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
 
 use super::authorize::{CLOCK_SKEW, is_pkce_value};
+use super::claims::claim_names;
 use super::client::{audience_contains, time_claim};
 use super::faults::{ActiveFaults, Fault, Phase};
 use super::persons::with_wrong_check_character;
@@ -445,25 +446,25 @@ fn id_token_claims(
     for (name, value) in person_claims(realm, issued.person) {
         put(&name, value);
     }
-    let national_id_claim = settings.preset.claim_names().national_id;
+    let national_id_claim = claim_names(settings.preset).national_id;
     if faults.has(Fault::MissingNationalId) {
-        claims.remove(&national_id_claim);
+        claims.remove(national_id_claim);
     } else if faults.has(Fault::MalformedNationalId) {
         let malformed = with_wrong_check_character(&person.person.national_id);
-        claims.insert(national_id_claim, json!(malformed));
+        claims.insert(national_id_claim.to_owned(), json!(malformed));
     }
     claims
 }
 
 /// The person's details under the preset's claim names.
 fn person_claims(realm: &Realm, person: usize) -> Vec<(String, Value)> {
-    let names = realm.settings.preset.claim_names();
+    let names = claim_names(realm.settings.preset);
     let person = &realm.persons[person].person;
     vec![
-        (names.national_id, json!(person.national_id)),
-        (names.given_name, json!(person.given_name)),
-        (names.family_name, json!(person.family_name)),
-        (names.birthdate, json!(person.birthdate)),
+        (names.national_id.to_owned(), json!(person.national_id)),
+        (names.given_name.to_owned(), json!(person.given_name)),
+        (names.family_name.to_owned(), json!(person.family_name)),
+        (names.birthdate.to_owned(), json!(person.birthdate)),
     ]
 }
 

@@ -109,6 +109,39 @@ impl ClaimNames {
 mod tests {
     use super::*;
 
+    /// Each preset's names, written out from the brokers' documentation (FTN.md's table), so the table
+    /// above is checked against the documents and not against itself.
+    #[test]
+    fn each_preset_has_the_claim_names_its_broker_documents() {
+        let documented =
+            |national_id: &str, given: &str, family: &str, birthdate: &str| ClaimNames {
+                national_id: national_id.to_owned(),
+                given_name: given.to_owned(),
+                family_name: family.to_owned(),
+                birthdate: birthdate.to_owned(),
+            };
+        for preset in Preset::ALL {
+            let expected = match preset {
+                Preset::Keycloak => documented("hetu", "given_name", "family_name", "birthdate"),
+                Preset::Telia => documented(
+                    "urn:oid:1.2.246.21",
+                    "urn:oid:1.2.246.575.1.14",
+                    "urn:oid:2.5.4.4",
+                    "urn:oid:1.3.6.1.5.5.7.9.1",
+                ),
+                Preset::Op => documented(
+                    "personal_identity_code",
+                    "given_name",
+                    "family_name",
+                    "birthdate",
+                ),
+                Preset::Idura => documented("hetu", "given_name", "family_name", "birthdate"),
+                Preset::Signicat => documented("nin", "given_name", "family_name", "birthdate"),
+            };
+            assert_eq!(preset.claim_names(), expected, "{}", preset.as_str());
+        }
+    }
+
     #[test]
     fn telia_uses_oid_claim_names() {
         let names = Preset::Telia.claim_names();

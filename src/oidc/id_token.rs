@@ -30,7 +30,7 @@ pub enum IdTokenError {
     NotEncrypted,
     /// The JWE could not be decrypted (wrong key, tampered, disallowed algorithm).
     #[error("the ID token could not be decrypted: {0}")]
-    Decryption(#[from] jwe::JweError),
+    Decryption(jwe::JweError),
     /// The token names a signing key the broker's JWKS does not have: refetch the JWKS once.
     #[error("the ID token is signed with a key the broker does not publish")]
     UnknownKey,
@@ -40,6 +40,14 @@ pub enum IdTokenError {
     /// A claim the service needs is missing or malformed.
     #[error("claim `{claim}`: {problem}")]
     Claim { claim: String, problem: String },
+}
+
+// By hand rather than `#[from]`, which would also make the JWE error the `source` and so print its
+// text twice under `{:#}`: the message above already includes it.
+impl From<jwe::JweError> for IdTokenError {
+    fn from(error: jwe::JweError) -> Self {
+        IdTokenError::Decryption(error)
+    }
 }
 
 /// What an ID token must satisfy.

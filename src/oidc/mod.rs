@@ -57,10 +57,18 @@ pub enum OidcError {
     IdToken(#[from] IdTokenError),
     /// The service's own key could not sign: a deployment problem, "internal error".
     #[error("signing failed: {0}")]
-    Signing(#[from] KeyError),
+    Signing(KeyError),
     /// The HTTP client could not be built: a deployment problem.
     #[error("HTTP client: {0}")]
     Client(String),
+}
+
+// By hand rather than `#[from]`, which would also make the key error the `source` and so print its
+// text twice under `{:#}`: the message above already includes it.
+impl From<KeyError> for OidcError {
+    fn from(error: KeyError) -> Self {
+        OidcError::Signing(error)
+    }
 }
 
 /// What the callback needs to finish a login; stored in the login transaction, never shown.

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use reqwest::StatusCode;
+
+use crate::harness::Browser;
 use crate::redis::TempDir;
 
 fn tunnus(args: &[&str]) -> Output {
@@ -205,6 +208,52 @@ fn serve_refuses_to_start_without_keys() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// How often `needle` occurs in `haystack`.
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+#[test]
+fn a_missing_config_file_is_named_with_its_cause_once() {
+    let dir = TempDir::new("no-config");
+    let file = dir.path().join("absent.toml");
+    let output = tunnus(&["serve", "--config", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let shown = String::from_utf8_lossy(&output.stderr);
+    assert!(shown.contains("`--config`"), "{shown}");
+    assert!(shown.contains(file.to_str().unwrap()), "{shown}");
+    assert_eq!(count(&shown, "no such file"), 1, "{shown}");
+}
+
+#[test]
+fn a_missing_persons_file_is_named_by_its_key_with_its_cause_once() {
+    let dir = TempDir::new("no-persons");
+    let persons = dir.path().join("absent-persons.toml");
+    let cause = std::fs::read_to_string(&persons).unwrap_err().to_string();
+    let config = dir.path().join("tunnus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[log]\nlevel = \"warn\"\n\
+             [mock_idp]\nlisten = \"127.0.0.1:0\"\npersons = \"{}\"\n",
+            persons.display()
+        ),
+    )
+    .unwrap();
+    for command in ["mock-idp", "dev"] {
+        let output = tunnus(&[command, "--config", config.to_str().unwrap()]);
+        assert!(!output.status.success(), "{command}");
+        let shown = String::from_utf8_lossy(&output.stderr);
+        assert!(shown.contains("mock_idp.persons"), "{command}: {shown}");
+        assert_eq!(
+            count(&shown, persons.to_str().unwrap()),
+            1,
+            "{command}: {shown}"
+        );
+        assert_eq!(count(&shown, &cause), 1, "{command}: {shown}");
+    }
+}
+
 /// Reads a child's stdout until `lines` lines have come, or panics after a deadline.
 fn read_lines(child: &mut std::process::Child, lines: usize) -> Vec<String> {
     use std::io::BufRead;
@@ -299,6 +348,44 @@ async fn dev_mode_serves_the_service_and_the_mock_broker_together() {
     assert_eq!(discovery.status(), 200);
     let ready = reqwest::get(format!("{service}readyz")).await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    assert!(dev.terminate().success());
+}
+
+/// An installed binary run from any folder: no `--config`, no `config/` beside it. The built-in dev
+/// settings, accounts, test persons and deny list carry a whole identification; only the ports are
+/// moved off the fixed ones, through the environment.
+#[tokio::test]
+async fn dev_mode_runs_from_an_empty_folder_on_its_built_in_files() {
+    let dir = TempDir::new("dev-anywhere");
+    let child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .current_dir(dir.path())
+        .env_remove("TUNNUS_BROKER__ISSUER")
+        .env("TUNNUS_SERVER__LISTEN", "127.0.0.1:0")
+        .env("TUNNUS_MOCK_IDP__LISTEN", "127.0.0.1:0")
+        .env("TUNNUS_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut dev = Running { child, _dir: dir };
+    let banner = read_lines(&mut dev.child, 4);
+    assert_eq!(banner[0], "tunnus (dev mode)");
+    let service = reqwest::Url::parse(banner[1].split_whitespace().last().unwrap()).unwrap();
+
+    let ready = reqwest::get(service.join("/readyz").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+    let browser = Browser::new(service);
+    browser.get_path("/").await.assert_status(StatusCode::OK);
+    // Tero, the first built-in test person, has the built-in account `tetyra`.
+    let callback = browser.identify(0).await;
+    callback.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(callback.location().path(), "/account");
+    browser
+        .get_path("/account")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("tetyra");
     assert!(dev.terminate().success());
 }
 
