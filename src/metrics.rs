@@ -66,6 +66,9 @@ fn help(name: &str) -> &'static str {
         }
         "tunnus_refusals_total" => "Refusals by reason.",
         "tunnus_rate_limited_total" => "Requests refused by a rate limit, by limit.",
+        "tunnus_broker_reserve_used_total" => {
+            "Identifications started from the broker budget's reserve for quiet networks."
+        }
         "tunnus_http_requests_total" => "HTTP requests by route and status class.",
         "tunnus_http_request_duration_seconds" => "HTTP request latency by route.",
         "tunnus_broker_call_duration_seconds" => "Calls to the identification broker by step.",

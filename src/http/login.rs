@@ -14,7 +14,6 @@ use super::middleware::same_origin;
 use crate::app::AppState;
 use crate::audit::Event;
 use crate::i18n::Lang;
-use crate::limits::Limit;
 use crate::oidc::transaction::{LOGIN_TTL, LoginTransaction};
 use crate::secret::{fingerprint, same_secret};
 
@@ -44,17 +43,12 @@ pub async fn start(
 
     // Limits before anything reaches the broker: each identification costs money.
     let ip = client_ip.to_string();
-    for (limit, subject) in [
-        (Limit::LoginStartsPerIp, ip.as_str()),
-        (Limit::BrokerBudget, "all"),
-    ] {
-        let event = Event {
-            client_ip: Some(&ip),
-            request_id: Some(&request_id.0),
-            ..Event::default()
-        };
-        state.limiter.enforce(limit, subject, event).await?;
-    }
+    let event = Event {
+        client_ip: Some(&ip),
+        request_id: Some(&request_id.0),
+        ..Event::default()
+    };
+    state.limiter.admit_login(client_ip, event).await?;
 
     let start = state.rp.start(lang).await?;
     // One binding value per browser, so logins started in two tabs can both finish.

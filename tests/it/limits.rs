@@ -77,6 +77,87 @@ async fn from(app: &TestApp, ip: &str) -> StatusCode {
 }
 
 #[tokio::test]
+async fn an_ipv6_client_is_its_whole_slash_64() {
+    let app = TestApp::spawn_with(with(
+        "[limits]\nlogin_starts_per_ip = 1\n[server]\ntrusted_proxies = [\"127.0.0.1\"]",
+    ))
+    .await;
+    assert_eq!(from(&app, "2001:db8:1:2::1").await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        from(&app, "2001:db8:1:2:ffff:ffff:ffff:fffe").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "another address of the same /64 is the same client"
+    );
+    assert_eq!(from(&app, "2001:db8:1:3::1").await, StatusCode::SEE_OTHER);
+    let audit = app.audit_log();
+    assert!(
+        audit.contains("\"reason\":\"login_starts_per_ip\""),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_from_many_addresses_leaves_room_for_an_ordinary_person() {
+    let app = TestApp::spawn_with(with(
+        "[limits]\nbroker_redirects_per_minute = 40\nbroker_reserve_percent = 25\n\
+         reserve_for_networks_under = 2\n[server]\ntrusted_proxies = [\"127.0.0.1\"]",
+    ))
+    .await;
+    // 300 addresses in three networks, taking turns, each address starting once.
+    let mut sent = 0;
+    let mut redirected = 0;
+    for host in 1..=100 {
+        for network in ["203.0.113", "198.51.100", "192.0.2"] {
+            sent += 1;
+            if from(&app, &format!("{network}.{host}")).await == StatusCode::SEE_OTHER {
+                redirected += 1;
+            }
+        }
+    }
+    assert_eq!(sent, 300);
+    assert!(
+        redirected <= 40,
+        "the budget was passed: {redirected} redirects"
+    );
+    assert!(
+        redirected >= 30,
+        "the general share was not used: {redirected}"
+    );
+    // Someone from elsewhere, starting once, still reaches the broker.
+    assert_eq!(from(&app, "100.64.5.9").await, StatusCode::SEE_OTHER);
+    let audit = app.audit_log();
+    assert!(
+        audit.contains("\"reason\":\"broker_redirects_per_minute\""),
+        "{audit}"
+    );
+    let metrics = app.browser().get_path("/metrics").await;
+    metrics.assert_contains("tunnus_broker_reserve_used_total");
+}
+
+#[tokio::test]
+async fn starts_from_one_network_are_limited_together() {
+    let app = TestApp::spawn_with(with(
+        "[limits]\nlogin_starts_per_network = 3\n[server]\ntrusted_proxies = [\"127.0.0.1\"]",
+    ))
+    .await;
+    for host in 1..=3 {
+        assert_eq!(
+            from(&app, &format!("198.51.100.{host}")).await,
+            StatusCode::SEE_OTHER
+        );
+    }
+    assert_eq!(
+        from(&app, "198.51.100.200").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(from(&app, "198.51.101.1").await, StatusCode::SEE_OTHER);
+    assert!(
+        app.audit_log()
+            .contains("\"reason\":\"login_starts_per_network\"")
+    );
+}
+
+#[tokio::test]
 async fn forwarded_addresses_are_ignored_from_untrusted_peers() {
     let app = TestApp::spawn_with(with("[limits]\nlogin_starts_per_ip = 1")).await;
     let browser = app.browser();
