@@ -304,7 +304,12 @@ impl App {
         );
         let accounts = AccountService::new(AccountParts {
             directory,
-            sessions: Sessions::new(store.clone(), Arc::new(seal_key), deps.clock.clone()),
+            sessions: Sessions::new(
+                store.clone(),
+                Arc::new(seal_key),
+                deps.clock.clone(),
+                settings.session.idle_timeout.get(),
+            ),
             policy: PasswordPolicy::from_settings(&settings.password)?,
             rules: settings.accounts.clone(),
             audit,

@@ -114,6 +114,8 @@ pub enum EventKind {
     Refusal,
     Activation,
     Reset,
+    /// The person ended their session ("cancel and sign out").
+    SignOut,
 }
 
 /// How it ended.

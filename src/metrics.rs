@@ -66,6 +66,9 @@ fn help(name: &str) -> &'static str {
         }
         "tunnus_refusals_total" => "Refusals by reason.",
         "tunnus_rate_limited_total" => "Requests refused by a rate limit, by limit.",
+        "tunnus_submissions_waited_total" => {
+            "Password submissions that waited for another submission of their session."
+        }
         "tunnus_broker_reserve_used_total" => {
             "Identifications started from the broker budget's reserve for quiet networks."
         }

@@ -29,7 +29,7 @@ pub use eligibility::{AccountSettings, Ineligible, Purpose, Refusal};
 use eligibility::{decide, resolve};
 use password::{PasswordPolicy, PersonContext, Violation};
 pub use seal::SealKey;
-use session::{Channel, Grant, Session, SessionError, Sessions};
+use session::{Channel, Grant, Session, SessionError, Sessions, Taken, Waited};
 pub use session::{Done, SESSION_TTL, SessionId};
 
 /// How the person proved who they are.
@@ -58,8 +58,6 @@ pub enum Opened {
 #[derive(Debug)]
 pub struct View {
     pub session: Session,
-    /// Set when the password was already written in this session.
-    pub done: Option<Done>,
 }
 
 /// The account form as submitted.
@@ -90,8 +88,12 @@ impl Problems {
 /// What [`AccountService::set_password`] ended with.
 #[derive(Debug)]
 pub enum Submitted {
-    /// The password is written (now, or by an earlier submission of this session).
+    /// This password is written (now, or by an earlier submission of this session with the same
+    /// password: a double click or a lost answer).
     Done { session: Session, done: Done },
+    /// Another submission of this session (another window or tab) set a *different* password at
+    /// `done.at`; this one was not written.
+    SetElsewhere { session: Session, done: Done },
     /// Nothing was written: show the form again with the problems.
     Invalid {
         session: Session,
@@ -261,6 +263,7 @@ impl AccountService {
             }
         };
         let expires_at = self.sessions.expiry(SESSION_TTL);
+        let idle_until = self.sessions.idle_until(expires_at);
         let session = Session {
             channel: Channel::StrongIdentification,
             subject: subject.clone(),
@@ -274,6 +277,7 @@ impl AccountService {
             csrf: crate::random::token(),
             return_to,
             expires_at,
+            idle_until,
         };
         let grant = Grant {
             account: eligible.account.id,
@@ -297,15 +301,68 @@ impl AccountService {
             .count("tunnus_refusals_total", &[("reason", refusal.as_str())]);
     }
 
-    /// The live session of `id` and, if the password was already written, the success.
+    /// The live session of `id`, for the account page; using it keeps it alive for another idle
+    /// period. Once the password is written the session is over: the success was shown once, and
+    /// another visit (someone else at a shared computer, perhaps) is told the session has ended.
     pub async fn view(&self, id: &SessionId) -> Result<View, AccountError> {
+        if self.sessions.load_done(id).await?.is_some() {
+            return Err(AccountError::NoSession(
+                "the password was set: the session is over",
+            ));
+        }
         let session = self
             .sessions
-            .load(id)
+            .use_session(id)
             .await?
             .ok_or(AccountError::NoSession("no session for the cookie"))?;
-        let done = self.sessions.load_done(id).await?;
-        Ok(View { session, done })
+        Ok(View { session })
+    }
+
+    /// Ends session `id` and its grant at the person's request ("cancel and sign out"), if the form
+    /// carries the session's CSRF token. Ending a session that is already over is not an error.
+    pub async fn sign_out(
+        &self,
+        id: &SessionId,
+        csrf: &str,
+        context: Context<'_>,
+    ) -> Result<(), AccountError> {
+        let Some(session) = self.sessions.load(id).await? else {
+            return Ok(());
+        };
+        if !crate::secret::same_secret(&session.csrf, csrf) {
+            return Err(AccountError::Forbidden);
+        }
+        self.sessions.end(id).await?;
+        self.audit(
+            EventKind::SignOut,
+            Outcome::Success,
+            Event {
+                account: Some(&session.username),
+                subject: Some(&session.subject),
+                acr: session.acr.as_deref(),
+                reason: None,
+                client_ip: Some(context.client_ip),
+                request_id: Some(context.request_id),
+            },
+        );
+        tracing::info!(event = "signed_out", "session ended by the person");
+        Ok(())
+    }
+
+    /// [`Submitted::Done`] when `password` is the one written, else [`Submitted::SetElsewhere`].
+    fn after_write(
+        &self,
+        id: &SessionId,
+        session: Session,
+        done: Done,
+        password: &str,
+    ) -> Submitted {
+        let tag = self.sessions.password_tag(id, password);
+        if crate::secret::same_secret(&tag, &done.password_tag) {
+            Submitted::Done { session, done }
+        } else {
+            Submitted::SetElsewhere { session, done }
+        }
     }
 
     /// Checks the form and writes the password of session `id`'s account, once.
@@ -322,15 +379,16 @@ impl AccountService {
     ) -> Result<Submitted, AccountError> {
         let session = self
             .sessions
-            .load(id)
+            .use_session(id)
             .await?
             .ok_or(AccountError::NoSession("no session for the cookie"))?;
         if !crate::secret::same_secret(&session.csrf, &form.csrf) {
             return Err(AccountError::Forbidden);
         }
         if let Some(done) = self.sessions.load_done(id).await? {
-            // A repeated submission after a success (a lost answer, a double click) shows the success.
-            return Ok(Submitted::Done { session, done });
+            // A repeated submission after a success (a lost answer, a double click) shows the
+            // success; another password from another window is told it was not the one set.
+            return Ok(self.after_write(id, session, done, &form.password));
         }
         let event = |reason: Option<&'static str>| Event {
             account: Some(&session.username),
@@ -375,13 +433,34 @@ impl AccountService {
             return Ok(Submitted::Invalid { session, problems });
         }
 
-        let Some(grant) = self.sessions.take_grant(id).await? else {
-            // Another submission of this session holds the grant (a double click): its outcome is
-            // this one's too. Without one, the grant expired with the session.
-            return match self.sessions.wait_for_done(id).await? {
-                Some(done) => Ok(Submitted::Done { session, done }),
-                None => Err(AccountError::NoSession("no grant to write with")),
-            };
+        // Another submission of this session may hold the grant (a double click, a second tab):
+        // wait for its outcome. A success is this one's too only if it wrote the same password;
+        // a failure puts the grant back, and this submission writes its own.
+        let grant = loop {
+            match self.sessions.take_grant(id).await? {
+                Taken::Grant(grant) => break grant,
+                Taken::Nothing => {}
+                Taken::Rejected => {
+                    // Someone wrote into the store: nothing of this session can be trusted.
+                    self.sessions.end(id).await?;
+                    return Err(AccountError::NoSession(
+                        "the grant failed its integrity check",
+                    ));
+                }
+            }
+            self.metrics.count("tunnus_submissions_waited_total", &[]);
+            match self.sessions.wait_for_other(id).await? {
+                Waited::Done(done) => {
+                    return Ok(self.after_write(id, session, done, &form.password));
+                }
+                Waited::GrantReturned => continue,
+                Waited::Ended => return Err(AccountError::NoSession("no grant to write with")),
+                Waited::StillWriting => {
+                    return Err(AccountError::Unavailable(
+                        "another submission of this session is still writing".to_owned(),
+                    ));
+                }
+            }
         };
         if grant.account != session.account {
             // Both records are sealed by this service; they can only disagree through a defect.
@@ -440,6 +519,7 @@ impl AccountService {
             return Ok(Submitted::Refused(refusal));
         }
 
+        let password_tag = self.sessions.password_tag(id, &form.password);
         let password = NewPassword::new(form.password);
         let written = match grant.purpose {
             Purpose::Activate => self.directory.activate(&grant.account, &password).await,
@@ -456,6 +536,7 @@ impl AccountService {
                     purpose: grant.purpose,
                     at: self.clock.now().unix_timestamp(),
                     expires_at: self.sessions.expiry(session::DONE_TTL),
+                    password_tag,
                 };
                 if let Err(error) = self.sessions.record_done(id, &session, &done).await {
                     // The password is written; failing to remember that must not turn success into

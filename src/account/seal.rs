@@ -57,6 +57,11 @@ impl SealKey {
         context.sign()
     }
 
+    /// The tag of `payload` as `kind` under `key`: a keyed fingerprint of it.
+    pub fn tag_of(&self, kind: &str, key: &str, payload: &[u8]) -> Vec<u8> {
+        self.tag(kind, key, payload).as_ref().to_vec()
+    }
+
     /// `payload` with its tag in front, for storing under `key`.
     pub fn seal(&self, kind: &str, key: &str, payload: &[u8]) -> Vec<u8> {
         let tag = self.tag(kind, key, payload);

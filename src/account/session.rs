@@ -24,7 +24,7 @@ use time::Date;
 use super::eligibility::Purpose;
 use super::seal::SealKey;
 use crate::clock::Clock;
-use crate::config::{ConfigError, Mode};
+use crate::config::{ConfigError, HumanDuration, Mode};
 use crate::directory::AccountId;
 use crate::secret::fingerprint;
 use crate::store::{Store, StoreError};
@@ -40,13 +40,25 @@ pub const DONE_TTL: Duration = Duration::from_secs(2 * 60);
 const CONCURRENT_WRITE_WAIT: Duration = Duration::from_secs(15);
 
 /// `[session]` settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionSettings {
     /// A file holding at least 32 random bytes that seal the session records kept in the store, so
     /// that nobody who can write to the store can forge or move them. Required by `serve`; every
     /// replica reads the same file. Without it (development only) a key is made at each start.
     pub key_file: Option<PathBuf>,
+    /// A session nobody used for this long ends, before its absolute ten minutes: someone who
+    /// identified on a shared computer and walked away does not leave it open for long.
+    pub idle_timeout: HumanDuration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            idle_timeout: HumanDuration(Duration::from_secs(5 * 60)),
+        }
+    }
 }
 
 impl SessionSettings {
@@ -57,6 +69,13 @@ impl SessionSettings {
                 "session.key_file",
                 "is required: a file of at least 32 random bytes, the same on every replica \
                  (e.g. `head -c 32 /dev/urandom > /etc/tunnus/session-key`)",
+            ));
+        }
+        let idle = self.idle_timeout.get();
+        if idle < Duration::from_secs(60) || idle > SESSION_TTL {
+            return Err(ConfigError::invalid(
+                "session.idle_timeout",
+                "must be between 1m and 10m (a session lasts at most ten minutes)",
             ));
         }
         Ok(())
@@ -131,6 +150,8 @@ pub struct Session {
     pub return_to: Option<String>,
     /// Unix time after which the record is void whatever the store says.
     pub expires_at: i64,
+    /// Unix time after which the session has been idle too long; moved on by every use.
+    pub idle_until: i64,
 }
 
 /// The right to write one password to one account.
@@ -149,6 +170,10 @@ pub struct Done {
     /// When the password was written (unix time).
     pub at: i64,
     pub expires_at: i64,
+    /// [`Sessions::password_tag`] of the password written, so that a later submission of the same
+    /// session can tell whether its own password is the one that was set. Keyed by the service's
+    /// secret: reading the store does not allow guessing the password offline.
+    pub password_tag: String,
 }
 
 /// The session records could not be read or written.
@@ -187,7 +212,7 @@ trait Expiring {
 
 impl Expiring for Session {
     fn expires_at(&self) -> i64 {
-        self.expires_at
+        self.expires_at.min(self.idle_until)
     }
 }
 
@@ -209,11 +234,61 @@ pub struct Sessions {
     store: Arc<dyn Store>,
     key: Arc<SealKey>,
     clock: Arc<dyn Clock>,
+    idle: Duration,
+}
+
+/// What [`Sessions::take_grant`] found.
+#[derive(Debug)]
+pub enum Taken {
+    /// The grant, now this caller's alone.
+    Grant(Grant),
+    /// No grant: another submission holds it, or the session is over.
+    Nothing,
+    /// A record that this service did not write for this session, or one past its expiry.
+    Rejected,
+}
+
+/// What happened while a submission waited for another one of its session.
+#[derive(Debug)]
+pub enum Waited {
+    /// The other submission wrote a password.
+    Done(Done),
+    /// The other submission failed and put the grant back: try again.
+    GrantReturned,
+    /// The session ended or expired meanwhile.
+    Ended,
+    /// The other submission is still writing after the longest wait.
+    StillWriting,
 }
 
 impl Sessions {
-    pub fn new(store: Arc<dyn Store>, key: Arc<SealKey>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, key, clock }
+    pub fn new(
+        store: Arc<dyn Store>,
+        key: Arc<SealKey>,
+        clock: Arc<dyn Clock>,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            store,
+            key,
+            clock,
+            idle,
+        }
+    }
+
+    /// The time a session used now stays alive idle (unix time), never past its absolute end.
+    pub fn idle_until(&self, expires_at: i64) -> i64 {
+        self.expiry(self.idle).min(expires_at)
+    }
+
+    /// The keyed tag of `password` as submitted in session `id` (see [`Done::password_tag`]).
+    pub fn password_tag(&self, id: &SessionId, password: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.key.tag_of(
+            "password",
+            &id.fingerprint(),
+            password.as_bytes(),
+        ))
     }
 
     fn key(kind: Kind, id: &SessionId) -> String {
@@ -284,7 +359,7 @@ impl Sessions {
         let key = Self::key(Kind::Session, &id);
         let fresh = self
             .store
-            .put_new(&key, &self.seal(Kind::Session, &key, session)?, SESSION_TTL)
+            .put_new(&key, &self.seal(Kind::Session, &key, session)?, self.idle)
             .await?;
         if !fresh {
             return Err(SessionError::Internal("session id collided"));
@@ -301,20 +376,37 @@ impl Sessions {
         self.read(Kind::Session, id).await
     }
 
+    /// The session of `id`, if it exists, kept alive for another idle period.
+    pub async fn use_session(&self, id: &SessionId) -> Result<Option<Session>, SessionError> {
+        let Some(mut session) = self.load(id).await? else {
+            return Ok(None);
+        };
+        session.idle_until = self.idle_until(session.expires_at);
+        let left = session.idle_until.saturating_sub(self.now());
+        let key = Self::key(Kind::Session, id);
+        let ttl = Duration::from_secs(u64::try_from(left).unwrap_or(0).max(1));
+        self.store
+            .put(&key, &self.seal(Kind::Session, &key, &session)?, ttl)
+            .await?;
+        Ok(Some(session))
+    }
+
     /// The recorded success of session `id`, if its write succeeded.
     pub async fn load_done(&self, id: &SessionId) -> Result<Option<Done>, SessionError> {
         self.read(Kind::Done, id).await
     }
 
     /// Takes the grant of session `id`: whoever gets it may write, once. A grant that fails its
-    /// integrity check is removed all the same and `None` is returned.
-    pub async fn take_grant(&self, id: &SessionId) -> Result<Option<Grant>, SessionError> {
+    /// integrity check is removed all the same and reported as [`Taken::Rejected`].
+    pub async fn take_grant(&self, id: &SessionId) -> Result<Taken, SessionError> {
         let key = Self::key(Kind::Grant, id);
-        Ok(self
-            .store
-            .take(&key)
-            .await?
-            .and_then(|bytes| self.open(Kind::Grant, &key, &bytes)))
+        Ok(match self.store.take(&key).await? {
+            None => Taken::Nothing,
+            Some(bytes) => match self.open(Kind::Grant, &key, &bytes) {
+                Some(grant) => Taken::Grant(grant),
+                None => Taken::Rejected,
+            },
+        })
     }
 
     /// Puts a grant back after a write that failed and may be retried, for what is left of the
@@ -343,6 +435,7 @@ impl Sessions {
             .await?;
         let finished = Session {
             expires_at: done.expires_at,
+            idle_until: done.expires_at,
             ..session.clone()
         };
         let key = Self::key(Kind::Session, id);
@@ -352,19 +445,21 @@ impl Sessions {
         Ok(())
     }
 
-    /// Waits while another submission of session `id` holds the grant, and returns its recorded
-    /// success. Returns `None` as soon as neither a grant nor a success exists, or when the wait runs
-    /// out.
-    pub async fn wait_for_done(&self, id: &SessionId) -> Result<Option<Done>, SessionError> {
+    /// Waits while another submission of session `id` holds the grant, and says how it ended.
+    pub async fn wait_for_other(&self, id: &SessionId) -> Result<Waited, SessionError> {
         let deadline = tokio::time::Instant::now() + CONCURRENT_WRITE_WAIT;
         loop {
             if let Some(done) = self.load_done(id).await? {
-                return Ok(Some(done));
+                return Ok(Waited::Done(done));
             }
-            let writing = self.load(id).await?.is_some()
-                && self.store.get(&Self::key(Kind::Grant, id)).await?.is_none();
-            if !writing || tokio::time::Instant::now() >= deadline {
-                return Ok(None);
+            if self.load(id).await?.is_none() {
+                return Ok(Waited::Ended);
+            }
+            if self.store.get(&Self::key(Kind::Grant, id)).await?.is_some() {
+                return Ok(Waited::GrantReturned);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Waited::StillWriting);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -10,7 +10,10 @@
 //! - [`MemoryDirectory::lose_answer_once`]: the next successful write is applied but reported as
 //!   [`DirectoryError::Unavailable`], as when the answer of a real directory is lost on the way;
 //! - [`MemoryDirectory::set_unavailable`]: every call (lookups and health too) fails as
-//!   [`DirectoryError::Unavailable`] while set.
+//!   [`DirectoryError::Unavailable`] while set;
+//! - [`MemoryDirectory::fail_next_write_with`]: only the next write fails;
+//! - [`MemoryDirectory::hold_writes`]: writes wait until the returned guard is dropped, so a test
+//!   can act while a write is in progress ([`MemoryDirectory::writes_waiting`] tells when one is).
 
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -140,11 +143,15 @@ struct Inner {
     fault: Option<WriteFault>,
     lose_answer: bool,
     unavailable: bool,
+    fail_next: Option<WriteFault>,
 }
 
 /// A [`Directory`] in this process's memory. Account ids are usernames.
 pub struct MemoryDirectory {
     inner: Mutex<Inner>,
+    /// Held by a test to keep writes waiting.
+    gate: tokio::sync::Mutex<()>,
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryDirectory {
@@ -217,6 +224,8 @@ impl MemoryDirectory {
                 accounts,
                 ..Inner::default()
             }),
+            gate: tokio::sync::Mutex::new(()),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -274,6 +283,30 @@ impl MemoryDirectory {
         inner.accounts.len() != before
     }
 
+    /// Makes only the next write fail with `fault`, changing nothing.
+    pub fn fail_next_write_with(&self, fault: WriteFault) {
+        self.lock().fail_next = Some(fault);
+    }
+
+    /// Keeps every write waiting, before anything is written, until the guard is dropped. `None`
+    /// when writes are already held.
+    pub fn hold_writes(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        self.gate.try_lock().ok()
+    }
+
+    /// How many writes are waiting for [`MemoryDirectory::hold_writes`]'s guard.
+    pub fn writes_waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits while a test holds writes.
+    async fn pass_gate(&self) {
+        use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        drop(self.gate.lock().await);
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// How many password writes were applied (including one whose answer was lost).
     pub fn writes(&self) -> usize {
         self.lock().writes
@@ -304,7 +337,7 @@ impl MemoryDirectory {
         let hash = PasswordHash::new(password.expose());
         let mut inner = self.lock();
         check_available(&inner)?;
-        if let Some(fault) = inner.fault {
+        if let Some(fault) = inner.fault.or(inner.fail_next.take()) {
             return Err(fault.to_error());
         }
         let stored = inner
@@ -367,6 +400,7 @@ impl Directory for MemoryDirectory {
         account: &AccountId,
         password: &NewPassword,
     ) -> Result<(), DirectoryError> {
+        self.pass_gate().await;
         self.write(account, password, true)
     }
 
@@ -375,6 +409,7 @@ impl Directory for MemoryDirectory {
         account: &AccountId,
         password: &NewPassword,
     ) -> Result<(), DirectoryError> {
+        self.pass_gate().await;
         self.write(account, password, false)
     }
 

@@ -14,7 +14,7 @@ use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::middleware::{RequestId, same_origin};
-use super::pages::{AccountPage, DonePage, RefusalPage, render};
+use super::pages::{AccountPage, DonePage, MessagePage, RefusalPage, render};
 use crate::account::password::Violation;
 use crate::account::session::Session;
 use crate::account::{
@@ -41,10 +41,7 @@ pub async fn show(
 ) -> Result<Response, AppError> {
     let id = session_id(&state, &headers)?;
     let view = state.accounts.view(&id).await?;
-    Ok(match view.done {
-        Some(done) => done_page(&state, lang, &view.session, &done),
-        None => form_page(&state, lang, &view.session, &Problems::default()),
-    })
+    Ok(form_page(&state, lang, &view.session, &Problems::default()))
 }
 
 #[derive(Deserialize)]
@@ -81,7 +78,10 @@ pub async fn submit(
     };
     Ok(
         match state.accounts.set_password(&id, form, context).await? {
-            Submitted::Done { session, done } => done_page(&state, lang, &session, &done),
+            Submitted::Done { session, done } => done_page(&state, lang, &session, &done, false),
+            Submitted::SetElsewhere { session, done } => {
+                done_page(&state, lang, &session, &done, true)
+            }
             Submitted::Invalid { session, problems } => {
                 let mut response = form_page(&state, lang, &session, &problems);
                 *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -90,6 +90,46 @@ pub async fn submit(
             Submitted::Refused(refusal) => refusal_response(&state, lang, &refusal, &request_id.0),
         },
     )
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`: "cancel and sign out" ends the session and its grant, and says so.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<SignOutForm>,
+) -> Result<Response, AppError> {
+    same_origin(&headers, &state.origin)?;
+    if let Ok(id) = session_id(&state, &headers) {
+        let client_ip = client_ip.to_string();
+        let context = Context {
+            client_ip: &client_ip,
+            request_id: &request_id.0,
+        };
+        state.accounts.sign_out(&id, &form.csrf, context).await?;
+    }
+    let t = state.catalog.texts(lang);
+    let page = MessagePage {
+        page: state.page_context(lang, "/"),
+        title: &t.signed_out_title,
+        text: &t.signed_out_text,
+        request_id: None,
+        again_href: format!("/?lang={}", lang.code()),
+    };
+    let mut response = render(StatusCode::OK, &page);
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        state.cookies.clear(cookies::SESSION),
+    );
+    Ok(response)
 }
 
 fn form_page(state: &AppState, lang: Lang, session: &Session, problems: &Problems) -> Response {
@@ -182,11 +222,41 @@ fn directory_text(t: &Texts, refusal: PolicyRefusal) -> &str {
     }
 }
 
-fn done_page(state: &AppState, lang: Lang, session: &Session, done: &Done) -> Response {
+/// The success page, or (with `elsewhere`) the page saying another window set a different password.
+/// The session cookie stays: a reload that submits the form again shows this page again, while
+/// the account page itself now says the session is over.
+fn done_page(
+    state: &AppState,
+    lang: Lang,
+    session: &Session,
+    done: &Done,
+    elsewhere: bool,
+) -> Response {
     let t = state.catalog.texts(lang);
-    let (title, text) = match done.purpose {
-        Purpose::Activate => (&t.activated_title, &t.activated_text),
-        Purpose::Reset => (&t.reset_done_title, &t.reset_done_text),
+    let time = crate::clock::finnish_time(
+        time::OffsetDateTime::from_unix_timestamp(done.at)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    );
+    let elsewhere_text = t.set_elsewhere_text.replace(
+        "{time}",
+        &format!("{:02}.{:02}", time.hour(), time.minute()),
+    );
+    let (title, text, status) = match (elsewhere, done.purpose) {
+        (true, _) => (
+            t.set_elsewhere_title.as_str(),
+            elsewhere_text.as_str(),
+            StatusCode::CONFLICT,
+        ),
+        (false, Purpose::Activate) => (
+            t.activated_title.as_str(),
+            t.activated_text.as_str(),
+            StatusCode::OK,
+        ),
+        (false, Purpose::Reset) => (
+            t.reset_done_title.as_str(),
+            t.reset_done_text.as_str(),
+            StatusCode::OK,
+        ),
     };
     let continue_url =
         session
@@ -197,10 +267,13 @@ fn done_page(state: &AppState, lang: Lang, session: &Session, done: &Done) -> Re
         page: state.page_context(lang, "/account"),
         title,
         text,
+        next: &t.done_next,
         username: &done.username,
         continue_url,
     };
-    render(StatusCode::OK, &page)
+    let mut response = render(status, &page);
+    response.extensions_mut().insert(KeepBody);
+    response
 }
 
 /// A page that refuses self-service and explains the other ways.

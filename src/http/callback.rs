@@ -11,7 +11,7 @@ use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::middleware::RequestId;
 use super::pages::{MessagePage, render};
-use crate::account::{Context, Opened, Proof, SESSION_TTL};
+use crate::account::{Context, Opened, Proof};
 use crate::app::AppState;
 use crate::i18n::Lang;
 use crate::secret::fingerprint;
@@ -125,7 +125,7 @@ pub async fn finish(
         header::SET_COOKIE,
         state
             .cookies
-            .set(cookies::SESSION, id.expose(), SESSION_TTL.as_secs()),
+            .set_for_browser_session(cookies::SESSION, id.expose()),
     );
     Ok(response)
 }

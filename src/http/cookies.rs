@@ -66,6 +66,19 @@ impl CookiePolicy {
         HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
+    /// A `Set-Cookie` value for a cookie that lives only until the browser is closed (no `Max-Age`):
+    /// on a shared computer, closing the browser ends what it carried.
+    pub fn set_for_browser_session(&self, base: &str, value: &str) -> HeaderValue {
+        let mut cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax",
+            self.name(base)
+        );
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
     /// A `Set-Cookie` value that removes the cookie.
     pub fn clear(&self, base: &str) -> HeaderValue {
         self.set(base, "", 0)
@@ -102,6 +115,21 @@ mod tests {
             Some("abc")
         );
         assert_eq!(policy.read(&headers("tunnus_session=abc"), SESSION), None);
+    }
+
+    #[test]
+    fn browser_session_cookies_carry_no_lifetime() {
+        let cookie = CookiePolicy { secure: true }.set_for_browser_session(SESSION, "abc");
+        let text = cookie.to_str().unwrap();
+        assert!(text.starts_with("__Host-tunnus_session=abc;"), "{text}");
+        assert!(
+            !text.contains("Max-Age") && !text.contains("Expires"),
+            "{text}"
+        );
+        assert!(
+            text.contains("HttpOnly") && text.contains("Secure"),
+            "{text}"
+        );
     }
 
     #[test]

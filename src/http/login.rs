@@ -14,7 +14,7 @@ use super::middleware::same_origin;
 use crate::app::AppState;
 use crate::audit::Event;
 use crate::i18n::Lang;
-use crate::oidc::transaction::{LOGIN_TTL, LoginTransaction};
+use crate::oidc::transaction::LoginTransaction;
 use crate::secret::{fingerprint, same_secret};
 
 #[derive(Deserialize)]
@@ -76,7 +76,7 @@ pub async fn start(
         header::SET_COOKIE,
         state
             .cookies
-            .set(cookies::LOGIN, &binding, LOGIN_TTL.as_secs()),
+            .set_for_browser_session(cookies::LOGIN, &binding),
     );
     Ok(response)
 }

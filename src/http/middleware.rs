@@ -89,11 +89,12 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
 
 /// The route a path belongs to, for metric labels (paths people invent are not labels).
 fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 12] = [
+    const ROUTES: [&str; 13] = [
         "/",
         "/login",
         "/callback",
         "/account",
+        "/logout",
         "/.well-known/jwks.json",
         "/.well-known/signed-jwks.jwt",
         "/.well-known/openid-federation",

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(login::start))
         .route("/callback", get(callback::finish))
         .route("/account", get(account::show).post(account::submit))
+        .route("/logout", post(account::sign_out))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(

@@ -93,6 +93,8 @@ pub struct DonePage<'a> {
     pub page: PageContext<'a>,
     pub title: &'a str,
     pub text: &'a str,
+    /// What the person should know next.
+    pub next: &'a str,
     pub username: &'a str,
     pub continue_url: Option<&'a str>,
 }

@@ -17,5 +17,6 @@ mod logs;
 mod pages;
 mod redis;
 mod replicas;
+mod shared_computer;
 mod store;
 mod wellknown;
