@@ -54,6 +54,7 @@ pub mod clock;
 pub mod config;
 pub mod dev;
 pub mod directory;
+pub mod helpdesk;
 pub mod http;
 pub mod i18n;
 pub mod identity;
