@@ -39,7 +39,7 @@ impl Delivery {
         }
     }
 
-    pub fn from_str(text: &str) -> Option<Delivery> {
+    pub fn parse(text: &str) -> Option<Delivery> {
         Delivery::ALL.into_iter().find(|way| way.as_str() == text)
     }
 }
@@ -71,7 +71,7 @@ impl Document {
         }
     }
 
-    pub fn from_str(text: &str) -> Option<Document> {
+    pub fn parse(text: &str) -> Option<Document> {
         Document::ALL.into_iter().find(|doc| doc.as_str() == text)
     }
 }
@@ -378,14 +378,14 @@ impl Codes {
                 .max(60),
         );
         let wrong = self.store.incr(&key_wrong(username), window).await?;
-        if self.max_wrong_tries > 0 && wrong >= self.max_wrong_tries {
-            if let Some(bytes) = self.store.take(&key).await?
-                && let Some(revoked) = self.open::<IssuedCode>("code", &key, &bytes)
-            {
-                self.record_end(username, &revoked.id, Ending::TooManyWrongTries, None)
-                    .await?;
-                return Ok(Redeemed::Revoked(revoked));
-            }
+        if self.max_wrong_tries > 0
+            && wrong >= self.max_wrong_tries
+            && let Some(bytes) = self.store.take(&key).await?
+            && let Some(revoked) = self.open::<IssuedCode>("code", &key, &bytes)
+        {
+            self.record_end(username, &revoked.id, Ending::TooManyWrongTries, None)
+                .await?;
+            return Ok(Redeemed::Revoked(revoked));
         }
         Ok(Redeemed::Wrong)
     }
