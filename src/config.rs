@@ -83,11 +83,12 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub ui: UiSettings,
     pub log: LogSettings,
+    pub helpdesk: crate::helpdesk::HelpdeskSettings,
     /// Only read by `tunnus dev` and `tunnus mock-idp`; `serve` never starts the mock broker.
     pub mock_idp: MockIdpSettings,
 }
 
-/// A duration written as `500ms`, `60s`, `10m` or `1h` (a bare number is seconds).
+/// A duration written as `500ms`, `60s`, `10m`, `1h` or `7d` (a bare number is seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
@@ -114,7 +115,12 @@ impl FromStr for HumanDuration {
             "" | "s" => Duration::from_secs(amount),
             "m" | "min" => Duration::from_secs(amount.saturating_mul(60)),
             "h" => Duration::from_secs(amount.saturating_mul(3600)),
-            _ => return Err(format!("`{input}` has an unknown unit (use ms, s, m or h)")),
+            "d" => Duration::from_secs(amount.saturating_mul(24 * 3600)),
+            _ => {
+                return Err(format!(
+                    "`{input}` has an unknown unit (use ms, s, m, h or d)"
+                ));
+            }
         };
         Ok(HumanDuration(duration))
     }
@@ -264,6 +270,7 @@ impl Settings {
         self.limits.validate()?;
         self.ui.validate()?;
         self.log.validate()?;
+        self.helpdesk.validate(mode)?;
         if mode == Mode::Serve && self.server.environment != Environment::Test {
             if self.broker.test_identities {
                 return Err(ConfigError::invalid(
@@ -309,6 +316,7 @@ impl Settings {
             .map_err(|error| ConfigError::invalid(error.key(), error.to_string()))?;
         self.session.check()?;
         self.audit.check()?;
+        self.helpdesk.check()?;
         Ok(())
     }
 }
@@ -559,6 +567,10 @@ mod tests {
         assert_eq!(
             "10m".parse::<HumanDuration>().unwrap().get(),
             Duration::from_secs(600)
+        );
+        assert_eq!(
+            "7d".parse::<HumanDuration>().unwrap().get(),
+            Duration::from_secs(7 * 24 * 3600)
         );
         assert!("10 days".parse::<HumanDuration>().is_err());
         assert!("".parse::<HumanDuration>().is_err());

@@ -7,3 +7,6 @@
 
 pub mod code;
 pub mod codes;
+pub mod settings;
+
+pub use settings::HelpdeskSettings;
