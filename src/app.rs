@@ -316,6 +316,12 @@ impl App {
             limiter: limiter.clone(),
             metrics: metrics.clone(),
             clock: deps.clock.clone(),
+            code_categories: settings
+                .helpdesk
+                .rules
+                .iter()
+                .flat_map(|rule| rule.categories.iter().cloned())
+                .collect(),
         });
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),

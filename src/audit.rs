@@ -137,6 +137,13 @@ pub struct Event<'a> {
     pub reason: Option<&'a str>,
     pub client_ip: Option<&'a str>,
     pub request_id: Option<&'a str>,
+    /// How the person was identified, when it was not strong identification (`activation_code`).
+    pub channel: Option<&'a str>,
+    /// The activation code's id (never the code), its delivery way and the staff member who
+    /// issued it.
+    pub code: Option<&'a str>,
+    pub delivery: Option<&'a str>,
+    pub staff: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -157,6 +164,14 @@ struct Line<'a> {
     client_ip: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    staff: Option<&'a str>,
 }
 
 type Sink = Box<dyn Write + Send>;
@@ -233,6 +248,10 @@ impl Audit {
             reason: event.reason,
             client_ip: event.client_ip,
             request_id: event.request_id,
+            channel: event.channel,
+            code: event.code,
+            delivery: event.delivery,
+            staff: event.staff,
         };
         let Ok(mut json) = serde_json::to_vec(&line) else {
             return;

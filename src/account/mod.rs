@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::audit::{Audit, Event, EventKind, Outcome};
 use crate::clock::Clock;
 pub use crate::directory::PolicyRefusal;
-use crate::directory::{Directory, DirectoryError, NewPassword};
+use crate::directory::{AccountId, Directory, DirectoryError, NewPassword};
 use crate::identity::VerifiedIdentity;
 use crate::limits::{Limit, LimitError, Limiter};
 use crate::metrics::Metrics;
@@ -29,13 +29,27 @@ pub use eligibility::{AccountSettings, Ineligible, Purpose, Refusal};
 use eligibility::{decide, resolve};
 use password::{PasswordPolicy, PersonContext, Violation};
 pub use seal::SealKey;
-use session::{Channel, Grant, Session, SessionError, Sessions, Taken, Waited};
+use session::{Channel, CodeRef, Grant, Session, SessionError, Sessions, Taken, Waited};
 pub use session::{Done, SESSION_TTL, SessionId};
 
 /// How the person proved who they are.
 pub enum Proof {
     /// Strong electronic identification at a broker: a validated ID token.
     Strong(VerifiedIdentity),
+    /// A helpdesk activation code, already checked and used up.
+    Code(CodeProof),
+}
+
+/// A redeemed activation code: the account it was issued for, after a staff member checked the
+/// person's identity document.
+pub struct CodeProof {
+    pub account: AccountId,
+    /// The code's id (never the code).
+    pub id: String,
+    pub delivery: String,
+    pub issued_by: String,
+    /// Issued by a member of `helpdesk.privileged_staff_groups` for a privileged account.
+    pub privileged: bool,
 }
 
 /// Where a request came from, for the audit trail.
@@ -163,6 +177,8 @@ pub struct AccountParts {
     pub limiter: Limiter,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// The account categories the helpdesk may issue codes for: those a code opens.
+    pub code_categories: Vec<String>,
 }
 
 /// The account use case. Cheap to share behind an `Arc`.
@@ -171,6 +187,7 @@ pub struct AccountService {
     sessions: Sessions,
     policy: PasswordPolicy,
     rules: AccountSettings,
+    code_categories: Vec<String>,
     audit: Arc<Audit>,
     limiter: Limiter,
     metrics: Arc<Metrics>,
@@ -188,12 +205,14 @@ impl AccountService {
             limiter,
             metrics,
             clock,
+            code_categories,
         } = parts;
         Self {
             directory,
             sessions,
             policy,
             rules,
+            code_categories,
             audit,
             limiter,
             metrics,
@@ -224,7 +243,18 @@ impl AccountService {
         return_to: Option<String>,
         context: Context<'_>,
     ) -> Result<Opened, AccountError> {
-        let Proof::Strong(identity) = proof;
+        match proof {
+            Proof::Strong(identity) => self.open_strong(identity, return_to, context).await,
+            Proof::Code(code) => self.open_code(code, return_to, context).await,
+        }
+    }
+
+    async fn open_strong(
+        &self,
+        identity: VerifiedIdentity,
+        return_to: Option<String>,
+        context: Context<'_>,
+    ) -> Result<Opened, AccountError> {
         // The pseudonym is computed once and stands for the identity code in every event below.
         let subject = self.audit.pseudonym(&identity.national_id);
         let event = |reason: Option<&'static str>, account| Event {
@@ -234,6 +264,7 @@ impl AccountService {
             reason,
             client_ip: Some(context.client_ip),
             request_id: Some(context.request_id),
+            ..Event::default()
         };
         self.audit(
             EventKind::Identification,
@@ -266,7 +297,8 @@ impl AccountService {
         let idle_until = self.sessions.idle_until(expires_at);
         let session = Session {
             channel: Channel::StrongIdentification,
-            subject: subject.clone(),
+            subject: Some(subject.clone()),
+            code: None,
             acr: Some(identity.acr.clone()),
             account: eligible.account.id.clone(),
             username: eligible.account.username.clone(),
@@ -287,6 +319,110 @@ impl AccountService {
         Ok(Opened::Session(
             self.sessions.create(&session, &grant).await?,
         ))
+    }
+
+    /// A redeemed code opens the account it was issued for, if the account may still use it: the
+    /// categories the helpdesk serves, not disabled, and not privileged unless the code was issued
+    /// by a member of the privileged staff groups.
+    async fn open_code(
+        &self,
+        code: CodeProof,
+        return_to: Option<String>,
+        context: Context<'_>,
+    ) -> Result<Opened, AccountError> {
+        let event = |reason: Option<&'static str>, account| Event {
+            account,
+            reason,
+            client_ip: Some(context.client_ip),
+            request_id: Some(context.request_id),
+            channel: Some(Channel::ActivationCode.as_str()),
+            code: Some(&code.id),
+            delivery: Some(&code.delivery),
+            staff: Some(&code.issued_by),
+            ..Event::default()
+        };
+        let current = self
+            .directory
+            .account(&code.account)
+            .await
+            .map_err(|error| directory_error("read", error))?;
+        let rules = AccountSettings {
+            eligible_categories: self.code_categories.clone(),
+            refused_groups: if code.privileged {
+                Vec::new()
+            } else {
+                self.rules.refused_groups.clone()
+            },
+            ..self.rules.clone()
+        };
+        let decided = match current {
+            Some(account) => decide(account, &rules),
+            None => Err(Refusal::AccountGone),
+        };
+        let eligible = match decided {
+            Ok(eligible) => eligible,
+            Err(refusal) => {
+                self.audit(
+                    EventKind::Refusal,
+                    Outcome::Refused,
+                    event(Some(refusal.as_str()), refusal.username()),
+                );
+                self.count_refusal(&refusal);
+                return Ok(Opened::Refused(refusal));
+            }
+        };
+        let expires_at = self.sessions.expiry(SESSION_TTL);
+        let idle_until = self.sessions.idle_until(expires_at);
+        let account = eligible.account;
+        let session = Session {
+            channel: Channel::ActivationCode,
+            subject: None,
+            code: Some(CodeRef {
+                id: code.id.clone(),
+                delivery: code.delivery.clone(),
+                issued_by: code.issued_by.clone(),
+            }),
+            acr: None,
+            account: account.id.clone(),
+            username: account.username.clone(),
+            given_name: account.given_name.clone(),
+            family_name: account.family_name.clone(),
+            birth_date: None,
+            purpose: eligible.purpose,
+            csrf: crate::random::token(),
+            return_to,
+            expires_at,
+            idle_until,
+        };
+        let grant = Grant {
+            account: account.id,
+            purpose: eligible.purpose,
+            expires_at,
+        };
+        Ok(Opened::Session(
+            self.sessions.create(&session, &grant).await?,
+        ))
+    }
+
+    /// The audit event of something done in `session`.
+    fn session_event<'a>(
+        session: &'a Session,
+        reason: Option<&'static str>,
+        context: Context<'a>,
+    ) -> Event<'a> {
+        let code = session.code.as_ref();
+        Event {
+            account: Some(&session.username),
+            subject: session.subject.as_deref(),
+            acr: session.acr.as_deref(),
+            reason,
+            client_ip: Some(context.client_ip),
+            request_id: Some(context.request_id),
+            channel: code.map(|_| session.channel.as_str()),
+            code: code.map(|code| code.id.as_str()),
+            delivery: code.map(|code| code.delivery.as_str()),
+            staff: code.map(|code| code.issued_by.as_str()),
+        }
     }
 
     fn count_refusal(&self, refusal: &Refusal) {
@@ -336,14 +472,7 @@ impl AccountService {
         self.audit(
             EventKind::SignOut,
             Outcome::Success,
-            Event {
-                account: Some(&session.username),
-                subject: Some(&session.subject),
-                acr: session.acr.as_deref(),
-                reason: None,
-                client_ip: Some(context.client_ip),
-                request_id: Some(context.request_id),
-            },
+            Self::session_event(&session, None, context),
         );
         tracing::info!(event = "signed_out", "session ended by the person");
         Ok(())
@@ -390,14 +519,7 @@ impl AccountService {
             // success; another password from another window is told it was not the one set.
             return Ok(self.after_write(id, session, done, &form.password));
         }
-        let event = |reason: Option<&'static str>| Event {
-            account: Some(&session.username),
-            subject: Some(&session.subject),
-            acr: session.acr.as_deref(),
-            reason,
-            client_ip: Some(context.client_ip),
-            request_id: Some(context.request_id),
-        };
+        let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
         // A refusal over the limit is recorded without the assurance level.
         self.limiter
             .enforce(

@@ -128,6 +128,27 @@ impl std::fmt::Debug for SessionId {
 pub enum Channel {
     /// Strong electronic identification at a broker.
     StrongIdentification,
+    /// A one-time activation code issued by the helpdesk.
+    ActivationCode,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::StrongIdentification => "strong_identification",
+            Channel::ActivationCode => "activation_code",
+        }
+    }
+}
+
+/// The helpdesk code a session was opened with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CodeRef {
+    /// The code's id (never the code itself).
+    pub id: String,
+    pub delivery: String,
+    /// The staff member who issued it.
+    pub issued_by: String,
 }
 
 /// What the service remembers about an identified person between pages. The plain identity code is
@@ -136,8 +157,10 @@ pub enum Channel {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     pub channel: Channel,
-    /// Who, for the audit trail: the keyed pseudonym of the identity code.
-    pub subject: String,
+    /// Who, for the audit trail: the keyed pseudonym of the identity code (strong identification).
+    pub subject: Option<String>,
+    /// The helpdesk code the session was opened with.
+    pub code: Option<CodeRef>,
     /// The assurance level of the identification, when there was one.
     pub acr: Option<String>,
     pub account: AccountId,
