@@ -91,6 +91,8 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     /// The account use case: sessions, grants, eligibility, passwords, directory writes.
     pub accounts: Arc<AccountService>,
+    /// The helpdesk channel, when `helpdesk.enabled`.
+    pub helpdesk: Option<Arc<crate::helpdesk::Helpdesk>>,
     /// Login transactions between the start of identification and the callback.
     pub transactions: Transactions,
     pub limiter: Limiter,
@@ -197,6 +199,65 @@ impl AppState {
                 .collect(),
         }
     }
+}
+
+/// The helpdesk channel: its codes keyed by `helpdesk.code_key_file` (a key made at start in
+/// development, when codes do not outlive the process anyway).
+fn build_helpdesk(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    accounts: Arc<AccountService>,
+    limiter: Limiter,
+    audit: Arc<Audit>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) -> Result<crate::helpdesk::Helpdesk, StartError> {
+    use crate::helpdesk::code::CodeHasher;
+    use crate::helpdesk::codes::Codes;
+    let key = match &settings.helpdesk.code_key_file {
+        Some(path) => {
+            crate::config::read_key_file(path, 32).map_err(|problem| StartError::Config {
+                key: "helpdesk.code_key_file",
+                problem,
+            })?
+        }
+        None => crate::random::bytes::<32>().to_vec(),
+    };
+    // Two keys from one secret: one seals the records, one hashes the codes.
+    let derive = |purpose: &str| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+        aws_lc_rs::hmac::sign(&key, purpose.as_bytes())
+            .as_ref()
+            .to_vec()
+    };
+    let seal = SealKey::new(&derive("tunnus code records")).ok_or(StartError::Config {
+        key: "helpdesk.code_key_file",
+        problem: "too short".to_owned(),
+    })?;
+    if store.kind() == "memory" {
+        tracing::warn!(
+            "activation codes are kept in memory: every open code is lost when the service stops \
+             (use [store] kind = \"redis\" with append-only persistence)"
+        );
+    }
+    let codes = Codes::new(
+        store,
+        Arc::new(seal),
+        CodeHasher::new(&derive("tunnus code hashes")),
+        clock.clone(),
+        settings.helpdesk.max_wrong_tries,
+    );
+    Ok(crate::helpdesk::Helpdesk::new(
+        crate::helpdesk::HelpdeskParts {
+            settings: settings.helpdesk.clone(),
+            codes,
+            accounts,
+            limiter,
+            audit,
+            metrics,
+            clock,
+        },
+    ))
 }
 
 /// True when `path` equals `prefix` or lies under it as a path segment (`/a` covers `/a/b`, not `/ab`).
@@ -312,7 +373,7 @@ impl App {
             ),
             policy: PasswordPolicy::from_settings(&settings.password)?,
             rules: settings.accounts.clone(),
-            audit,
+            audit: audit.clone(),
             limiter: limiter.clone(),
             metrics: metrics.clone(),
             clock: deps.clock.clone(),
@@ -323,6 +384,20 @@ impl App {
                 .flat_map(|rule| rule.categories.iter().cloned())
                 .collect(),
         });
+        let accounts = Arc::new(accounts);
+        let helpdesk = if settings.helpdesk.enabled {
+            Some(Arc::new(build_helpdesk(
+                &settings,
+                store.clone(),
+                accounts.clone(),
+                limiter.clone(),
+                audit.clone(),
+                metrics.clone(),
+                deps.clock.clone(),
+            )?))
+        } else {
+            None
+        };
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),
             cookies: CookiePolicy {
@@ -336,7 +411,8 @@ impl App {
             public_url,
             transactions: Transactions::new(store.clone()),
             store,
-            accounts: Arc::new(accounts),
+            accounts,
+            helpdesk,
             limiter,
             metrics,
             rp,

@@ -116,6 +116,18 @@ pub enum EventKind {
     Reset,
     /// The person ended their session ("cancel and sign out").
     SignOut,
+    /// A staff member issued an activation code.
+    CodeIssued,
+    /// The document carrying a code was printed.
+    CodePrinted,
+    /// A person redeemed a code.
+    CodeRedeemed,
+    /// A wrong code was typed.
+    CodeFailed,
+    /// A code was revoked (by staff, by a newer code, or after too many wrong tries).
+    CodeRevoked,
+    /// A right code was typed after its validity.
+    CodeExpired,
 }
 
 /// How it ended.

@@ -56,6 +56,11 @@ pub struct LimitSettings {
     /// A network that has started at most this many identifications in `login_window` is quiet
     /// and may use the reserve.
     pub reserve_for_networks_under: u64,
+    /// Activation-code tries one network may make per `code_window`.
+    pub code_tries_per_network: u64,
+    /// Activation-code tries for one username per `code_window`, whatever the code.
+    pub code_tries_per_username: u64,
+    pub code_window: HumanDuration,
 }
 
 impl Default for LimitSettings {
@@ -74,6 +79,9 @@ impl Default for LimitSettings {
             network_ipv6_prefix: 48,
             broker_reserve_percent: 25,
             reserve_for_networks_under: 3,
+            code_tries_per_network: 50,
+            code_tries_per_username: 20,
+            code_window: HumanDuration(Duration::from_secs(3600)),
         }
     }
 }
@@ -84,6 +92,7 @@ impl LimitSettings {
         for (key, window) in [
             ("limits.login_window", self.login_window),
             ("limits.person_window", self.person_window),
+            ("limits.code_window", self.code_window),
         ] {
             if window.get() < Duration::from_secs(1) {
                 return Err(ConfigError::invalid(key, "must be at least 1s"));
@@ -128,6 +137,8 @@ pub enum Limit {
     IdentificationsPerPerson,
     PasswordAttempts,
     BrokerBudget,
+    CodeTriesPerNetwork,
+    CodeTriesPerUsername,
 }
 
 impl Limit {
@@ -138,6 +149,8 @@ impl Limit {
             Limit::IdentificationsPerPerson => "identifications_per_person",
             Limit::PasswordAttempts => "password_attempts_per_grant",
             Limit::BrokerBudget => "broker_redirects_per_minute",
+            Limit::CodeTriesPerNetwork => "code_tries_per_network",
+            Limit::CodeTriesPerUsername => "code_tries_per_username",
         }
     }
 
@@ -161,6 +174,12 @@ impl Limit {
                 settings.broker_redirects_per_minute,
                 Duration::from_secs(60),
             ),
+            Limit::CodeTriesPerNetwork => {
+                (settings.code_tries_per_network, settings.code_window.get())
+            }
+            Limit::CodeTriesPerUsername => {
+                (settings.code_tries_per_username, settings.code_window.get())
+            }
         }
     }
 }
@@ -263,6 +282,26 @@ impl Limiter {
             return Ok(());
         }
         Err(self.refuse(Limit::BrokerBudget, audit))
+    }
+
+    /// Counts one activation-code try from `client` for `username` against the per-network and
+    /// per-username limits.
+    pub async fn admit_code_try(
+        &self,
+        client: IpAddr,
+        username: &str,
+        audit: Event<'_>,
+    ) -> Result<(), LimitError> {
+        let network = block(
+            client,
+            self.settings.network_ipv4_prefix,
+            self.settings.network_ipv6_prefix,
+        );
+        self.enforce(Limit::CodeTriesPerNetwork, &network, audit.clone())
+            .await?;
+        let username = crate::secret::fingerprint(&username.trim().to_lowercase());
+        self.enforce(Limit::CodeTriesPerUsername, &username, audit)
+            .await
     }
 
     async fn count(&self, name: &str, subject: &str, window: Duration) -> Result<u64, LimitError> {

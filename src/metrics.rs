@@ -66,6 +66,9 @@ fn help(name: &str) -> &'static str {
         }
         "tunnus_refusals_total" => "Refusals by reason.",
         "tunnus_rate_limited_total" => "Requests refused by a rate limit, by limit.",
+        "tunnus_codes_total" => {
+            "Activation codes by event (issued, printed, redeemed, failed, revoked, expired)."
+        }
         "tunnus_submissions_waited_total" => {
             "Password submissions that waited for another submission of their session."
         }

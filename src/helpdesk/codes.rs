@@ -99,6 +99,20 @@ pub struct IssuedCode {
     pub issued_at: i64,
     pub expires_at: i64,
     pub check: IdentityCheck,
+    /// Issued for a privileged account by a member of `helpdesk.privileged_staff_groups`.
+    pub privileged: bool,
+}
+
+/// What a staff member asks for when issuing a code.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub account: AccountId,
+    pub username: String,
+    pub delivery: Delivery,
+    pub issued_by: String,
+    pub check: IdentityCheck,
+    pub privileged: bool,
+    pub validity: Duration,
 }
 
 /// Why the last code of an account no longer works.
@@ -220,13 +234,19 @@ impl Codes {
     /// code (to show once and print) and its record.
     pub async fn issue(
         &self,
-        account: AccountId,
-        username: &str,
-        delivery: Delivery,
-        issued_by: &str,
-        check: IdentityCheck,
-        validity: Duration,
+        issue: Issue,
     ) -> Result<(Code, IssuedCode, Option<IssuedCode>), CodeError> {
+        let Issue {
+            account,
+            username,
+            delivery,
+            issued_by,
+            check,
+            privileged,
+            validity,
+        } = issue;
+        let username = username.as_str();
+        let issued_by = issued_by.as_str();
         let code = Code::generate();
         let now = self.now();
         let record = IssuedCode {
@@ -239,6 +259,7 @@ impl Codes {
             issued_at: now,
             expires_at: now.saturating_add(i64::try_from(validity.as_secs()).unwrap_or(i64::MAX)),
             check,
+            privileged,
         };
         let key = key("code", username);
         // Kept past its validity, so that a late try is told it expired and the helpdesk sees it.
@@ -437,14 +458,15 @@ mod tests {
     async fn issue(f: &Fixture, username: &str) -> (Code, IssuedCode) {
         let (code, record, _) = f
             .codes
-            .issue(
-                AccountId::new(username),
-                username,
-                Delivery::InPerson,
-                "helpdesk1",
-                check(),
-                WEEK,
-            )
+            .issue(Issue {
+                account: AccountId::new(username),
+                username: username.to_owned(),
+                delivery: Delivery::InPerson,
+                issued_by: "helpdesk1".to_owned(),
+                check: check(),
+                privileged: false,
+                validity: WEEK,
+            })
             .await
             .unwrap();
         (code, record)

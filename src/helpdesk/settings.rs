@@ -23,8 +23,6 @@ pub struct HelpdeskSettings {
     pub validity: Validity,
     /// Wrong codes typed for one username after which its open code is revoked.
     pub max_wrong_tries: u64,
-    /// Code tries from one network (`limits.network_ipv4_prefix` / `network_ipv6_prefix`) per hour.
-    pub tries_per_network: u64,
     /// Which staff groups may issue codes for which account categories.
     pub rules: Vec<IssueRule>,
     /// Members of these staff groups may also issue codes for privileged accounts (members of
@@ -39,7 +37,6 @@ impl Default for HelpdeskSettings {
             code_key_file: None,
             validity: Validity::default(),
             max_wrong_tries: 5,
-            tries_per_network: 50,
             rules: Vec::new(),
             privileged_staff_groups: Vec::new(),
         }

@@ -142,6 +142,21 @@ impl From<AccountError> for AppError {
     }
 }
 
+impl From<crate::helpdesk::HelpdeskError> for AppError {
+    fn from(error: crate::helpdesk::HelpdeskError) -> Self {
+        use crate::helpdesk::HelpdeskError;
+        let detail = error.to_string();
+        match error {
+            HelpdeskError::RateLimited { retry_after, .. } => {
+                AppError::rate_limited(detail, retry_after)
+            }
+            HelpdeskError::Unavailable(_) => AppError::new(ErrorKind::Unavailable, detail),
+            HelpdeskError::Internal(_) => AppError::new(ErrorKind::Internal, detail),
+            HelpdeskError::Account(error) => error.into(),
+        }
+    }
+}
+
 impl From<LimitError> for AppError {
     fn from(error: LimitError) -> Self {
         let detail = error.to_string();

@@ -16,8 +16,8 @@ pub struct LandingQuery {
     return_to: Option<String>,
 }
 
-/// How long the CSRF cookie of the landing form lives.
-const CSRF_COOKIE_SECS: u64 = 2 * 3600;
+/// How long the CSRF cookie of the landing and code forms lives.
+pub const CSRF_COOKIE_SECS: u64 = 2 * 3600;
 
 pub async fn show(
     State(state): State<AppState>,
@@ -34,6 +34,7 @@ pub async fn show(
         page: state.page_context(lang, "/"),
         csrf: csrf.clone(),
         return_to,
+        codes: state.helpdesk.is_some(),
     };
     let mut response = render(StatusCode::OK, &page);
     if existing.is_none() {

@@ -89,12 +89,13 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
 
 /// The route a path belongs to, for metric labels (paths people invent are not labels).
 fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 13] = [
+    const ROUTES: [&str; 14] = [
         "/",
         "/login",
         "/callback",
         "/account",
         "/logout",
+        "/code",
         "/.well-known/jwks.json",
         "/.well-known/signed-jwks.jwt",
         "/.well-known/openid-federation",

@@ -11,6 +11,7 @@ pub mod account;
 pub mod assets;
 pub mod callback;
 pub mod client_ip;
+pub mod code;
 pub mod cookies;
 pub mod error;
 pub mod health;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/callback", get(callback::finish))
         .route("/account", get(account::show).post(account::submit))
         .route("/logout", post(account::sign_out))
+        .route("/code", get(code::show).post(code::redeem))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(

@@ -38,6 +38,20 @@ pub struct LandingPage<'a> {
     pub page: PageContext<'a>,
     pub csrf: String,
     pub return_to: Option<String>,
+    /// The helpdesk channel is on: show the way to the code page.
+    pub codes: bool,
+}
+
+#[derive(Template)]
+#[template(path = "code.html")]
+pub struct CodePage<'a> {
+    pub page: PageContext<'a>,
+    pub csrf: String,
+    pub return_to: Option<String>,
+    pub username: String,
+    pub problem: Option<&'a str>,
+    /// The field the problem is about (`username` or `code`).
+    pub problem_field: &'static str,
 }
 
 #[derive(Template)]
