@@ -250,6 +250,7 @@ fn build_helpdesk(
     Ok(crate::helpdesk::Helpdesk::new(
         crate::helpdesk::HelpdeskParts {
             settings: settings.helpdesk.clone(),
+            accounts_settings: settings.accounts.clone(),
             codes,
             accounts,
             limiter,

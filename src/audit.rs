@@ -156,6 +156,9 @@ pub struct Event<'a> {
     pub code: Option<&'a str>,
     pub delivery: Option<&'a str>,
     pub staff: Option<&'a str>,
+    /// The identity document a staff member checked (type and issuing country).
+    pub document: Option<&'a str>,
+    pub country: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +187,10 @@ struct Line<'a> {
     delivery: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     staff: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'a str>,
 }
 
 type Sink = Box<dyn Write + Send>;
@@ -264,6 +271,8 @@ impl Audit {
             code: event.code,
             delivery: event.delivery,
             staff: event.staff,
+            document: event.document,
+            country: event.country,
         };
         let Ok(mut json) = serde_json::to_vec(&line) else {
             return;

@@ -130,12 +130,7 @@ pub fn decide(account: Account, settings: &AccountSettings) -> Result<Eligible, 
             username: account.username.clone(),
         })
     };
-    if account.groups.iter().any(|group| {
-        settings
-            .refused_groups
-            .iter()
-            .any(|refused| group_matches(group, refused))
-    }) {
+    if is_privileged(&account, settings) {
         return refuse(Ineligible::Privileged);
     }
     if account.state == AccountState::Disabled {
@@ -153,6 +148,21 @@ pub fn decide(account: Account, settings: &AccountSettings) -> Result<Eligible, 
         _ => Purpose::Reset,
     };
     Ok(Eligible { account, purpose })
+}
+
+/// Whether `account` is a member of one of `accounts.refused_groups`.
+pub fn is_privileged(account: &Account, settings: &AccountSettings) -> bool {
+    account.groups.iter().any(|group| {
+        settings
+            .refused_groups
+            .iter()
+            .any(|refused| group_matches(group, refused))
+    })
+}
+
+/// Whether two group names (or DNs) name the same group, as [`decide`] compares them.
+pub fn same_group(group: &str, configured: &str) -> bool {
+    group_matches(group, configured)
 }
 
 /// A group matches a configured name exactly (case-insensitive), or as the first RDN value of a group

@@ -346,15 +346,7 @@ impl AccountService {
             .account(&code.account)
             .await
             .map_err(|error| directory_error("read", error))?;
-        let rules = AccountSettings {
-            eligible_categories: self.code_categories.clone(),
-            refused_groups: if code.privileged {
-                Vec::new()
-            } else {
-                self.rules.refused_groups.clone()
-            },
-            ..self.rules.clone()
-        };
+        let rules = self.code_rules(code.privileged);
         let decided = match current {
             Some(account) => decide(account, &rules),
             None => Err(Refusal::AccountGone),
@@ -381,6 +373,7 @@ impl AccountService {
                 id: code.id.clone(),
                 delivery: code.delivery.clone(),
                 issued_by: code.issued_by.clone(),
+                privileged: code.privileged,
             }),
             acr: None,
             account: account.id.clone(),
@@ -404,6 +397,28 @@ impl AccountService {
         ))
     }
 
+    /// The eligibility rules of accounts opened by a helpdesk code: the categories the helpdesk
+    /// serves, and privileged accounts only when a privileged staff member issued the code.
+    fn code_rules(&self, privileged: bool) -> AccountSettings {
+        AccountSettings {
+            eligible_categories: self.code_categories.clone(),
+            refused_groups: if privileged {
+                Vec::new()
+            } else {
+                self.rules.refused_groups.clone()
+            },
+            ..self.rules.clone()
+        }
+    }
+
+    /// The rules `session`'s account was opened under.
+    fn rules_of(&self, session: &Session) -> std::borrow::Cow<'_, AccountSettings> {
+        match &session.code {
+            Some(code) => std::borrow::Cow::Owned(self.code_rules(code.privileged)),
+            None => std::borrow::Cow::Borrowed(&self.rules),
+        }
+    }
+
     /// The audit event of something done in `session`.
     fn session_event<'a>(
         session: &'a Session,
@@ -422,6 +437,7 @@ impl AccountService {
             code: code.map(|code| code.id.as_str()),
             delivery: code.map(|code| code.delivery.as_str()),
             staff: code.map(|code| code.issued_by.as_str()),
+            ..Event::default()
         }
     }
 
@@ -612,7 +628,8 @@ impl AccountService {
                 return Err(directory_error("read", error));
             }
         };
-        let refusal = match current.map(|account| decide(account, &self.rules)) {
+        let rules = self.rules_of(&session);
+        let refusal = match current.map(|account| decide(account, &rules)) {
             None => Some(Refusal::AccountGone),
             Some(Err(refusal)) => Some(refusal),
             // An activation whose first answer was lost finds the account active: completing it is

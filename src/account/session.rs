@@ -149,6 +149,8 @@ pub struct CodeRef {
     pub delivery: String,
     /// The staff member who issued it.
     pub issued_by: String,
+    /// Issued for a privileged account by a member of the privileged staff groups.
+    pub privileged: bool,
 }
 
 /// What the service remembers about an identified person between pages. The plain identity code is

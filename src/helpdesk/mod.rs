@@ -12,5 +12,5 @@ pub mod codes;
 pub mod service;
 pub mod settings;
 
-pub use service::{Helpdesk, HelpdeskError, HelpdeskParts, Redemption};
+pub use service::{Helpdesk, HelpdeskError, HelpdeskParts, NotAllowed, Redemption, Staff};
 pub use settings::HelpdeskSettings;

@@ -4,11 +4,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::codes::{Codes, Redeemed};
+use super::code::Code;
+use super::codes::{Codes, Delivery, IdentityCheck, Issue, IssuedCode, Redeemed};
 use super::settings::HelpdeskSettings;
+use crate::account::AccountSettings;
 use crate::account::{AccountError, AccountService, CodeProof, Context, Opened, Proof};
 use crate::audit::{Audit, Event, EventKind, Outcome};
 use crate::clock::Clock;
+use crate::directory::{Account, AccountState};
 use crate::limits::{Limit, LimitError, Limiter};
 use crate::metrics::Metrics;
 
@@ -23,9 +26,53 @@ pub enum Redemption {
     Expired,
 }
 
+/// A signed-in helpdesk staff member.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Staff {
+    pub username: String,
+    pub name: String,
+    /// The staff member's groups, as the campus SSO or the directory gave them.
+    pub groups: Vec<String>,
+}
+
+impl Staff {
+    fn in_group(&self, group: &str) -> bool {
+        self.groups
+            .iter()
+            .any(|own| crate::account::eligibility::same_group(own, group))
+    }
+}
+
+/// Why a staff member may not issue a code for an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAllowed {
+    /// No `[[helpdesk.rules]]` of the staff member's groups covers the account's category.
+    Category,
+    /// A privileged account needs a member of `helpdesk.privileged_staff_groups`.
+    Privileged,
+    /// The account is disabled.
+    Disabled,
+    /// The identity check is incomplete (no photo comparison, no issuing country).
+    Check,
+}
+
+impl NotAllowed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotAllowed::Category => "category",
+            NotAllowed::Privileged => "privileged",
+            NotAllowed::Disabled => "disabled",
+            NotAllowed::Check => "identity_check",
+        }
+    }
+}
+
 /// Why a helpdesk request could not be served.
 #[derive(Debug, thiserror::Error)]
 pub enum HelpdeskError {
+    /// The staff member may not issue a code for this account: show why, change nothing.
+    #[error("not allowed to issue a code: {}", .0.as_str())]
+    NotAllowed(NotAllowed),
     /// Too many tries: 429 with `Retry-After`.
     #[error("rate limit {} passed", limit.as_str())]
     RateLimited { limit: Limit, retry_after: u64 },
@@ -65,6 +112,8 @@ impl From<super::codes::CodeError> for HelpdeskError {
 /// What the helpdesk channel is built from.
 pub struct HelpdeskParts {
     pub settings: HelpdeskSettings,
+    /// `[accounts]`, for which accounts are privileged.
+    pub accounts_settings: AccountSettings,
     pub codes: Codes,
     pub accounts: Arc<AccountService>,
     pub limiter: Limiter,
@@ -76,6 +125,7 @@ pub struct HelpdeskParts {
 /// The helpdesk channel.
 pub struct Helpdesk {
     settings: HelpdeskSettings,
+    accounts_settings: AccountSettings,
     codes: Codes,
     accounts: Arc<AccountService>,
     limiter: Limiter,
@@ -98,6 +148,7 @@ impl Helpdesk {
     pub fn new(parts: HelpdeskParts) -> Self {
         let HelpdeskParts {
             settings,
+            accounts_settings,
             codes,
             accounts,
             limiter,
@@ -107,6 +158,7 @@ impl Helpdesk {
         } = parts;
         Self {
             settings,
+            accounts_settings,
             codes,
             accounts,
             limiter,
@@ -127,6 +179,152 @@ impl Helpdesk {
     fn count(&self, event: &'static str) {
         self.metrics
             .count("tunnus_codes_total", &[("event", event)]);
+    }
+
+    /// Whether `staff` may issue a code for `account`, and whether it counts as privileged.
+    pub fn may_issue(&self, staff: &Staff, account: &Account) -> Result<bool, NotAllowed> {
+        if account.state == AccountState::Disabled {
+            return Err(NotAllowed::Disabled);
+        }
+        let covered = self.settings.rules.iter().any(|rule| {
+            staff.in_group(&rule.staff_group)
+                && rule
+                    .categories
+                    .iter()
+                    .any(|category| category.eq_ignore_ascii_case(&account.category))
+        });
+        if !covered {
+            return Err(NotAllowed::Category);
+        }
+        let privileged =
+            crate::account::eligibility::is_privileged(account, &self.accounts_settings);
+        if privileged
+            && !self
+                .settings
+                .privileged_staff_groups
+                .iter()
+                .any(|group| staff.in_group(group))
+        {
+            return Err(NotAllowed::Privileged);
+        }
+        Ok(privileged)
+    }
+
+    /// Issues a code for `account` after `staff` checked the person's identity document. Any open
+    /// code of the account is revoked. Returns the code, to be shown once and printed.
+    pub async fn issue(
+        &self,
+        staff: &Staff,
+        account: &Account,
+        delivery: Delivery,
+        check: IdentityCheck,
+        context: Context<'_>,
+    ) -> Result<(Code, IssuedCode), HelpdeskError> {
+        let country_ok =
+            check.country.len() == 2 && check.country.bytes().all(|b| b.is_ascii_uppercase());
+        let privileged = match self.may_issue(staff, account) {
+            Ok(privileged) if check.photo_compared && country_ok => privileged,
+            Ok(_) => return Err(HelpdeskError::NotAllowed(NotAllowed::Check)),
+            Err(reason) => {
+                self.record(
+                    EventKind::CodeIssued,
+                    Outcome::Refused,
+                    Event {
+                        account: Some(&account.username),
+                        reason: Some(reason.as_str()),
+                        staff: Some(&staff.username),
+                        client_ip: Some(context.client_ip),
+                        request_id: Some(context.request_id),
+                        ..Event::default()
+                    },
+                );
+                return Err(HelpdeskError::NotAllowed(reason));
+            }
+        };
+        let (code, issued, replaced) = self
+            .codes
+            .issue(Issue {
+                account: account.id.clone(),
+                username: account.username.clone(),
+                delivery,
+                issued_by: staff.username.clone(),
+                check,
+                privileged,
+                validity: self.settings.validity.of(delivery),
+            })
+            .await?;
+        if let Some(replaced) = &replaced {
+            self.record(
+                EventKind::CodeRevoked,
+                Outcome::Success,
+                Event {
+                    account: Some(&account.username),
+                    code: Some(&replaced.id),
+                    reason: Some("replaced"),
+                    staff: Some(&staff.username),
+                    client_ip: Some(context.client_ip),
+                    request_id: Some(context.request_id),
+                    ..Event::default()
+                },
+            );
+            self.count("revoked");
+        }
+        self.record(
+            EventKind::CodeIssued,
+            Outcome::Success,
+            Event {
+                account: Some(&account.username),
+                code: Some(&issued.id),
+                delivery: Some(delivery.as_str()),
+                staff: Some(&staff.username),
+                document: Some(issued.check.document.as_str()),
+                country: Some(&issued.check.country),
+                client_ip: Some(context.client_ip),
+                request_id: Some(context.request_id),
+                ..Event::default()
+            },
+        );
+        self.count("issued");
+        tracing::info!(event = "code_issued", code = %issued.id, delivery = delivery.as_str(), "activation code issued");
+        Ok((code, issued))
+    }
+
+    /// Revokes the open code of `username` at `staff`'s request.
+    pub async fn revoke(
+        &self,
+        staff: &Staff,
+        username: &str,
+        context: Context<'_>,
+    ) -> Result<Option<IssuedCode>, HelpdeskError> {
+        let revoked = self.codes.revoke(username, &staff.username).await?;
+        if let Some(code) = &revoked {
+            self.record(
+                EventKind::CodeRevoked,
+                Outcome::Success,
+                Event {
+                    account: Some(&code.username),
+                    code: Some(&code.id),
+                    reason: Some("revoked_by_staff"),
+                    staff: Some(&staff.username),
+                    client_ip: Some(context.client_ip),
+                    request_id: Some(context.request_id),
+                    ..Event::default()
+                },
+            );
+            self.count("revoked");
+        }
+        Ok(revoked)
+    }
+
+    /// The open code of `username` and what became of its last one, for the staff page.
+    pub async fn codes_of(
+        &self,
+        username: &str,
+    ) -> Result<(Option<IssuedCode>, Option<super::codes::Ended>), HelpdeskError> {
+        Ok((
+            self.codes.open_code(username).await?,
+            self.codes.last_end(username).await?,
+        ))
     }
 
     /// A person types `username` and `typed` on the code page. A right code is used up and opens

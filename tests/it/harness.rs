@@ -79,6 +79,9 @@ pub struct TestApp {
     pub keys: Arc<ServiceKeys>,
     pub persons: Vec<Person>,
     pub directory: Arc<MemoryDirectory>,
+    /// The running service's state, for reaching its use cases directly (e.g. issuing a code as
+    /// staff would).
+    pub state: tunnus::app::AppState,
     audit: Arc<Mutex<Vec<u8>>>,
     waiting_broker: Mutex<Option<(MockIdp, oneshot::Receiver<()>)>>,
     _stop: Vec<oneshot::Sender<()>>,
@@ -212,6 +215,7 @@ impl TestApp {
             serve_broker(mock, mock_stopped);
             None
         };
+        let state = app.state().clone();
         tokio::spawn(app.serve(async move {
             let _ = app_stopped.await;
         }));
@@ -224,6 +228,7 @@ impl TestApp {
             keys,
             persons,
             directory,
+            state,
             audit: audit_log,
             waiting_broker: Mutex::new(waiting_broker),
             _stop: vec![stop_mock, stop_app],

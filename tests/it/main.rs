@@ -7,6 +7,7 @@ mod account;
 mod browser;
 mod callback;
 mod cli;
+mod codes;
 mod directory;
 mod directory_contract;
 mod faults;
