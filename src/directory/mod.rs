@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::SystemClock;
 use crate::identity::NationalId;
 
+pub mod dn;
 pub mod ldap;
 pub mod memory;
 pub mod metered;
