@@ -15,6 +15,7 @@ mod integrity;
 mod limits;
 mod logs;
 mod pages;
+mod privileged_and_locked;
 mod redis;
 mod replicas;
 mod store;
