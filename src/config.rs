@@ -264,6 +264,7 @@ impl Settings {
         self.broker.validate(mode)?;
         self.keys.validate(mode)?;
         self.store.validate(mode)?;
+        self.accounts.validate()?;
         self.session.validate(mode)?;
         self.password.validate()?;
         self.audit.validate(mode)?;

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use tunnus::account::password::{PasswordPolicy, PasswordSettings, PersonContext};
 use tunnus::clock::{Clock, SystemClock};
 use tunnus::directory::memory::MemoryDirectory;
-use tunnus::directory::{AccountId, Directory, NewPassword};
+use tunnus::directory::{AccountId, Directory, IfLocked, NewPassword};
 use tunnus::keys::{ServiceKeys, SigningAlg, SigningKey};
 use tunnus::mock_idp::DEFAULT_ACR;
 use tunnus::oidc::broker_keys::BrokerKeys;
@@ -404,7 +404,7 @@ pub fn measure(alg: SigningAlg, budget: Duration) -> Result<CryptoCosts> {
         "memory directory password write (PBKDF2)",
         false,
         &mut || {
-            runtime.block_on(directory.reset_password(&account, &password))?;
+            runtime.block_on(directory.reset_password(&account, &password, IfLocked::Refuse))?;
             Ok(())
         },
     )?;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::audit::{Audit, Event, EventKind, Outcome};
 use crate::clock::Clock;
 pub use crate::directory::PolicyRefusal;
-use crate::directory::{AccountId, Directory, DirectoryError, NewPassword};
+use crate::directory::{AccountId, Directory, DirectoryError, IfLocked, NewPassword};
 use crate::identity::VerifiedIdentity;
 use crate::limits::{Limit, LimitError, Limiter};
 use crate::metrics::Metrics;
@@ -612,8 +612,8 @@ impl AccountService {
             Purpose::Reset => EventKind::Reset,
         };
 
-        // The account as it is now: disabled, moved out of the allowed categories or made privileged
-        // since identification means no write.
+        // The account as it is now: disabled, locked, moved out of the allowed categories or made
+        // privileged since identification means no write.
         let current = match self.directory.account(&grant.account).await {
             Ok(current) => current,
             Err(error) => {
@@ -628,6 +628,8 @@ impl AccountService {
                 return Err(directory_error("read", error));
             }
         };
+        // Only a reset the rules allow to unlock may find the account locked here.
+        let unlocks = current.as_ref().is_some_and(|account| account.locked);
         let rules = self.rules_of(&session);
         let refusal = match current.map(|account| decide(account, &rules)) {
             None => Some(Refusal::AccountGone),
@@ -660,11 +662,23 @@ impl AccountService {
 
         let password_tag = self.sessions.password_tag(id, &form.password);
         let password = NewPassword::new(form.password);
+        // Unlocking is asked for whenever the rules allow it, so that an account locked since it was
+        // read is unlocked too rather than left half-done; without the setting, the directory
+        // refuses to write to a locked account.
+        let if_locked = if self.rules.reset_unlocks {
+            IfLocked::Unlock
+        } else {
+            IfLocked::Refuse
+        };
         let written = match grant.purpose {
-            Purpose::Activate => self.directory.activate(&grant.account, &password).await,
+            Purpose::Activate => {
+                self.directory
+                    .activate(&grant.account, &password, if_locked)
+                    .await
+            }
             Purpose::Reset => {
                 self.directory
-                    .reset_password(&grant.account, &password)
+                    .reset_password(&grant.account, &password, if_locked)
                     .await
             }
         };
@@ -682,8 +696,14 @@ impl AccountService {
                     // an error.
                     tracing::error!(%error, "could not record a successful write");
                 }
-                self.audit(event_kind, Outcome::Success, event(None));
-                tracing::info!(event = "password_written", purpose = ?grant.purpose, "password written");
+                let reason = unlocks.then_some("unlocked");
+                self.audit(event_kind, Outcome::Success, event(reason));
+                tracing::info!(
+                    event = "password_written",
+                    purpose = ?grant.purpose,
+                    unlocked = unlocks,
+                    "password written"
+                );
                 self.metrics
                     .count("tunnus_flows_total", &[("stage", "completed")]);
                 Ok(Submitted::Done { session, done })

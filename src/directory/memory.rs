@@ -1,9 +1,28 @@
 //! Accounts kept in this process, read from a TOML seed file: for development and tests only.
 //!
-//! The seed file holds `[[account]]` tables (see `config/dev-accounts.toml`). Passwords are kept
-//! only as salted PBKDF2 hashes. Tests of the service can look inside ([`MemoryDirectory::verify_password`],
-//! [`MemoryDirectory::state_of`], [`MemoryDirectory::writes`]), change or delete accounts as an
-//! administrator would ([`MemoryDirectory::change`], [`MemoryDirectory::remove`]) and inject faults:
+//! The seed file holds `[[account]]` tables and, for groups in groups, `[[group]]` tables (see
+//! `config/dev-accounts.toml`):
+//!
+//! ```toml
+//! [[account]]
+//! username = "maaber"
+//! groups = ["lab-admins"]      # direct groups
+//! locked = false               # locked by the directory (failed logins, an administrator)
+//! # national_id, given_name, family_name, category, state as in config/dev-accounts.toml
+//!
+//! [[group]]
+//! name = "lab-admins"
+//! member_of = ["it-admins"]    # so every member of lab-admins is in it-admins too
+//! ```
+//!
+//! An account's [`Account::groups`] are its effective groups: its own and, through `member_of`, every
+//! group above them, however deep (cycles are harmless). Group names compare [`caseless`].
+//!
+//! Passwords are kept only as salted PBKDF2 hashes. Tests of the service can look inside
+//! ([`MemoryDirectory::verify_password`], [`MemoryDirectory::state_of`], [`MemoryDirectory::is_locked`],
+//! [`MemoryDirectory::writes`]), change or delete accounts and groups as an administrator would
+//! ([`MemoryDirectory::change`], [`MemoryDirectory::nest_group`], [`MemoryDirectory::remove`]) and
+//! inject faults:
 //!
 //! - [`MemoryDirectory::fail_writes_with`]: every following write fails with the given
 //!   [`WriteFault`] and changes nothing, until it is called again with `None`;
@@ -15,6 +34,7 @@
 //! - [`MemoryDirectory::hold_writes`]: writes wait until the returned guard is dropped, so a test
 //!   can act while a write is in progress ([`MemoryDirectory::writes_waiting`] tells when one is).
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -23,8 +43,10 @@ use async_trait::async_trait;
 use aws_lc_rs::pbkdf2;
 use serde::Deserialize;
 
+use super::dn::caseless;
 use super::{
-    Account, AccountId, AccountState, Directory, DirectoryError, NewPassword, PolicyRefusal,
+    Account, AccountId, AccountState, Directory, DirectoryError, IfLocked, NewPassword,
+    PolicyRefusal,
 };
 use crate::identity::NationalId;
 
@@ -85,10 +107,21 @@ struct SeedAccount {
     state: AccountState,
     #[serde(default)]
     groups: Vec<String>,
+    #[serde(default)]
+    locked: bool,
 }
 
 fn active() -> AccountState {
     AccountState::Active
+}
+
+/// One `[[group]]` of the seed file: a group that is a member of other groups.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedGroup {
+    name: String,
+    #[serde(default)]
+    member_of: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +129,8 @@ fn active() -> AccountState {
 struct SeedFile {
     #[serde(default)]
     account: Vec<SeedAccount>,
+    #[serde(default)]
+    group: Vec<SeedGroup>,
 }
 
 struct PasswordHash {
@@ -139,6 +174,8 @@ struct Stored {
 #[derive(Default)]
 struct Inner {
     accounts: Vec<Stored>,
+    /// The groups each group is a member of, by the group's [`caseless`] name.
+    parents: HashMap<String, Vec<String>>,
     writes: usize,
     fault: Option<WriteFault>,
     lose_answer: bool,
@@ -213,15 +250,41 @@ impl MemoryDirectory {
                     family_name: entry.family_name,
                     category: entry.category,
                     state: entry.state,
+                    locked: entry.locked,
                     groups: entry.groups,
                 },
                 national_id,
                 password: None,
             });
         }
+        let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+        for (index, group) in seed.group.into_iter().enumerate() {
+            let problem = |what: &str| {
+                DirectoryError::misconfigured(format!(
+                    "directory.seed: group {} ({}): {what}",
+                    index + 1,
+                    group.name
+                ))
+            };
+            let key = caseless(&group.name);
+            if key.is_empty() {
+                return Err(problem("name is empty"));
+            }
+            if group
+                .member_of
+                .iter()
+                .any(|parent| caseless(parent).is_empty())
+            {
+                return Err(problem("member_of holds an empty name"));
+            }
+            if parents.insert(key, group.member_of).is_some() {
+                return Err(problem("name is used by an earlier group"));
+            }
+        }
         Ok(Self {
             inner: Mutex::new(Inner {
                 accounts,
+                parents,
                 ..Inner::default()
             }),
             gate: tokio::sync::Mutex::new(()),
@@ -255,8 +318,27 @@ impl MemoryDirectory {
             .map(|stored| stored.account.state)
     }
 
-    /// Changes the account `username` in place (its state, category or groups), as an administrator
-    /// would while a session is open. Returns false when there is no such account.
+    /// Whether the account `username` is locked, if there is one.
+    pub fn is_locked(&self, username: &str) -> Option<bool> {
+        self.lock()
+            .accounts
+            .iter()
+            .find(|stored| stored.account.username == username)
+            .map(|stored| stored.account.locked)
+    }
+
+    /// Makes the group `group` a member of the group `parent`, as an administrator would: every
+    /// member of `group` is then in `parent` too.
+    pub fn nest_group(&self, group: &str, parent: &str) {
+        self.lock()
+            .parents
+            .entry(caseless(group))
+            .or_default()
+            .push(parent.to_owned());
+    }
+
+    /// Changes the account `username` in place (its state, lock, category or direct groups), as an
+    /// administrator would while a session is open. Returns false when there is no such account.
     pub fn change(&self, username: &str, change: impl FnOnce(&mut Account)) -> bool {
         let mut inner = self.lock();
         match inner
@@ -332,6 +414,7 @@ impl MemoryDirectory {
         id: &AccountId,
         password: &NewPassword,
         activate: bool,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
         // Hash before taking the lock: PBKDF2 is the slow part.
         let hash = PasswordHash::new(password.expose());
@@ -345,8 +428,10 @@ impl MemoryDirectory {
             .iter_mut()
             .find(|stored| stored.account.id == *id)
             .filter(|stored| stored.account.state != AccountState::Disabled)
+            .filter(|stored| !stored.account.locked || if_locked == IfLocked::Unlock)
             .ok_or(DirectoryError::AccountNotFound)?;
         stored.password = Some(hash);
+        stored.account.locked = false;
         if activate {
             stored.account.state = AccountState::Active;
         }
@@ -357,6 +442,29 @@ impl MemoryDirectory {
             ));
         }
         Ok(())
+    }
+}
+
+impl Inner {
+    /// `account` with its effective groups: its own, then every group above them, each once.
+    fn effective(&self, account: &Account) -> Account {
+        let mut groups = Vec::new();
+        let mut seen = HashSet::new();
+        let mut queue: VecDeque<&String> = account.groups.iter().collect();
+        while let Some(group) = queue.pop_front() {
+            let key = caseless(group);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            groups.push(group.clone());
+            if let Some(parents) = self.parents.get(&key) {
+                queue.extend(parents);
+            }
+        }
+        Account {
+            groups,
+            ..account.clone()
+        }
     }
 }
 
@@ -381,7 +489,7 @@ impl Directory for MemoryDirectory {
             .accounts
             .iter()
             .filter(|stored| stored.national_id == *id)
-            .map(|stored| stored.account.clone())
+            .map(|stored| inner.effective(&stored.account))
             .collect())
     }
 
@@ -392,25 +500,27 @@ impl Directory for MemoryDirectory {
             .accounts
             .iter()
             .find(|stored| stored.account.id == *id)
-            .map(|stored| stored.account.clone()))
+            .map(|stored| inner.effective(&stored.account)))
     }
 
     async fn activate(
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
         self.pass_gate().await;
-        self.write(account, password, true)
+        self.write(account, password, true, if_locked)
     }
 
     async fn reset_password(
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
         self.pass_gate().await;
-        self.write(account, password, false)
+        self.write(account, password, false, if_locked)
     }
 
     async fn health(&self) -> Result<(), DirectoryError> {
@@ -525,7 +635,11 @@ mod tests {
     async fn activation_stores_a_hash_of_the_password_and_activates() {
         let directory = directory();
         directory
-            .activate(&AccountId::new("eemake"), &password("kissa-koira-hevonen"))
+            .activate(
+                &AccountId::new("eemake"),
+                &password("kissa-koira-hevonen"),
+                IfLocked::Refuse,
+            )
             .await
             .unwrap();
         assert!(directory.verify_password("eemake", "kissa-koira-hevonen"));
@@ -539,11 +653,15 @@ mod tests {
         let directory = directory();
         let account = AccountId::new("tetyra");
         directory
-            .reset_password(&account, &password("ensimmäinen salasana"))
+            .reset_password(
+                &account,
+                &password("ensimmäinen salasana"),
+                IfLocked::Refuse,
+            )
             .await
             .unwrap();
         directory
-            .reset_password(&account, &password("toinen salasana"))
+            .reset_password(&account, &password("toinen salasana"), IfLocked::Refuse)
             .await
             .unwrap();
         assert!(directory.verify_password("tetyra", "toinen salasana"));
@@ -565,7 +683,11 @@ mod tests {
     async fn a_disabled_account_is_not_written() {
         let directory = directory();
         let error = directory
-            .reset_password(&AccountId::new("jykark"), &password("uusi salasana 1"))
+            .reset_password(
+                &AccountId::new("jykark"),
+                &password("uusi salasana 1"),
+                IfLocked::Refuse,
+            )
             .await
             .unwrap_err();
         assert!(
@@ -581,7 +703,11 @@ mod tests {
     async fn an_unknown_account_is_not_found() {
         let directory = directory();
         let error = directory
-            .activate(&AccountId::new("nobody"), &password("uusi salasana 1"))
+            .activate(
+                &AccountId::new("nobody"),
+                &password("uusi salasana 1"),
+                IfLocked::Refuse,
+            )
             .await
             .unwrap_err();
         assert!(
@@ -597,7 +723,7 @@ mod tests {
         let account = AccountId::new("eemake");
         directory.fail_writes_with(Some(WriteFault::PolicyRejected(PolicyRefusal::TooSimple)));
         let error = directory
-            .activate(&account, &password("salasana"))
+            .activate(&account, &password("salasana"), IfLocked::Refuse)
             .await
             .unwrap_err();
         assert!(
@@ -612,7 +738,7 @@ mod tests {
         );
         directory.fail_writes_with(Some(WriteFault::Unavailable));
         let error = directory
-            .activate(&account, &password("salasana"))
+            .activate(&account, &password("salasana"), IfLocked::Refuse)
             .await
             .unwrap_err();
         assert!(
@@ -621,7 +747,7 @@ mod tests {
         );
         directory.fail_writes_with(Some(WriteFault::AccountNotFound));
         let error = directory
-            .reset_password(&account, &password("salasana"))
+            .reset_password(&account, &password("salasana"), IfLocked::Refuse)
             .await
             .unwrap_err();
         assert!(
@@ -637,7 +763,7 @@ mod tests {
 
         directory.fail_writes_with(None);
         directory
-            .activate(&account, &password("salasana"))
+            .activate(&account, &password("salasana"), IfLocked::Refuse)
             .await
             .unwrap();
         assert_eq!(directory.writes(), 1);
@@ -649,7 +775,7 @@ mod tests {
         let account = AccountId::new("eemake");
         directory.lose_answer_once();
         let error = directory
-            .activate(&account, &password("pitkä salasana"))
+            .activate(&account, &password("pitkä salasana"), IfLocked::Refuse)
             .await
             .unwrap_err();
         assert!(
@@ -661,7 +787,7 @@ mod tests {
         assert_eq!(directory.writes(), 1);
 
         directory
-            .activate(&account, &password("pitkä salasana"))
+            .activate(&account, &password("pitkä salasana"), IfLocked::Refuse)
             .await
             .unwrap();
         assert_eq!(directory.writes(), 2);
@@ -678,7 +804,11 @@ mod tests {
             Err(DirectoryError::Unavailable { .. })
         ));
         let write = directory
-            .reset_password(&AccountId::new("tetyra"), &password("salasana"))
+            .reset_password(
+                &AccountId::new("tetyra"),
+                &password("salasana"),
+                IfLocked::Refuse,
+            )
             .await;
         assert!(matches!(write, Err(DirectoryError::Unavailable { .. })));
         assert_eq!(directory.writes(), 0);
@@ -714,6 +844,95 @@ mod tests {
         let detail = misconfigured_detail(MemoryDirectory::from_toml(seed));
         assert!(detail.contains("directory.seed at line 3"), "{detail}");
         assert!(!detail.contains("010170"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn groups_in_groups_are_the_account_s_groups_too() {
+        let seed = format!(
+            "{SEED}\n{}",
+            r#"
+            [[group]]
+            name = "Students"
+            member_of = ["all-people", "tier2"]
+
+            [[group]]
+            name = "tier2"
+            member_of = ["tier1"]
+
+            [[group]]
+            name = "tier1"
+            member_of = ["TIER2", "it-admins"]
+            "#
+        );
+        let directory = MemoryDirectory::from_toml(&seed).unwrap();
+        let expected = ["students", "all-people", "tier2", "tier1", "it-admins"];
+        let found = directory
+            .find_by_national_id(&id("010200A9618"))
+            .await
+            .unwrap();
+        assert_eq!(found[0].groups, expected);
+        let read = directory
+            .account(&AccountId::new("eemake"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.groups, expected);
+
+        // Nesting added later counts at once; the account's own groups are unchanged.
+        directory.nest_group("it-admins", "domain-admins");
+        let read = directory
+            .account(&AccountId::new("eemake"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.groups.last().unwrap(), "domain-admins");
+        assert!(directory.change("eemake", |a| assert_eq!(a.groups, ["students"])));
+    }
+
+    #[test]
+    fn groups_must_have_distinct_names() {
+        let twice = "[[group]]\nname = \"a\"\n[[group]]\nname = \"A\"\n";
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(twice));
+        assert!(detail.contains("group 2 (A)"), "{detail}");
+        let empty = "[[group]]\nname = \" \"\n";
+        let detail = misconfigured_detail(MemoryDirectory::from_toml(empty));
+        assert!(detail.contains("group 1"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_locked_account_is_written_only_when_the_write_may_unlock_it() {
+        let directory = directory();
+        let tero = AccountId::new("tetyra");
+        assert!(directory.change("tetyra", |a| a.locked = true));
+        let read = directory.account(&tero).await.unwrap().unwrap();
+        assert!(read.locked);
+
+        let error = directory
+            .reset_password(&tero, &password("uusi salasana 1"), IfLocked::Refuse)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, DirectoryError::AccountNotFound),
+            "{error:?}"
+        );
+        assert_eq!(directory.writes(), 0);
+        assert_eq!(directory.is_locked("tetyra"), Some(true));
+
+        directory
+            .reset_password(&tero, &password("uusi salasana 1"), IfLocked::Unlock)
+            .await
+            .unwrap();
+        assert!(directory.verify_password("tetyra", "uusi salasana 1"));
+        assert_eq!(directory.is_locked("tetyra"), Some(false));
+        assert_eq!(directory.writes(), 1);
+    }
+
+    #[test]
+    fn the_seed_may_lock_an_account() {
+        let seed = SEED.replace("state = \"active\"", "state = \"active\"\nlocked = true");
+        let directory = MemoryDirectory::from_toml(&seed).unwrap();
+        assert_eq!(directory.is_locked("tetyra"), Some(true));
+        assert_eq!(directory.is_locked("eemake"), Some(false));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{Account, AccountId, Directory, DirectoryError, NewPassword};
+use super::{Account, AccountId, Directory, DirectoryError, IfLocked, NewPassword};
 use crate::identity::NationalId;
 use crate::metrics::Metrics;
 
@@ -73,18 +73,26 @@ impl Directory for Metered {
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
-        self.timed("activate", self.inner.activate(account, password))
-            .await
+        self.timed(
+            "activate",
+            self.inner.activate(account, password, if_locked),
+        )
+        .await
     }
 
     async fn reset_password(
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
-        self.timed("reset", self.inner.reset_password(account, password))
-            .await
+        self.timed(
+            "reset",
+            self.inner.reset_password(account, password, if_locked),
+        )
+        .await
     }
 
     async fn health(&self) -> Result<(), DirectoryError> {
@@ -117,7 +125,12 @@ mod tests {
         assert!(directory.account(&account).await.unwrap().is_some());
         memory.fail_writes_with(Some(WriteFault::PolicyRejected(PolicyRefusal::TooSimple)));
         let password = NewPassword::new("kahvi-Tunturi-lumi-57".into());
-        assert!(directory.reset_password(&account, &password).await.is_err());
+        assert!(
+            directory
+                .reset_password(&account, &password, IfLocked::Refuse)
+                .await
+                .is_err()
+        );
         memory.set_unavailable(true);
         assert!(directory.health().await.is_err());
         assert_eq!(directory.kind(), "memory");

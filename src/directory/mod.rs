@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::SystemClock;
 use crate::identity::NationalId;
 
+pub mod dn;
 pub mod ldap;
 pub mod memory;
 pub mod metered;
@@ -67,8 +68,24 @@ pub struct Account {
     /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.
     pub category: String,
     pub state: AccountState,
-    /// Group names (memory) or the group attribute's values, usually DNs (LDAP).
+    /// Whether the directory has locked the account (too many failed logins, or an administrator's
+    /// lock): the person cannot log in until it is unlocked. A lock is not a [`AccountState`]: it
+    /// comes and goes by itself, and a password write may remove it (see [`IfLocked`]).
+    pub locked: bool,
+    /// The account's effective groups, each once: those it is a member of directly and those it is
+    /// a member of through groups in groups, as far as the backend follows them (an account whose
+    /// groups nest deeper than that is an error, never a shorter list). Group names for memory; for
+    /// LDAP the DNs as the directory spells them.
     pub groups: Vec<String>,
+}
+
+/// What a password write does with an account the directory has locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfLocked {
+    /// Write nothing: a locked account is [`DirectoryError::AccountNotFound`].
+    Refuse,
+    /// Write the password and remove the lock, so the person can log in with it at once.
+    Unlock,
 }
 
 /// A password the service's own policy has already accepted. It has a redacted `Debug` and no
@@ -124,8 +141,8 @@ pub enum DirectoryError {
         refusal: PolicyRefusal,
         detail: String,
     },
-    /// The account is gone or no longer writable (deleted, moved or disabled since it was found):
-    /// refer the person to the helpdesk.
+    /// The account is gone or no longer writable (deleted, moved, disabled, or locked when the
+    /// write may not unlock it, since it was found): refer the person to the helpdesk.
     #[error("account not found in the directory")]
     AccountNotFound,
     /// The service's directory settings or rights are wrong (bind refused, access denied, bad DN or
@@ -159,27 +176,31 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The account `id` as the directory describes it now; `None` when it is gone or no longer
     /// matches the directory's account filter. Writes re-read the account through this, so that a
-    /// session opened before the account was disabled or made privileged cannot write to it.
+    /// session opened before the account was disabled, locked or made privileged cannot write to it.
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError>;
 
-    /// Sets the first password and marks the account active (terms accepted) in one step.
+    /// Sets the first password and marks the account active (terms accepted) in one step; a locked
+    /// account is unlocked in the same step when `if_locked` is [`IfLocked::Unlock`].
     ///
     /// Calling it again with the same password after a failure, or after a success whose answer was
-    /// lost, completes the activation and succeeds. A disabled or missing account is
-    /// [`DirectoryError::AccountNotFound`] and nothing is written.
+    /// lost, completes the activation and succeeds. A disabled or missing account, or a locked one
+    /// with [`IfLocked::Refuse`], is [`DirectoryError::AccountNotFound`] and nothing is written.
     async fn activate(
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError>;
 
-    /// Replaces the password; the account's state is left as it is. A disabled or missing account is
-    /// [`DirectoryError::AccountNotFound`] and nothing is written. Repeating a reset with the password
-    /// the account already has succeeds.
+    /// Replaces the password; the account's state is left as it is, and a lock is removed when
+    /// `if_locked` is [`IfLocked::Unlock`]. A disabled or missing account, or a locked one with
+    /// [`IfLocked::Refuse`], is [`DirectoryError::AccountNotFound`] and nothing is written. Repeating
+    /// a reset with the password the account already has succeeds.
     async fn reset_password(
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError>;
 
     /// Whether the directory answers with the service's credentials.

@@ -185,6 +185,7 @@ pub fn refusal_response(
             let (title, text) = match reason {
                 Ineligible::Category => (&t.ineligible_category_title, &t.ineligible_category_text),
                 Ineligible::Disabled => (&t.ineligible_disabled_title, &t.ineligible_disabled_text),
+                Ineligible::Locked => (&t.ineligible_locked_title, &t.ineligible_locked_text),
                 Ineligible::Privileged => (
                     &t.ineligible_privileged_title,
                     &t.ineligible_privileged_text,

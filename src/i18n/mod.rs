@@ -185,6 +185,8 @@ pub struct Texts {
     pub ineligible_category_text: String,
     pub ineligible_disabled_title: String,
     pub ineligible_disabled_text: String,
+    pub ineligible_locked_title: String,
+    pub ineligible_locked_text: String,
     pub ineligible_privileged_title: String,
     pub ineligible_privileged_text: String,
     pub account_gone_title: String,

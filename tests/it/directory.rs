@@ -1,6 +1,6 @@
 //! The LDAP directory against a real slapd (see `slapd.rs`): what only LDAP has — the user filter,
 //! escaping, the state and terms attributes, the stored hash, the password policy's refusals and
-//! their details, TLS, result codes and failures. What every backend must do is in
+//! their details, the group walk's depth, ppolicy's locks, TLS, result codes and failures. What every backend must do is in
 //! `directory_contract.rs`. Every refusal also checks that nothing was written.
 
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use time::macros::datetime;
 use tunnus::clock::ManualClock;
 use tunnus::directory::ldap::Flavour;
 use tunnus::directory::{
-    AccountId, AccountState, Directory, DirectoryError, LdapDirectory, LdapSettings, NewPassword,
-    PolicyRefusal,
+    AccountId, AccountState, Directory, DirectoryError, IfLocked, LdapDirectory, LdapSettings,
+    NewPassword, PolicyRefusal,
 };
 use tunnus::identity::NationalId;
 
@@ -174,12 +174,16 @@ async fn entries_outside_the_user_filter_are_neither_found_nor_read_nor_written(
     let account = AccountId::new(printer.clone());
     assert!(directory.account(&account).await.unwrap().is_none());
     let new = "uusi pitkä salasana 2";
-    let reset = directory.reset_password(&account, &password(new)).await;
+    let reset = directory
+        .reset_password(&account, &password(new), IfLocked::Refuse)
+        .await;
     assert!(
         matches!(reset, Err(DirectoryError::AccountNotFound)),
         "{reset:?}"
     );
-    let activation = directory.activate(&account, &password(new)).await;
+    let activation = directory
+        .activate(&account, &password(new), IfLocked::Refuse)
+        .await;
     assert!(
         matches!(activation, Err(DirectoryError::AccountNotFound)),
         "{activation:?}"
@@ -254,7 +258,11 @@ async fn a_reset_stores_a_hash_the_person_can_bind_with() {
 
     let new = "uusi pitkä salasana 1";
     directory
-        .reset_password(&AccountId::new(dn.clone()), &password(new))
+        .reset_password(
+            &AccountId::new(dn.clone()),
+            &password(new),
+            IfLocked::Refuse,
+        )
         .await
         .unwrap();
 
@@ -281,7 +289,7 @@ async fn accounts_whose_dn_needs_escaping_are_found_and_written() {
     assert_eq!(found[0].username, uid);
     let new = "uusi pitkä salasana 9";
     directory
-        .reset_password(&found[0].id, &password(new))
+        .reset_password(&found[0].id, &password(new), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(slapd.can_bind(&dn, new).await);
@@ -301,7 +309,11 @@ async fn activation_sets_the_password_the_state_and_the_terms_time() {
 
     let chosen = "ensimmäinen salasana 7";
     directory
-        .activate(&AccountId::new(dn.clone()), &password(chosen))
+        .activate(
+            &AccountId::new(dn.clone()),
+            &password(chosen),
+            IfLocked::Refuse,
+        )
         .await
         .unwrap();
 
@@ -330,14 +342,14 @@ async fn a_retried_activation_completes_one_whose_password_was_already_written()
 
     // The first attempt got as far as the password (a reset writes only that).
     directory
-        .reset_password(&account, &password(chosen))
+        .reset_password(&account, &password(chosen), IfLocked::Refuse)
         .await
         .unwrap();
     assert_eq!(slapd.read(&dn, "tunnusAccountState").await, ["pending"]);
 
     // The directory's history refuses the same password again; the retry still completes.
     directory
-        .activate(&account, &password(chosen))
+        .activate(&account, &password(chosen), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(slapd.can_bind(&dn, chosen).await);
@@ -349,11 +361,11 @@ async fn a_retried_activation_completes_one_whose_password_was_already_written()
 
     // And once more, as after an answer lost on the way back.
     directory
-        .activate(&account, &password(chosen))
+        .activate(&account, &password(chosen), IfLocked::Refuse)
         .await
         .unwrap();
     directory
-        .reset_password(&account, &password(chosen))
+        .reset_password(&account, &password(chosen), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(slapd.can_bind(&dn, chosen).await);
@@ -372,8 +384,12 @@ async fn the_directory_s_password_policy_refusals_are_categorised_and_change_not
 
     // The test policy wants 12 characters.
     for attempt in [
-        directory.reset_password(&account, &password("lyhyt")).await,
-        directory.activate(&account, &password("lyhyt")).await,
+        directory
+            .reset_password(&account, &password("lyhyt"), IfLocked::Refuse)
+            .await,
+        directory
+            .activate(&account, &password("lyhyt"), IfLocked::Refuse)
+            .await,
     ] {
         match attempt {
             Err(DirectoryError::PolicyRejected { refusal, detail }) => {
@@ -392,14 +408,16 @@ async fn the_directory_s_password_policy_refusals_are_categorised_and_change_not
     let first = "ensimmäinen salasana 1";
     let second = "toinen salasana 22";
     directory
-        .reset_password(&account, &password(first))
+        .reset_password(&account, &password(first), IfLocked::Refuse)
         .await
         .unwrap();
     directory
-        .reset_password(&account, &password(second))
+        .reset_password(&account, &password(second), IfLocked::Refuse)
         .await
         .unwrap();
-    let reused = directory.activate(&account, &password(first)).await;
+    let reused = directory
+        .activate(&account, &password(first), IfLocked::Refuse)
+        .await;
     assert!(
         matches!(
             reused,
@@ -428,7 +446,11 @@ async fn a_stopped_or_absent_directory_is_unavailable() {
     assert_unavailable(directory.find_by_national_id(&hetu(TERO)).await);
     assert_unavailable(
         directory
-            .reset_password(&AccountId::new(dn), &password("uusi pitkä salasana 3"))
+            .reset_password(
+                &AccountId::new(dn),
+                &password("uusi pitkä salasana 3"),
+                IfLocked::Refuse,
+            )
             .await,
     );
     assert_unavailable(directory.health().await);
@@ -462,7 +484,7 @@ async fn a_directory_that_never_answers_is_unavailable_after_the_timeout() {
         let (tero, new) = (hetu(TERO), password("uusi pitkä salasana 8"));
         let lookup = tokio::time::timeout(hang, directory.find_by_national_id(&tero));
         assert_unavailable(lookup.await.expect("the lookup hung"));
-        let reset = directory.reset_password(&account, &new);
+        let reset = directory.reset_password(&account, &new, IfLocked::Refuse);
         assert_unavailable(
             tokio::time::timeout(hang, reset)
                 .await
@@ -526,6 +548,7 @@ async fn a_certificate_from_another_ca_is_refused_as_misconfiguration() {
                 .reset_password(
                     &AccountId::new(dn.clone()),
                     &password("uusi pitkä salasana 4"),
+                    IfLocked::Refuse,
                 )
                 .await,
             untrusted,
@@ -554,6 +577,7 @@ async fn a_wrong_service_password_is_misconfiguration() {
             .reset_password(
                 &AccountId::new(dn.clone()),
                 &password("uusi pitkä salasana 5"),
+                IfLocked::Refuse,
             )
             .await,
         "bind_password_file",
@@ -578,13 +602,21 @@ async fn a_service_account_without_write_rights_is_misconfiguration_and_writes_n
     let account = AccountId::new(dn.clone());
     assert_misconfigured(
         directory
-            .reset_password(&account, &password("uusi pitkä salasana 6"))
+            .reset_password(
+                &account,
+                &password("uusi pitkä salasana 6"),
+                IfLocked::Refuse,
+            )
             .await,
         "result 50",
     );
     assert_misconfigured(
         directory
-            .activate(&account, &password("uusi pitkä salasana 6"))
+            .activate(
+                &account,
+                &password("uusi pitkä salasana 6"),
+                IfLocked::Refuse,
+            )
             .await,
         "result 50",
     );
@@ -617,4 +649,141 @@ async fn active_directory_flavour_is_refused_without_ldaps_at_build() {
         Err(other) => panic!("expected Misconfigured, got {other:?}"),
         Ok(_) => panic!("expected Active Directory over ldap:// to be refused"),
     }
+}
+
+/// Tero in `g1`, `g1` in `g2`, `g2` in `g3`; returns the groups' DNs.
+async fn tero_in_a_chain_of_groups(slapd: &Slapd, base: &str) -> [String; 3] {
+    let tero = Person::new("tetyra", TERO).add_to(slapd, base).await;
+    let group = |n: u8| format!("cn=g{n},{base}");
+    slapd.add_group(&group(1), "g1", &[&tero]).await;
+    slapd.add_group(&group(2), "g2", &[&group(1)]).await;
+    slapd.add_group(&group(3), "g3", &[&group(2)]).await;
+    [group(1), group(2), group(3)]
+}
+
+#[tokio::test]
+async fn groups_are_followed_as_deep_as_the_setting_and_deeper_nesting_is_an_error() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let chain = tero_in_a_chain_of_groups(slapd, &base).await;
+    let with_depth = |depth| {
+        directory(&LdapSettings {
+            group_nesting_depth: depth,
+            ..slapd.settings(&base)
+        })
+    };
+    let groups = async |depth| {
+        with_depth(depth)
+            .find_by_national_id(&hetu(TERO))
+            .await
+            .map(|found| found[0].groups.clone())
+    };
+
+    assert_eq!(groups(2).await.unwrap(), chain);
+    assert_eq!(groups(8).await.unwrap(), chain);
+    // 0: only what the account's own memberOf says.
+    assert_eq!(groups(0).await.unwrap(), chain[..1]);
+    // g3 is two steps above g1: one step allowed is too few, and the answer is an error, not a list
+    // without g3.
+    for result in [
+        groups(1).await,
+        with_depth(1)
+            .account(&AccountId::new(format!("uid=tetyra,{base}")))
+            .await
+            .map(|account| account.unwrap().groups),
+    ] {
+        match result {
+            Err(DirectoryError::Misconfigured { detail }) => {
+                assert!(detail.contains("group_nesting_depth"), "{detail}")
+            }
+            other => panic!("expected Misconfigured, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_administrator_s_lock_for_good_reads_as_disabled_and_nothing_unlocks_it() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO)
+        .state("active")
+        .add_to(slapd, &base)
+        .await;
+    slapd.lock(&dn, "000001010000Z").await;
+    let directory = directory(&slapd.settings(&base));
+    let account = directory.find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert_eq!(account[0].state, AccountState::Disabled);
+
+    let before = slapd.read(&dn, "entryCSN").await;
+    let id = AccountId::new(dn.clone());
+    let new = "uusi pitkä salasana 3";
+    for result in [
+        directory
+            .reset_password(&id, &password(new), IfLocked::Unlock)
+            .await,
+        directory
+            .activate(&id, &password(new), IfLocked::Unlock)
+            .await,
+    ] {
+        assert!(
+            matches!(result, Err(DirectoryError::AccountNotFound)),
+            "{result:?}"
+        );
+    }
+    assert_eq!(slapd.read(&dn, "entryCSN").await, before, "written");
+    assert_eq!(
+        slapd.read(&dn, "pwdAccountLockedTime").await,
+        ["000001010000Z"]
+    );
+    assert!(!slapd.can_bind(&dn, new).await);
+    assert!(!slapd.can_bind(&dn, OLD_PASSWORD).await);
+}
+
+#[tokio::test]
+async fn a_reset_that_unlocks_removes_the_lock_with_the_password_change() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(slapd, &base).await;
+    slapd.lock(&dn, "20240101000000Z").await;
+    assert!(!slapd.can_bind(&dn, OLD_PASSWORD).await, "the lock holds");
+    let directory = directory(&slapd.settings(&base));
+
+    let new = "uusi pitkä salasana 4";
+    directory
+        .reset_password(
+            &AccountId::new(dn.clone()),
+            &password(new),
+            IfLocked::Unlock,
+        )
+        .await
+        .unwrap();
+    assert!(slapd.read(&dn, "pwdAccountLockedTime").await.is_empty());
+    assert!(slapd.can_bind(&dn, new).await);
+}
+
+#[tokio::test]
+async fn a_directory_that_keeps_the_lock_when_the_password_is_set_is_unlocked_by_the_service() {
+    // ppolicy's schema without its overlay on the database: nothing removes the lock but the
+    // service, with the write access to pwdAccountLockedTime the fixture's ACL grants it.
+    let mut slapd = Slapd::start_with(|config| {
+        config
+            .replace("overlay ppolicy\n", "")
+            .replace("ppolicy_default ", "# ppolicy_default ")
+    });
+    let base = slapd.subtree().await;
+    let dn = Person::new("tetyra", TERO).add_to(&slapd, &base).await;
+    slapd.lock(&dn, "20240101000000Z").await;
+    let directory = directory(&slapd.settings(&base));
+    let id = AccountId::new(dn.clone());
+    assert!(directory.account(&id).await.unwrap().unwrap().locked);
+
+    let new = "uusi pitkä salasana 5";
+    directory
+        .reset_password(&id, &password(new), IfLocked::Unlock)
+        .await
+        .unwrap();
+    assert!(slapd.read(&dn, "pwdAccountLockedTime").await.is_empty());
+    assert!(!directory.account(&id).await.unwrap().unwrap().locked);
+    assert!(slapd.can_bind(&dn, new).await);
+    slapd.stop();
 }

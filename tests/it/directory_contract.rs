@@ -1,6 +1,7 @@
 //! One contract for every directory backend, run against the memory directory and a real OpenLDAP
-//! server (the `slapd` of `slapd.rs`): lookups by identity code, the accounts' fields, reading an
-//! account again by its id, activation, resets, refusals and outages. What only LDAP has (TLS,
+//! server (the `slapd` of `slapd.rs`): lookups by identity code, the accounts' fields and effective
+//! groups (groups in groups included), reading an account again by its id, activation, resets, locked
+//! accounts, refusals and outages. What only LDAP has (TLS,
 //! filters and escaping, result codes, the terms attribute) stays in `directory.rs`.
 //!
 //! Each test is a generic function over a [`DirectoryFixture`]: it seeds the accounts it needs with
@@ -23,8 +24,8 @@ use std::sync::Arc;
 use ldap3::Mod;
 use tunnus::clock::ManualClock;
 use tunnus::directory::{
-    Account, AccountId, AccountState, Directory, DirectoryError, LdapDirectory, LdapSettings,
-    MemoryDirectory, NewPassword, PolicyRefusal, WriteFault,
+    Account, AccountId, AccountState, Directory, DirectoryError, IfLocked, LdapDirectory,
+    LdapSettings, MemoryDirectory, NewPassword, PolicyRefusal, WriteFault,
 };
 use tunnus::identity::NationalId;
 
@@ -104,11 +105,14 @@ impl SeedAccount {
     }
 }
 
-/// What an administrator does to an account while a session for it is open.
+/// What an administrator (or the directory itself) does to an account while a session for it is
+/// open.
 #[derive(Clone, Copy)]
 enum Change {
     /// The account is closed.
     Disable,
+    /// The account is locked, as after too many failed logins.
+    Lock,
     /// The account joins the group of this name (made if there is none).
     JoinGroup(&'static str),
 }
@@ -131,8 +135,9 @@ trait DirectoryFixture: Sized {
     /// How [`Account::groups`] names the group `name`.
     fn group(&self, name: &str) -> String;
 
-    /// Whether the person can log in to `username` with `password`. Never called with an empty
-    /// password (an LDAP bind with one is anonymous and succeeds).
+    /// Whether the person can log in to `username` with `password` (not while the account is
+    /// locked). Never called with an empty password (an LDAP bind with one is anonymous and
+    /// succeeds).
     async fn password_works(&self, username: &str, password: &str) -> bool;
 
     /// Changes whenever the backend stores anything for `username`: equal before and after a call
@@ -142,6 +147,10 @@ trait DirectoryFixture: Sized {
 
     /// Changes the account as an administrator would.
     async fn change(&self, username: &str, change: Change);
+
+    /// Makes the group `group` (which exists: an account is in it) a member of the group `parent`
+    /// (made if there is none), as an administrator would.
+    async fn nest(&self, group: &str, parent: &str);
 
     /// Deletes the account.
     async fn delete(&self, username: &str);
@@ -184,7 +193,11 @@ impl DirectoryFixture for MemoryFixture {
         for account in accounts {
             if let Some(password) = account.password {
                 directory
-                    .reset_password(&AccountId::new(account.username), &new(password))
+                    .reset_password(
+                        &AccountId::new(account.username),
+                        &new(password),
+                        IfLocked::Refuse,
+                    )
                     .await
                     .unwrap();
             }
@@ -208,7 +221,8 @@ impl DirectoryFixture for MemoryFixture {
     }
 
     async fn password_works(&self, username: &str, password: &str) -> bool {
-        self.directory.verify_password(username, password)
+        self.directory.is_locked(username) == Some(false)
+            && self.directory.verify_password(username, password)
     }
 
     async fn revision(&self, username: &str) -> String {
@@ -223,9 +237,14 @@ impl DirectoryFixture for MemoryFixture {
     async fn change(&self, username: &str, change: Change) {
         let changed = self.directory.change(username, |account| match change {
             Change::Disable => account.state = AccountState::Disabled,
+            Change::Lock => account.locked = true,
             Change::JoinGroup(group) => account.groups.push(group.to_owned()),
         });
         assert!(changed, "no account {username} to change");
+    }
+
+    async fn nest(&self, group: &str, parent: &str) {
+        self.directory.nest_group(group, parent);
     }
 
     async fn delete(&self, username: &str) {
@@ -259,6 +278,24 @@ struct SlapdFixture {
 impl SlapdFixture {
     fn dn(&self, username: &str) -> String {
         format!("uid={},{}", ldap3::dn_escape(username), self.base)
+    }
+
+    /// Adds the entry `member` (an account or a group) to the group `group`, made if there is none.
+    async fn join(&self, member: &str, group: &str) {
+        let group_dn = self.group(group);
+        let joined = self
+            .slapd
+            .admin()
+            .await
+            .modify(&group_dn, vec![Mod::Add("member", HashSet::from([member]))])
+            .await
+            .unwrap();
+        match joined.rc {
+            0 => {}
+            // noSuchObject: a group of one.
+            32 => self.slapd.add_group(&group_dn, group, &[member]).await,
+            _ => panic!("{member} could not join {group}: {joined:?}"),
+        }
     }
 
     fn directory_at(settings: &LdapSettings) -> Arc<dyn Directory> {
@@ -358,46 +395,26 @@ impl DirectoryFixture for SlapdFixture {
     }
 
     async fn change(&self, username: &str, change: Change) {
-        let mut admin = self.slapd.admin().await;
         let dn = self.dn(username);
         match change {
             Change::Disable => {
                 let state = HashSet::from([ldap_state(AccountState::Disabled)]);
-                admin
+                self.slapd
+                    .admin()
+                    .await
                     .modify(&dn, vec![Mod::Replace("tunnusAccountState", state)])
                     .await
                     .unwrap()
                     .success()
                     .unwrap();
             }
-            Change::JoinGroup(group) => {
-                let group_dn = self.group(group);
-                let joined = admin
-                    .modify(
-                        &group_dn,
-                        vec![Mod::Add("member", HashSet::from([dn.as_str()]))],
-                    )
-                    .await
-                    .unwrap();
-                match joined.rc {
-                    0 => {}
-                    // noSuchObject: a group of one.
-                    32 => {
-                        add(
-                            &mut admin,
-                            &group_dn,
-                            &[
-                                ("objectClass", &["groupOfNames"]),
-                                ("cn", &[group]),
-                                ("member", &[&dn]),
-                            ],
-                        )
-                        .await
-                    }
-                    _ => panic!("{username} could not join {group}: {joined:?}"),
-                }
-            }
+            Change::Lock => self.slapd.lock(&dn, "20240101000000Z").await,
+            Change::JoinGroup(group) => self.join(&dn, group).await,
         }
+    }
+
+    async fn nest(&self, group: &str, parent: &str) {
+        self.join(&self.group(group), parent).await;
     }
 
     async fn delete(&self, username: &str) {
@@ -637,6 +654,109 @@ async fn an_account_read_again_shows_what_changed_since_it_was_found<F: Director
     assert_eq!(groups, expected);
 }
 
+async fn groups_in_groups_are_the_account_s_groups<F: DirectoryFixture>() {
+    let f = F::with_accounts(&[
+        SeedAccount::active("tetyra", TERO).groups(&["students"]),
+        SeedAccount::active("eemake", EERO).groups(&["lab-admins"]),
+    ])
+    .await;
+    let directory = f.directory();
+    let eero = find_one(&*directory, EERO).await;
+    assert_eq!(eero.groups, [f.group("lab-admins")]);
+
+    // lab-admins ⊂ tier1 ⊂ it-admins ⊂ tier1: nested after the account was found, with a loop.
+    f.nest("lab-admins", "tier1").await;
+    f.nest("tier1", "it-admins").await;
+    f.nest("it-admins", "tier1").await;
+
+    let mut expected = vec![
+        f.group("it-admins"),
+        f.group("lab-admins"),
+        f.group("tier1"),
+    ];
+    expected.sort();
+    for account in [
+        read_again(&*directory, &eero.id).await,
+        find_one(&*directory, EERO).await,
+    ] {
+        let mut groups = account.groups.clone();
+        groups.sort();
+        assert_eq!(groups, expected, "each group once, however reached");
+    }
+    // A bystander in no nested group keeps its own.
+    assert_eq!(
+        find_one(&*directory, TERO).await.groups,
+        [f.group("students")]
+    );
+}
+
+async fn a_locked_account_is_written_only_by_a_write_that_unlocks_it<F: DirectoryFixture>() {
+    let f = F::with_accounts(&[
+        SeedAccount::active("tetyra", TERO),
+        SeedAccount::pending("eemake", EERO),
+    ])
+    .await;
+    let directory = f.directory();
+    let tero = find_one(&*directory, TERO).await;
+    assert!(!tero.locked);
+    f.change("tetyra", Change::Lock).await;
+    f.change("eemake", Change::Lock).await;
+
+    let tero_now = read_again(&*directory, &tero.id).await;
+    assert!(tero_now.locked);
+    assert_eq!(
+        tero_now.state,
+        AccountState::Active,
+        "a lock is not a state"
+    );
+    assert!(find_one(&*directory, EERO).await.locked);
+
+    for username in ["tetyra", "eemake"] {
+        let id = f.id(username);
+        let before = f.revision(username).await;
+        assert_not_found(
+            directory.activate(&id, &new(FIRST), IfLocked::Refuse).await,
+            &format!("activating {username}"),
+        );
+        assert_not_found(
+            directory
+                .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+                .await,
+            &format!("resetting {username}"),
+        );
+        assert_eq!(f.revision(username).await, before, "{username} was written");
+        assert!(read_again(&*directory, &id).await.locked);
+    }
+    // Locked, Tero cannot log in even with his password.
+    assert!(!f.password_works("tetyra", OLD_PASSWORD).await);
+
+    directory
+        .reset_password(&tero.id, &new(FIRST), IfLocked::Unlock)
+        .await
+        .unwrap();
+    let tero_now = read_again(&*directory, &tero.id).await;
+    assert!(!tero_now.locked);
+    assert_eq!(tero_now.state, AccountState::Active);
+    assert!(f.password_works("tetyra", FIRST).await);
+    assert!(!f.password_works("tetyra", OLD_PASSWORD).await);
+
+    directory
+        .activate(&f.id("eemake"), &new(SECOND), IfLocked::Unlock)
+        .await
+        .unwrap();
+    let eero_now = read_again(&*directory, &f.id("eemake")).await;
+    assert!(!eero_now.locked);
+    assert_eq!(eero_now.state, AccountState::Active);
+    assert!(f.password_works("eemake", SECOND).await);
+
+    // Unlocking an account that is not locked is a plain write.
+    directory
+        .reset_password(&tero.id, &new(SECOND), IfLocked::Unlock)
+        .await
+        .unwrap();
+    assert!(f.password_works("tetyra", SECOND).await);
+}
+
 async fn an_account_deleted_or_never_there_reads_as_none<F: DirectoryFixture>() {
     let f = F::with_accounts(&[
         SeedAccount::active("tetyra", TERO),
@@ -660,7 +780,10 @@ async fn activation_sets_the_first_password_and_makes_the_account_active<F: Dire
     let found = find_one(&*directory, EERO).await;
     assert_eq!(found.state, AccountState::PendingActivation);
 
-    directory.activate(&found.id, &new(FIRST)).await.unwrap();
+    directory
+        .activate(&found.id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
 
     assert!(f.password_works("eemake", FIRST).await);
     assert!(!f.password_works("eemake", SECOND).await);
@@ -680,9 +803,15 @@ async fn activation_repeated_with_the_same_password_succeeds<F: DirectoryFixture
     let f = F::with_accounts(&[SeedAccount::pending("eemake", EERO)]).await;
     let directory = f.directory();
     let id = f.id("eemake");
-    directory.activate(&id, &new(FIRST)).await.unwrap();
+    directory
+        .activate(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
     // As when the first answer was lost on the way back.
-    directory.activate(&id, &new(FIRST)).await.unwrap();
+    directory
+        .activate(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
     assert!(f.password_works("eemake", FIRST).await);
     assert_eq!(
         read_again(&*directory, &id).await.state,
@@ -695,13 +824,19 @@ async fn activation_completes_one_that_got_as_far_as_the_password<F: DirectoryFi
     let directory = f.directory();
     let id = f.id("eemake");
     // A reset writes what the first attempt wrote before failing: the password, not the state.
-    directory.reset_password(&id, &new(FIRST)).await.unwrap();
+    directory
+        .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
     assert_eq!(
         read_again(&*directory, &id).await.state,
         AccountState::PendingActivation
     );
 
-    directory.activate(&id, &new(FIRST)).await.unwrap();
+    directory
+        .activate(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
     assert!(f.password_works("eemake", FIRST).await);
     assert_eq!(
         read_again(&*directory, &id).await.state,
@@ -719,14 +854,14 @@ async fn a_reset_replaces_the_password_and_keeps_the_state<F: DirectoryFixture>(
     assert!(f.password_works("tetyra", OLD_PASSWORD).await);
 
     directory
-        .reset_password(&f.id("tetyra"), &new(FIRST))
+        .reset_password(&f.id("tetyra"), &new(FIRST), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(f.password_works("tetyra", FIRST).await);
     assert!(!f.password_works("tetyra", OLD_PASSWORD).await);
 
     directory
-        .reset_password(&f.id("tetyra"), &new(SECOND))
+        .reset_password(&f.id("tetyra"), &new(SECOND), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(f.password_works("tetyra", SECOND).await);
@@ -737,7 +872,7 @@ async fn a_reset_replaces_the_password_and_keeps_the_state<F: DirectoryFixture>(
     );
 
     directory
-        .reset_password(&f.id("eemake"), &new(FIRST))
+        .reset_password(&f.id("eemake"), &new(FIRST), IfLocked::Refuse)
         .await
         .unwrap();
     assert!(f.password_works("eemake", FIRST).await);
@@ -751,8 +886,14 @@ async fn a_reset_repeated_with_the_same_password_succeeds<F: DirectoryFixture>()
     let f = F::with_accounts(&[SeedAccount::active("tetyra", TERO)]).await;
     let directory = f.directory();
     let id = f.id("tetyra");
-    directory.reset_password(&id, &new(FIRST)).await.unwrap();
-    directory.reset_password(&id, &new(FIRST)).await.unwrap();
+    directory
+        .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
+    directory
+        .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+        .await
+        .unwrap();
     assert!(f.password_works("tetyra", FIRST).await);
     assert!(!f.password_works("tetyra", OLD_PASSWORD).await);
     assert_eq!(
@@ -775,11 +916,13 @@ async fn writes_to_a_disabled_account_are_refused_and_change_nothing<F: Director
     for (username, id) in [("jykark", f.id("jykark")), ("tetyra", tero.id)] {
         let before = f.revision(username).await;
         assert_not_found(
-            directory.activate(&id, &new(FIRST)).await,
+            directory.activate(&id, &new(FIRST), IfLocked::Refuse).await,
             &format!("activating {username}"),
         );
         assert_not_found(
-            directory.reset_password(&id, &new(FIRST)).await,
+            directory
+                .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+                .await,
             &format!("resetting {username}"),
         );
         assert_eq!(f.revision(username).await, before, "{username} was written");
@@ -806,11 +949,13 @@ async fn writes_to_a_missing_account_are_refused_and_change_nothing<F: Directory
 
     for id in [tero.id, f.id("ghost")] {
         assert_not_found(
-            directory.activate(&id, &new(FIRST)).await,
+            directory.activate(&id, &new(FIRST), IfLocked::Refuse).await,
             &format!("activating {id:?}"),
         );
         assert_not_found(
-            directory.reset_password(&id, &new(FIRST)).await,
+            directory
+                .reset_password(&id, &new(FIRST), IfLocked::Refuse)
+                .await,
             &format!("resetting {id:?}"),
         );
         assert!(directory.account(&id).await.unwrap().is_none(), "{id:?}");
@@ -834,12 +979,14 @@ async fn a_password_the_policy_refuses_is_rejected_and_nothing_is_written<F: Dir
         (
             "reset",
             directory
-                .reset_password(&f.id("tetyra"), &new(refused))
+                .reset_password(&f.id("tetyra"), &new(refused), IfLocked::Refuse)
                 .await,
         ),
         (
             "activation",
-            directory.activate(&f.id("eemake"), &new(refused)).await,
+            directory
+                .activate(&f.id("eemake"), &new(refused), IfLocked::Refuse)
+                .await,
         ),
     ] {
         match result {
@@ -874,11 +1021,15 @@ async fn an_unreachable_directory_is_unavailable_and_nothing_is_written<F: Direc
     assert_unavailable(directory.find_by_national_id(&hetu(TERO)).await, "lookup");
     assert_unavailable(directory.account(&f.id("tetyra")).await, "read again");
     assert_unavailable(
-        directory.reset_password(&f.id("tetyra"), &new(FIRST)).await,
+        directory
+            .reset_password(&f.id("tetyra"), &new(FIRST), IfLocked::Refuse)
+            .await,
         "reset",
     );
     assert_unavailable(
-        directory.activate(&f.id("eemake"), &new(FIRST)).await,
+        directory
+            .activate(&f.id("eemake"), &new(FIRST), IfLocked::Refuse)
+            .await,
         "activation",
     );
     assert_unavailable(directory.health().await, "health");
@@ -925,6 +1076,8 @@ contract!(
         found_accounts_carry_their_names_category_state_and_groups,
         an_account_is_read_again_by_its_id,
         an_account_read_again_shows_what_changed_since_it_was_found,
+        groups_in_groups_are_the_account_s_groups,
+        a_locked_account_is_written_only_by_a_write_that_unlocks_it,
         an_account_deleted_or_never_there_reads_as_none,
         activation_sets_the_first_password_and_makes_the_account_active,
         activation_repeated_with_the_same_password_succeeds,

@@ -16,6 +16,7 @@ mod integrity;
 mod limits;
 mod logs;
 mod pages;
+mod privileged_and_locked;
 mod redis;
 mod replicas;
 mod shared_computer;

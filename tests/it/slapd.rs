@@ -80,6 +80,11 @@ pub fn shared() -> &'static Slapd {
 impl Slapd {
     /// Starts a slapd of its own, ready to answer. Panics (with the log) if it cannot start.
     pub fn start() -> Slapd {
+        Slapd::start_with(|config| config)
+    }
+
+    /// Starts a slapd of its own whose `slapd.conf` is the fixture's changed by `edit`.
+    pub fn start_with(edit: impl FnOnce(String) -> String) -> Slapd {
         assert!(
             Path::new(SLAPD).exists() && Path::new(SLAPADD).exists(),
             "{SLAPD} is missing: install the Debian package `slapd` (scripts/test installs it)"
@@ -91,7 +96,7 @@ impl Slapd {
         std::fs::write(&service_password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
         let reader_password_file = dir.join("reader-password");
         std::fs::write(&reader_password_file, format!("{READER_PASSWORD}\n")).unwrap();
-        write_config(&dir);
+        write_config(&dir, edit);
         load_base(&dir);
 
         let (ldap_port, ldaps_port) = (free_port(), free_port());
@@ -220,6 +225,39 @@ impl Slapd {
         dn
     }
 
+    /// Adds the group `dn` (a `groupOfNames` whose `cn` is `cn`) with `members`, which must exist
+    /// already: the memberof overlay then writes `memberOf` on each, groups included.
+    pub async fn add_group(&self, dn: &str, cn: &str, members: &[&str]) {
+        add(
+            &mut self.admin().await,
+            dn,
+            &[
+                ("objectClass", &["groupOfNames"]),
+                ("cn", &[cn]),
+                ("member", members),
+            ],
+        )
+        .await;
+    }
+
+    /// Locks `dn` as ppolicy does after too many failed logins (or as an administrator may):
+    /// `pwdAccountLockedTime` set to `at`, a generalized time; `000001010000Z` locks for good.
+    pub async fn lock(&self, dn: &str, at: &str) {
+        self.admin()
+            .await
+            .modify(
+                dn,
+                vec![ldap3::Mod::Replace(
+                    "pwdAccountLockedTime",
+                    HashSet::from([at]),
+                )],
+            )
+            .await
+            .unwrap()
+            .success()
+            .unwrap_or_else(|error| panic!("locking {dn} failed: {error}"));
+    }
+
     /// Whether `dn` can bind with `password` (plain LDAP on loopback).
     pub async fn can_bind(&self, dn: &str, password: &str) -> bool {
         bind(&self.ldap_url, dn, password).await.is_ok()
@@ -293,12 +331,12 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ldap")
 }
 
-fn write_config(dir: &Path) {
+fn write_config(dir: &Path, edit: impl FnOnce(String) -> String) {
     let template = std::fs::read_to_string(fixtures().join("slapd.conf.in")).unwrap();
     let config = template
         .replace("@DIR@", &dir.display().to_string())
         .replace("@FIXTURES@", &fixtures().display().to_string());
-    std::fs::write(dir.join("slapd.conf"), config).unwrap();
+    std::fs::write(dir.join("slapd.conf"), edit(config)).unwrap();
 }
 
 fn load_base(dir: &Path) {

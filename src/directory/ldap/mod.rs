@@ -6,8 +6,23 @@
 //!
 //! - Lookup: a subtree search under `base_dn` for `(&{user_filter}({national_id_attribute}={value}))`
 //!   where the value is `national_id_format` with the code in it, escaped as RFC 4515 requires.
-//! - Writes first read the account again (a base search with `user_filter`): a missing, filtered-out
-//!   or disabled account is [`DirectoryError::AccountNotFound`] and nothing is written.
+//! - Groups: the account's `group_attribute` (`memberOf`) names its direct groups; the groups those
+//!   are in are read from the same attribute of each group entry (OpenLDAP's memberof overlay and
+//!   Active Directory keep it on groups too), level by level, concurrently within a level, up to
+//!   `group_nesting_depth` levels. Cycles end the walk; a group entry that is gone or hidden adds
+//!   nothing; nesting deeper than the setting is [`DirectoryError::Misconfigured`], never a shorter
+//!   list of groups. Depth 0 reads only the account's own attribute, for directories that already
+//!   list nested groups there.
+//! - Locks (OpenLDAP): an account with `pwdAccountLockedTime` (the ppolicy overlay's lock) is
+//!   [`Account::locked`]; `000001010000Z`, ppolicy's "locked until an administrator unlocks it", is
+//!   [`AccountState::Disabled`] instead, so that no password write ever unlocks it. Active
+//!   Directory's `lockoutTime` is not read yet.
+//! - Writes first read the account again (a base search with `user_filter`): a missing,
+//!   filtered-out or disabled account, or a locked one with [`IfLocked::Refuse`], is
+//!   [`DirectoryError::AccountNotFound`] and nothing is written. With [`IfLocked::Unlock`], ppolicy
+//!   removes the lock itself in the password modify; if the lock is still there afterwards (a
+//!   database without the ppolicy overlay, or with `ppolicy_disable_write`), the backend deletes
+//!   `pwdAccountLockedTime`, which needs write access to it.
 //! - OpenLDAP: the password is set with the RFC 3062 password modify operation (the server hashes it
 //!   and applies its password policy, whose response control refines a refusal); activation then
 //!   sets the state and terms attributes in one modify.
@@ -28,8 +43,10 @@ use ldap3::{
 };
 use secrecy::ExposeSecret;
 
+use super::dn::{Dn, caseless};
 use super::{
-    Account, AccountId, AccountState, Directory, DirectoryError, NewPassword, PolicyRefusal,
+    Account, AccountId, AccountState, Directory, DirectoryError, IfLocked, NewPassword,
+    PolicyRefusal,
 };
 use crate::clock::Clock;
 use crate::identity::NationalId;
@@ -47,6 +64,19 @@ const MAX_MATCHES: i32 = 10;
 
 /// Active Directory's `userAccountControl` flag of a disabled account.
 const ACCOUNTDISABLE: i64 = 0x2;
+
+/// OpenLDAP ppolicy's lock: when the account was locked.
+const PPOLICY_LOCK: &str = "pwdAccountLockedTime";
+
+/// The `pwdAccountLockedTime` that ppolicy reads as "locked until an administrator unlocks it".
+const PPOLICY_LOCKED_FOR_GOOD: &str = "000001010000Z";
+
+/// How many group reads one level of the group walk has in flight at once.
+const GROUP_READS_IN_FLIGHT: usize = 32;
+
+/// More groups than this for one account is taken for a loop the walk cannot see (or a directory
+/// shaped unlike a campus's) rather than read on.
+const MAX_GROUPS: usize = 4096;
 
 /// A [`Directory`] on an LDAP server. Account ids are entry DNs.
 pub struct LdapDirectory {
@@ -111,7 +141,8 @@ impl LdapDirectory {
         attributes
     }
 
-    /// The attributes that decide an account's state (none: every account is active).
+    /// The attributes that decide an account's state and lock (none: every account is active and
+    /// unlocked).
     fn state_attributes(&self) -> Vec<&str> {
         let mut attributes = Vec::new();
         if let Some((attribute, _)) = &self.config.state {
@@ -120,7 +151,21 @@ impl LdapDirectory {
         if self.config.flavour == Flavour::ActiveDirectory {
             attributes.push("userAccountControl");
         }
+        attributes.extend(self.lock_attribute());
         attributes
+    }
+
+    /// The attribute that holds the directory's lock of an account, if the backend reads one.
+    fn lock_attribute(&self) -> Option<&'static str> {
+        match self.config.flavour {
+            Flavour::OpenLdap => Some(PPOLICY_LOCK),
+            Flavour::ActiveDirectory => None,
+        }
+    }
+
+    fn locked(&self, entry: &SearchEntry) -> bool {
+        self.lock_attribute()
+            .is_some_and(|attribute| !values(entry, attribute).is_empty())
     }
 
     async fn search_accounts(
@@ -145,10 +190,107 @@ impl LdapDirectory {
         if result.rc != 0 && result.rc != 4 {
             return Err(failed(Step::Search, &result, None));
         }
-        entries
-            .into_iter()
-            .map(|entry| self.account_from(&SearchEntry::construct(entry)))
-            .collect()
+        let mut accounts = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let account = self.account_from(&SearchEntry::construct(entry))?;
+            accounts.push(self.with_nested_groups(ldap, account).await?);
+        }
+        Ok(accounts)
+    }
+
+    /// `account` with its groups' groups added, level by level (see the module's documentation).
+    async fn with_nested_groups(
+        &self,
+        ldap: &Ldap,
+        account: Account,
+    ) -> Result<Account, DirectoryError> {
+        let depth = self.config.group_nesting_depth;
+        if depth == 0 || account.groups.is_empty() {
+            return Ok(account);
+        }
+        let mut seen = HashSet::new();
+        let mut groups = Vec::new();
+        let mut level = Vec::new();
+        for group in account.groups {
+            if seen.insert(group_key(&group)) {
+                groups.push(group.clone());
+                level.push(group);
+            }
+        }
+        // How many steps of groups in groups lie between the account and the groups of `level`.
+        let mut steps = 0;
+        while !level.is_empty() {
+            let mut next = Vec::new();
+            for group in self.groups_of(ldap, &level).await? {
+                if seen.insert(group_key(&group)) {
+                    groups.push(group.clone());
+                    next.push(group);
+                }
+            }
+            steps += 1;
+            if !next.is_empty() && steps > depth {
+                return Err(DirectoryError::misconfigured(format!(
+                    "an account's groups nest more than {depth} levels deep; raise \
+                     directory.ldap.group_nesting_depth (or look for a loop of groups)"
+                )));
+            }
+            if groups.len() > MAX_GROUPS {
+                return Err(DirectoryError::misconfigured(format!(
+                    "an account is in more than {MAX_GROUPS} groups, counting groups in groups; \
+                     check directory.ldap.group_attribute"
+                )));
+            }
+            level = next;
+        }
+        Ok(Account { groups, ..account })
+    }
+
+    /// The values of `group_attribute` of each of the entries `groups`, in their order. An entry
+    /// that is gone or that the service may not see has none.
+    async fn groups_of(
+        &self,
+        ldap: &Ldap,
+        groups: &[String],
+    ) -> Result<Vec<String>, DirectoryError> {
+        let config = &self.config;
+        let mut found = Vec::new();
+        for chunk in groups.chunks(GROUP_READS_IN_FLIGHT) {
+            let mut reads = tokio::task::JoinSet::new();
+            for (index, dn) in chunk.iter().enumerate() {
+                let mut ldap = ldap.clone();
+                let (dn, attribute, timeout) =
+                    (dn.clone(), config.group_attribute.clone(), config.timeout);
+                reads.spawn(async move {
+                    let read = ldap
+                        .with_timeout(timeout)
+                        .search(&dn, Scope::Base, "(objectClass=*)", vec![attribute])
+                        .await;
+                    (index, read)
+                });
+            }
+            let mut answers: Vec<Vec<String>> = vec![Vec::new(); chunk.len()];
+            while let Some(joined) = reads.join_next().await {
+                let (index, read) = joined.map_err(|error| {
+                    DirectoryError::unavailable(format!("group read: the task ended: {error}"))
+                })?;
+                let found = read.map_err(|error| from_error(Step::ReadGroup, error))?;
+                let (entries, result) = (found.0, found.1);
+                match result.rc {
+                    0 => {}
+                    // noSuchObject: a group deleted since, or one the service may not see.
+                    32 => continue,
+                    _ => return Err(failed(Step::ReadGroup, &result, None)),
+                }
+                answers[index] = entries
+                    .into_iter()
+                    .flat_map(|entry| {
+                        values(&SearchEntry::construct(entry), &config.group_attribute).to_vec()
+                    })
+                    .collect();
+            }
+            found.extend(answers.into_iter().flatten());
+        }
+        Ok(found)
     }
 
     fn account_from(&self, entry: &SearchEntry) -> Result<Account, DirectoryError> {
@@ -167,12 +309,21 @@ impl LdapDirectory {
             family_name: first(&config.family_name_attribute).unwrap_or_default(),
             category: first(&config.category_attribute).unwrap_or_default(),
             state: self.state_of(entry),
+            locked: self.locked(entry),
             groups: values(entry, &config.group_attribute).to_vec(),
         })
     }
 
     fn state_of(&self, entry: &SearchEntry) -> AccountState {
         let config = &self.config;
+        let locked_for_good = self.lock_attribute().is_some_and(|attribute| {
+            values(entry, attribute)
+                .iter()
+                .any(|value| value.trim() == PPOLICY_LOCKED_FOR_GOOD)
+        });
+        if locked_for_good {
+            return AccountState::Disabled;
+        }
         if config.flavour == Flavour::ActiveDirectory {
             let flags = values(entry, "userAccountControl")
                 .first()
@@ -208,17 +359,21 @@ impl LdapDirectory {
             32 => return Ok(None),
             _ => return Err(failed(Step::ReadAccount, &found.1, None)),
         }
-        found
-            .0
-            .into_iter()
-            .next()
-            .map(|entry| self.account_from(&SearchEntry::construct(entry)))
-            .transpose()
+        let Some(entry) = found.0.into_iter().next() else {
+            return Ok(None);
+        };
+        let account = self.account_from(&SearchEntry::construct(entry))?;
+        Ok(Some(self.with_nested_groups(ldap, account).await?))
     }
 
-    /// Reads the account about to be written: it must still exist, match the user filter, and not
-    /// be disabled.
-    async fn check_writable(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
+    /// Reads the account about to be written: it must still exist, match the user filter, not be
+    /// disabled, and not be locked unless the write may unlock it. Returns whether it is locked.
+    async fn check_writable(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        if_locked: IfLocked,
+    ) -> Result<bool, DirectoryError> {
         let config = &self.config;
         let mut attributes = self.state_attributes();
         if attributes.is_empty() {
@@ -238,10 +393,52 @@ impl LdapDirectory {
             .into_iter()
             .next()
             .ok_or(DirectoryError::AccountNotFound)?;
-        if self.state_of(&SearchEntry::construct(entry)) == AccountState::Disabled {
+        let entry = SearchEntry::construct(entry);
+        if self.state_of(&entry) == AccountState::Disabled {
             return Err(DirectoryError::AccountNotFound);
         }
-        Ok(())
+        let locked = self.locked(&entry);
+        if locked && if_locked == IfLocked::Refuse {
+            return Err(DirectoryError::AccountNotFound);
+        }
+        Ok(locked)
+    }
+
+    /// Removes the lock of `dn` if it is still there after its password was written.
+    async fn unlock(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
+        let Some(attribute) = self.lock_attribute() else {
+            return Ok(());
+        };
+        let timeout = self.config.timeout;
+        let found = ldap
+            .with_timeout(timeout)
+            .search(dn, Scope::Base, "(objectClass=*)", vec![attribute])
+            .await
+            .map_err(|error| from_error(Step::Unlock, error))?;
+        if found.1.rc != 0 {
+            return Err(failed(Step::Unlock, &found.1, None));
+        }
+        let still_locked = found
+            .0
+            .into_iter()
+            .next()
+            .is_some_and(|entry| self.locked(&SearchEntry::construct(entry)));
+        if !still_locked {
+            return Ok(());
+        }
+        let result = ldap
+            .with_timeout(timeout)
+            .modify(
+                dn,
+                vec![Mod::Delete(attribute.as_bytes().to_vec(), HashSet::new())],
+            )
+            .await
+            .map_err(|error| from_error(Step::Unlock, error))?;
+        match result.rc {
+            // noSuchAttribute: unlocked meanwhile.
+            0 | 16 => Ok(()),
+            _ => Err(failed(Step::Unlock, &result, None)),
+        }
     }
 
     /// OpenLDAP: RFC 3062 password modify on the account, as the service account.
@@ -344,9 +541,15 @@ impl LdapDirectory {
         }
     }
 
-    async fn write(&self, dn: &str, password: &str, activate: bool) -> Result<(), DirectoryError> {
+    async fn write(
+        &self,
+        dn: &str,
+        password: &str,
+        activate: bool,
+        if_locked: IfLocked,
+    ) -> Result<(), DirectoryError> {
         let mut ldap = self.connection().await?;
-        self.check_writable(&mut ldap, dn).await?;
+        let locked = self.check_writable(&mut ldap, dn, if_locked).await?;
         let written = match self.config.flavour {
             Flavour::OpenLdap => self.password_modify(&mut ldap, dn, password).await,
             Flavour::ActiveDirectory => {
@@ -362,6 +565,9 @@ impl LdapDirectory {
             }) if self.has_password(dn, password).await => false,
             Err(error) => return Err(error),
         };
+        if locked {
+            self.unlock(&mut ldap, dn).await?;
+        }
         if activate && !state_written {
             self.mark_active(&mut ldap, dn).await?;
         }
@@ -428,6 +634,12 @@ fn succeeded(
     }
 }
 
+/// What tells two spellings of one group apart from two groups: the canonical DN, or the caseless
+/// text of a value that is not a DN.
+fn group_key(group: &str) -> String {
+    Dn::parse(group).map_or_else(|_| caseless(group), |dn| dn.to_string())
+}
+
 /// The values of `attribute` in `entry`; attribute names compare without case.
 fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> &'e [String] {
     entry
@@ -467,8 +679,11 @@ impl Directory for LdapDirectory {
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
-        let result = self.write(account.as_str(), password.expose(), true).await;
+        let result = self
+            .write(account.as_str(), password.expose(), true, if_locked)
+            .await;
         self.forget_if_broken(result).await
     }
 
@@ -476,8 +691,11 @@ impl Directory for LdapDirectory {
         &self,
         account: &AccountId,
         password: &NewPassword,
+        if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
-        let result = self.write(account.as_str(), password.expose(), false).await;
+        let result = self
+            .write(account.as_str(), password.expose(), false, if_locked)
+            .await;
         self.forget_if_broken(result).await
     }
 
@@ -676,6 +894,63 @@ mod tests {
     fn without_state_or_terms_attributes_activation_changes_nothing_else() {
         let directory = directory(LdapSettings::default());
         assert!(directory.activation_changes().is_empty());
-        assert!(directory.state_attributes().is_empty());
+        assert_eq!(directory.state_attributes(), ["pwdAccountLockedTime"]);
+    }
+
+    #[test]
+    fn a_ppolicy_lock_is_a_lock_and_a_lock_for_good_is_disabled() {
+        let directory = directory(LdapSettings {
+            state_attribute: Some("tunnusAccountState".to_owned()),
+            ..LdapSettings::default()
+        });
+        let locked = directory
+            .account_from(&entry(&[
+                ("uid", &["tetyra"]),
+                ("tunnusAccountState", &["active"]),
+                ("pwdAccountLockedTime", &["20260504030201Z"]),
+            ]))
+            .unwrap();
+        assert!(locked.locked);
+        assert_eq!(locked.state, AccountState::Active);
+        let for_good = directory
+            .account_from(&entry(&[
+                ("uid", &["tetyra"]),
+                ("tunnusAccountState", &["active"]),
+                ("PWDACCOUNTLOCKEDTIME", &["000001010000Z"]),
+            ]))
+            .unwrap();
+        assert_eq!(for_good.state, AccountState::Disabled);
+        let open = directory.account_from(&entry(&[("uid", &["x"])])).unwrap();
+        assert!(!open.locked);
+    }
+
+    #[test]
+    fn active_directory_locks_are_not_read_yet() {
+        let directory = directory(LdapSettings {
+            flavour: Flavour::ActiveDirectory,
+            url: Some(url::Url::parse("ldaps://dc.example.org").unwrap()),
+            ..LdapSettings::default()
+        });
+        assert_eq!(directory.state_attributes(), ["userAccountControl"]);
+        let account = directory
+            .account_from(&entry(&[
+                ("sAMAccountName", &["tetyra"]),
+                ("pwdAccountLockedTime", &["20260504030201Z"]),
+            ]))
+            .unwrap();
+        assert!(!account.locked);
+    }
+
+    #[test]
+    fn group_keys_treat_spellings_of_one_dn_alike() {
+        assert_eq!(
+            group_key(r"CN=Admins\2C Tier 0, OU=Groups,DC=example,DC=org"),
+            group_key(r"cn=admins\, tier 0,ou=groups,dc=example,dc=org")
+        );
+        assert_ne!(
+            group_key("cn=admins,ou=groups,dc=example,dc=org"),
+            group_key("cn=admins,ou=other,dc=example,dc=org")
+        );
+        assert_eq!(group_key("Not A DN"), "not a dn");
     }
 }

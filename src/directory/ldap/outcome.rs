@@ -21,10 +21,14 @@ pub(super) enum Step {
     Search,
     /// Reading the account about to be written.
     ReadAccount,
+    /// Reading the groups of a group the account is in.
+    ReadGroup,
     /// Writing the password.
     WritePassword,
     /// Writing the state and terms attributes.
     WriteState,
+    /// Removing the lock after the password was written.
+    Unlock,
     /// The readiness check.
     Health,
 }
@@ -36,8 +40,10 @@ impl Step {
             Step::Bind => "service bind",
             Step::Search => "account search",
             Step::ReadAccount => "account read",
+            Step::ReadGroup => "group read",
             Step::WritePassword => "password write",
             Step::WriteState => "state write",
+            Step::Unlock => "unlock",
             Step::Health => "health check",
         }
     }
@@ -82,6 +88,10 @@ pub(super) fn from_result(
         32 => DirectoryError::AccountNotFound,
         49 => DirectoryError::misconfigured(format!(
             "{detail}; check directory.ldap.bind_dn and bind_password_file"
+        )),
+        50 if step == Step::Unlock => DirectoryError::misconfigured(format!(
+            "{detail}; the service account needs write access to pwdAccountLockedTime to unlock \
+             accounts (accounts.reset_unlocks)"
         )),
         50 => DirectoryError::misconfigured(format!(
             "{detail}; the service account lacks the rights for this"

@@ -17,6 +17,12 @@ use crate::directory::{AccountState, DirectoryError};
 /// The placeholder in `national_id_format` that the identity code replaces.
 pub const HETU_PLACEHOLDER: &str = "{hetu}";
 
+/// `group_nesting_depth` unless set: deeper than campus directories nest groups.
+pub const DEFAULT_GROUP_NESTING_DEPTH: usize = 8;
+
+/// The deepest `group_nesting_depth` accepted: every level is one more round of reads.
+const MAX_GROUP_NESTING_DEPTH: usize = 64;
+
 /// `[directory.ldap]`: where the directory is, how the service signs in, and how accounts are stored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,8 +56,12 @@ pub struct LdapSettings {
     pub family_name_attribute: String,
     /// Holds the account category (`student`, `staff`, …).
     pub category_attribute: String,
-    /// Holds the account's groups (`memberOf`).
+    /// Holds the account's groups (`memberOf`), and on group entries the groups they are in.
     pub group_attribute: String,
+    /// How many levels of groups in groups are followed by reading `group_attribute` of each group
+    /// (default 8); an account whose groups nest deeper is an error. 0 reads only the account's own
+    /// attribute, for a directory that already lists nested groups there.
+    pub group_nesting_depth: usize,
     /// Holds the account's state; without it every account is active (Active Directory's disabled
     /// flag still counts).
     pub state_attribute: Option<String>,
@@ -80,6 +90,7 @@ impl Default for LdapSettings {
             family_name_attribute: "sn".to_owned(),
             category_attribute: "employeeType".to_owned(),
             group_attribute: "memberOf".to_owned(),
+            group_nesting_depth: DEFAULT_GROUP_NESTING_DEPTH,
             state_attribute: None,
             state_values: StateValues::default(),
             terms_accepted_attribute: None,
@@ -151,6 +162,7 @@ pub(super) struct Config {
     pub family_name_attribute: String,
     pub category_attribute: String,
     pub group_attribute: String,
+    pub group_nesting_depth: usize,
     pub state: Option<(String, StateValues)>,
     pub terms_accepted_attribute: Option<String>,
     pub flavour: Flavour,
@@ -192,6 +204,12 @@ impl Config {
             Some(attribute) => Some(attribute_name("terms_accepted_attribute", attribute)?),
             None => None,
         };
+        if settings.group_nesting_depth > MAX_GROUP_NESTING_DEPTH {
+            return Err(invalid(
+                "group_nesting_depth",
+                format!("must be at most {MAX_GROUP_NESTING_DEPTH}"),
+            ));
+        }
         let tls = match &settings.ca_file {
             Some(path) => Some(tls_config(path)?),
             None => None,
@@ -221,6 +239,7 @@ impl Config {
             )?,
             category_attribute: attribute_name("category_attribute", &settings.category_attribute)?,
             group_attribute: attribute_name("group_attribute", &settings.group_attribute)?,
+            group_nesting_depth: settings.group_nesting_depth,
             state,
             terms_accepted_attribute,
             flavour: settings.flavour,
@@ -670,6 +689,30 @@ mod tests {
             ..valid()
         });
         assert!(detail.starts_with("directory.ldap.ca_file:"), "{detail}");
+    }
+
+    #[test]
+    fn group_nesting_depth_defaults_to_8_and_has_a_ceiling() {
+        assert_eq!(
+            Config::from_settings(&valid()).unwrap().group_nesting_depth,
+            8
+        );
+        for depth in [0, 64] {
+            let config = Config::from_settings(&LdapSettings {
+                group_nesting_depth: depth,
+                ..valid()
+            })
+            .unwrap();
+            assert_eq!(config.group_nesting_depth, depth);
+        }
+        let detail = refused(LdapSettings {
+            group_nesting_depth: 65,
+            ..valid()
+        });
+        assert!(
+            detail.starts_with("directory.ldap.group_nesting_depth:"),
+            "{detail}"
+        );
     }
 
     #[test]
