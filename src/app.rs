@@ -17,6 +17,7 @@ use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, Metered};
+use crate::http::client_ip::UntrustedForwarding;
 use crate::http::cookies::CookiePolicy;
 use crate::http::pages::{LanguageLink, Links, PageContext};
 use crate::i18n::{Catalog, Lang};
@@ -102,6 +103,8 @@ pub struct Shared {
     pub cookies: CookiePolicy,
     pub csp: HeaderValue,
     pub default_lang: Lang,
+    /// Warns (rarely) about `X-Forwarded-For` from peers outside `server.trusted_proxies`.
+    pub untrusted_forwarding: UntrustedForwarding,
 }
 
 impl Deref for AppState {
@@ -332,6 +335,7 @@ impl App {
             keys: deps.keys,
             clock: deps.clock,
             default_lang,
+            untrusted_forwarding: UntrustedForwarding::default(),
             settings,
         }));
         Ok(App { listener, state })
