@@ -540,6 +540,29 @@ mod tests {
     }
 
     #[test]
+    fn broker_keys_are_read_again_hourly_unless_set_within_a_minute_and_a_day() {
+        let settings = Settings::from_toml(valid_toml()).unwrap();
+        assert_eq!(
+            settings.broker.jwks_refresh.get(),
+            Duration::from_secs(3600)
+        );
+        for refresh in ["30s", "25h"] {
+            let toml = valid_toml().replace(
+                "client_id = \"tunnus-test\"",
+                &format!("client_id = \"tunnus-test\"\njwks_refresh = \"{refresh}\""),
+            );
+            assert_eq!(problem_key(&toml, Mode::Serve), "broker.jwks_refresh");
+        }
+        let toml = valid_toml().replace(
+            "client_id = \"tunnus-test\"",
+            "client_id = \"tunnus-test\"\njwks_refresh = \"10m\"",
+        );
+        let settings = Settings::from_toml(&toml).unwrap();
+        settings.validate(Mode::Serve).unwrap();
+        assert_eq!(settings.broker.jwks_refresh.get(), Duration::from_secs(600));
+    }
+
+    #[test]
     fn faint_colours_are_refused() {
         let toml = format!("{}\n[ui.colours]\nprimary = \"#77aaff\"", valid_toml());
         assert_eq!(problem_key(&toml, Mode::Serve), "ui.colours.primary");
