@@ -575,6 +575,40 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_bounds() {
+        let settings = Settings::from_toml(valid_toml()).unwrap();
+        assert_eq!(
+            settings.server.header_read_timeout.get(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(settings.server.max_connections, 1024);
+        for (key, setting) in [
+            ("server.header_read_timeout", "header_read_timeout = \"0s\""),
+            (
+                "server.header_read_timeout",
+                "header_read_timeout = \"500ms\"",
+            ),
+            (
+                "server.header_read_timeout",
+                "header_read_timeout = \"10m\"",
+            ),
+            ("server.max_connections", "max_connections = 0"),
+            ("server.max_connections", "max_connections = 5000000"),
+        ] {
+            let toml = valid_toml().replace("[server]", &format!("[server]\n{setting}"));
+            assert_eq!(problem_key(&toml, Mode::Serve), key, "{setting}");
+        }
+        let toml = valid_toml().replace(
+            "[server]",
+            "[server]\nheader_read_timeout = \"3s\"\nmax_connections = 64",
+        );
+        Settings::from_toml(&toml)
+            .unwrap()
+            .validate(Mode::Serve)
+            .unwrap();
+    }
+
+    #[test]
     fn broker_keys_are_read_again_hourly_unless_set_within_a_minute_and_a_day() {
         let settings = Settings::from_toml(valid_toml()).unwrap();
         assert_eq!(

@@ -7,6 +7,7 @@ mod account;
 mod browser;
 mod callback;
 mod cli;
+mod connections;
 mod directory;
 mod directory_contract;
 mod faults;
