@@ -17,8 +17,10 @@ use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, Metered};
+use crate::http::client_ip::UntrustedForwarding;
 use crate::http::cookies::CookiePolicy;
 use crate::http::pages::{LanguageLink, Links, PageContext};
+use crate::http::server::ConnectionLimits;
 use crate::i18n::{Catalog, Lang};
 use crate::keys::ServiceKeys;
 use crate::limits::Limiter;
@@ -104,6 +106,8 @@ pub struct Shared {
     pub cookies: CookiePolicy,
     pub csp: HeaderValue,
     pub default_lang: Lang,
+    /// Warns (rarely) about `X-Forwarded-For` from peers outside `server.trusted_proxies`.
+    pub untrusted_forwarding: UntrustedForwarding,
 }
 
 impl Deref for AppState {
@@ -420,6 +424,7 @@ impl App {
             keys: deps.keys,
             clock: deps.clock,
             default_lang,
+            untrusted_forwarding: UntrustedForwarding::default(),
             settings,
         }));
         Ok(App { listener, state })
@@ -437,37 +442,20 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting connections and lets the requests in
-    /// flight finish, for at most `server.shutdown_grace`.
+    /// flight finish, for at most `server.shutdown_grace`. At most `server.max_connections` are
+    /// open at once, and each must send its request heads within `server.header_read_timeout`.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let grace = self.state.settings.server.shutdown_grace.get();
+        let server = &self.state.settings.server;
+        let limits = ConnectionLimits {
+            max_connections: server.max_connections,
+            header_read_timeout: server.header_read_timeout.get(),
+            shutdown_grace: server.shutdown_grace.get(),
+        };
         let router = crate::http::router(self.state.clone());
-        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = stopping.send(());
-        };
-        let server = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
-        let deadline = async move {
-            if stopped.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            served = server => served,
-            () = deadline => {
-                tracing::warn!("requests still running after the shutdown grace period were cut off");
-                Ok(())
-            }
-        }
+        crate::http::server::serve(self.listener, router, limits, shutdown).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! itself. Events never carry passwords, tokens or codes.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -48,7 +49,8 @@ impl AuditSettings {
             return Err(ConfigError::invalid(
                 "audit.pseudonym_key_file",
                 "is required: a file of at least 32 random bytes, the same on every replica and \
-                 kept across restarts (e.g. `head -c 32 /dev/urandom > /etc/tunnus/audit-key`)",
+                 kept across restarts, readable by the service alone (e.g. \
+                 `(umask 077 && head -c 32 /dev/urandom > /etc/tunnus/audit-key)`)",
             ));
         }
         if self.sink == SinkKind::File && self.path.is_none() {
@@ -215,10 +217,13 @@ impl Audit {
                     .path
                     .as_ref()
                     .ok_or_else(|| AuditError::Path("is required with sink = \"file\"".into()))?;
+                // Created readable by the service alone: events carry account names, client
+                // addresses and pseudonyms.
                 Box::new(
                     std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
+                        .mode(0o600)
                         .open(path)
                         .map_err(|e| AuditError::Path(format!("{}: {e}", path.display())))?,
                 )
@@ -330,6 +335,38 @@ mod tests {
         assert_eq!(line["account"], "tetyra");
         assert_eq!(line["subject"], audit.pseudonym(&id));
         assert_eq!(line["time"], "2027-01-15T08:00:00Z");
+    }
+
+    #[test]
+    fn the_audit_file_is_created_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!(
+            "tunnus-audit-file-{}-{}",
+            std::process::id(),
+            crate::random::short_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let settings = AuditSettings {
+            sink: SinkKind::File,
+            path: Some(path.clone()),
+            pseudonym_key_file: None,
+        };
+        let audit = Audit::from_settings(&settings).unwrap();
+        audit.record(
+            EventKind::Identification,
+            Outcome::Success,
+            Event::default(),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("identification")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -324,10 +324,11 @@ impl Settings {
 
 /// The secret held in the file at `path` (read at start): its text without the line break that
 /// `echo` and editors leave at the end. An empty file is refused, since an empty password can make a
-/// server treat the login as an anonymous one. The error is the problem, for the caller to name its key.
+/// server treat the login as an anonymous one, and so is a file open to others than its owner (see
+/// [`read_private_file`]). The error is the problem, for the caller to name its key.
 pub fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let bytes = read_private_file(path)?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not text", path.display()))?;
     let secret = text.trim_end_matches(['\r', '\n']);
     if secret.is_empty() {
         return Err(format!("{} is empty", path.display()));
@@ -336,10 +337,10 @@ pub fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
 }
 
 /// The key held in the file at `path` (read at start): its bytes without surrounding whitespace,
-/// at least `min_len` of them. The error is the problem, for the caller to name its key.
+/// at least `min_len` of them. A file open to others than its owner is refused (see
+/// [`read_private_file`]). The error is the problem, for the caller to name its key.
 pub fn read_key_file(path: &Path, min_len: usize) -> Result<Vec<u8>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let bytes = read_private_file(path)?;
     let key = bytes.trim_ascii();
     if key.len() < min_len {
         return Err(format!(
@@ -348,6 +349,40 @@ pub fn read_key_file(path: &Path, min_len: usize) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(key.to_vec())
+}
+
+/// The bytes of the file at `path`, which holds a secret: refused, unread, when its group or others
+/// may read or write it, since then other accounts on the machine (or a copy of the folder) hold the
+/// secret too. The mode is that of the file actually opened (through any symlink). The error is the
+/// problem and how to fix it, for the caller to name its key.
+pub fn read_private_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let unreadable = |error: std::io::Error| format!("cannot read {}: {error}", path.display());
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mode = file.metadata().map_err(unreadable)?.permissions().mode();
+    if open_to_others(mode) {
+        return Err(open_to_others_problem(path, mode));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// Whether a file with permissions `mode` gives its group or others any access: a file holding a
+/// secret must be its owner's alone.
+pub fn open_to_others(mode: u32) -> bool {
+    mode & 0o077 != 0
+}
+
+/// What is wrong with the secret file at `path` with permissions `mode`, and how to fix it.
+pub fn open_to_others_problem(path: &Path, mode: u32) -> String {
+    format!(
+        "{path} may be read or written by others than its owner (mode {mode:03o}); make it the \
+         owner's alone with `chmod 600 {path}`",
+        path = path.display(),
+        mode = mode & 0o777,
+    )
 }
 
 /// Whether the URL's host is this machine: `localhost` or a loopback address. URLs of schemes the
@@ -546,6 +581,160 @@ mod tests {
             assert_eq!(settings.broker.client_id, "from-env");
             Ok(())
         });
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_bounds() {
+        let settings = Settings::from_toml(valid_toml()).unwrap();
+        assert_eq!(
+            settings.server.header_read_timeout.get(),
+            Duration::from_secs(10)
+        );
+        assert_eq!(settings.server.max_connections, 1024);
+        for (key, setting) in [
+            ("server.header_read_timeout", "header_read_timeout = \"0s\""),
+            (
+                "server.header_read_timeout",
+                "header_read_timeout = \"500ms\"",
+            ),
+            (
+                "server.header_read_timeout",
+                "header_read_timeout = \"10m\"",
+            ),
+            ("server.max_connections", "max_connections = 0"),
+            ("server.max_connections", "max_connections = 5000000"),
+        ] {
+            let toml = valid_toml().replace("[server]", &format!("[server]\n{setting}"));
+            assert_eq!(problem_key(&toml, Mode::Serve), key, "{setting}");
+        }
+        let toml = valid_toml().replace(
+            "[server]",
+            "[server]\nheader_read_timeout = \"3s\"\nmax_connections = 64",
+        );
+        Settings::from_toml(&toml)
+            .unwrap()
+            .validate(Mode::Serve)
+            .unwrap();
+    }
+
+    #[test]
+    fn broker_keys_are_read_again_hourly_unless_set_within_a_minute_and_a_day() {
+        let settings = Settings::from_toml(valid_toml()).unwrap();
+        assert_eq!(
+            settings.broker.jwks_refresh.get(),
+            Duration::from_secs(3600)
+        );
+        for refresh in ["30s", "25h"] {
+            let toml = valid_toml().replace(
+                "client_id = \"tunnus-test\"",
+                &format!("client_id = \"tunnus-test\"\njwks_refresh = \"{refresh}\""),
+            );
+            assert_eq!(problem_key(&toml, Mode::Serve), "broker.jwks_refresh");
+        }
+        let toml = valid_toml().replace(
+            "client_id = \"tunnus-test\"",
+            "client_id = \"tunnus-test\"\njwks_refresh = \"10m\"",
+        );
+        let settings = Settings::from_toml(&toml).unwrap();
+        settings.validate(Mode::Serve).unwrap();
+        assert_eq!(settings.broker.jwks_refresh.get(), Duration::from_secs(600));
+    }
+
+    /// A file in a folder of its own with `contents` and permissions `mode`.
+    fn secret_file(name: &str, contents: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!(
+            "tunnus-config-{name}-{}-{}",
+            std::process::id(),
+            crate::random::short_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn secret_files_open_to_group_or_others_are_refused_with_the_fix() {
+        let secret = "0123456789abcdef0123456789abcdef\n";
+        for mode in [
+            0o644,
+            0o640,
+            0o604,
+            0o620,
+            0o602,
+            0o660,
+            0o666,
+            0o700 | 0o010,
+        ] {
+            let path = secret_file("secret", secret, mode);
+            for problem in [
+                read_secret_file(&path).map(|_| ()).unwrap_err(),
+                read_key_file(&path, 32).map(|_| ()).unwrap_err(),
+            ] {
+                assert!(problem.contains(&format!("{:03o}", mode)), "{problem}");
+                assert!(
+                    problem.contains(&format!("chmod 600 {}", path.display())),
+                    "{problem}"
+                );
+                assert!(
+                    !problem.contains("0123456789"),
+                    "the secret leaked: {problem}"
+                );
+            }
+        }
+        for mode in [0o600, 0o400, 0o700] {
+            let path = secret_file("secret", secret, mode);
+            assert!(read_secret_file(&path).is_ok(), "{mode:o}");
+            assert_eq!(read_key_file(&path, 32).unwrap().len(), 32, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn the_mode_check_looks_at_group_and_other_bits_only() {
+        assert!(!open_to_others(0o100600));
+        assert!(!open_to_others(0o100400));
+        assert!(!open_to_others(0o100700));
+        assert!(open_to_others(0o100640));
+        assert!(open_to_others(0o100604));
+        assert!(open_to_others(0o100601));
+    }
+
+    #[tokio::test]
+    async fn check_names_the_key_of_a_secret_file_others_may_read() {
+        let session_key = secret_file("session-key", &"s".repeat(32), 0o644);
+        let audit_key = secret_file("audit-key", &"a".repeat(32), 0o600);
+        let toml = format!(
+            "[server]\npublic_url = \"https://tunnus.example.fi/\"\n\
+             [broker]\nissuer = \"https://broker.example.fi/oidc\"\nclient_id = \"tunnus-test\"\n\
+             [session]\nkey_file = \"{}\"\n[audit]\npseudonym_key_file = \"{}\"\n",
+            session_key.display(),
+            audit_key.display()
+        );
+        let settings = Settings::from_toml(&toml).unwrap();
+        match settings.check(Mode::Dev).await {
+            Err(ConfigError::Invalid { key, problem }) => {
+                assert_eq!(key, "session.key_file");
+                assert!(problem.contains("chmod 600"), "{problem}");
+            }
+            other => panic!("expected session.key_file to be refused, got {other:?}"),
+        }
+        std::fs::set_permissions(
+            &session_key,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        settings.check(Mode::Dev).await.unwrap();
+        std::fs::set_permissions(
+            &audit_key,
+            std::os::unix::fs::PermissionsExt::from_mode(0o640),
+        )
+        .unwrap();
+        match settings.check(Mode::Dev).await {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "audit.pseudonym_key_file"),
+            other => panic!("expected audit.pseudonym_key_file to be refused, got {other:?}"),
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest::{SHA256, digest};
@@ -120,6 +120,10 @@ pub enum KeyError {
         path: PathBuf,
         problem: Box<KeyError>,
     },
+    /// The key file may be read or written by its group or others (permission bits in `mode`):
+    /// make it the owner's alone with `chmod 600`.
+    #[error("{}", crate::config::open_to_others_problem(.path, *.mode))]
+    OpenToOthers { path: PathBuf, mode: u32 },
     /// The text holds no PEM private key: supply a PKCS#8 (`PRIVATE KEY`) or PKCS#1
     /// (`RSA PRIVATE KEY`) PEM.
     #[error("not a PEM private key")]
@@ -899,20 +903,31 @@ fn write_private_file(path: &Path, pem: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// Reads the key file at `path` and parses it; every error names the file.
+/// Reads the key file at `path` and parses it; every error names the file. A file its group or
+/// others may read or write is refused unread.
 fn load_key_file<T>(
     path: &Path,
     parse: impl FnOnce(&str) -> Result<T, KeyError>,
 ) -> Result<T, KeyError> {
-    let bytes = fs::read(path).map_err(|error| match error.kind() {
+    let unreadable = |error: io::Error| KeyError::Unreadable {
+        path: path.to_owned(),
+        error,
+    };
+    let mut file = fs::File::open(path).map_err(|error| match error.kind() {
         io::ErrorKind::NotFound => KeyError::Missing {
             path: path.to_owned(),
         },
-        _ => KeyError::Unreadable {
-            path: path.to_owned(),
-            error,
-        },
+        _ => unreadable(error),
     })?;
+    let mode = file.metadata().map_err(unreadable)?.permissions().mode();
+    if crate::config::open_to_others(mode) {
+        return Err(KeyError::OpenToOthers {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(unreadable)?;
     let text = String::from_utf8(bytes).map_err(|_| KeyError::in_file(path, KeyError::NotPem))?;
     parse(&text).map_err(|problem| KeyError::in_file(path, problem))
 }
@@ -973,6 +988,17 @@ mod tests {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// Writes a key file as `keys generate` does: readable by its owner only.
+    fn write_owner_only(path: &Path, contents: impl AsRef<[u8]>) -> io::Result<()> {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?
+            .write_all(contents.as_ref())
     }
 
     fn decoding_key_from(jwk: &Value) -> Result<DecodingKey> {
@@ -1432,8 +1458,8 @@ mod tests {
         let written = ServiceKeys::write_new(&temp.0, SigningAlg::ES256)?;
         let older_b = DecryptionKey::generate()?;
         let older_a = DecryptionKey::generate()?;
-        fs::write(temp.0.join("encryption-2025-02.pem"), older_b.to_pem())?;
-        fs::write(temp.0.join("encryption-2024-11.pem"), older_a.to_pem())?;
+        write_owner_only(&temp.0.join("encryption-2025-02.pem"), older_b.to_pem())?;
+        write_owner_only(&temp.0.join("encryption-2024-11.pem"), older_a.to_pem())?;
         fs::write(temp.0.join("encryption.pem.bak"), "ignored")?;
 
         let keys = ServiceKeys::load(&temp.0, SigningAlg::ES256)?;
@@ -1464,7 +1490,7 @@ mod tests {
         let temp = TempDir::new()?;
         ServiceKeys::write_new(&temp.0, SigningAlg::RS256)?;
         let broken = temp.0.join("encryption-old.pem");
-        fs::write(&broken, "garbage")?;
+        write_owner_only(&broken, "garbage")?;
         let error = ServiceKeys::load(&temp.0, SigningAlg::RS256)
             .err()
             .context("a broken key file loaded")?;
@@ -1492,7 +1518,7 @@ mod tests {
         ServiceKeys::write_new(&temp.0, SigningAlg::RS256)?;
         let garbage = temp.0.join(ENCRYPTION_FILE);
         fs::remove_file(&garbage)?;
-        fs::write(&garbage, [0xff, 0xfe, 0x00, 0x01])?;
+        write_owner_only(&garbage, [0xff, 0xfe, 0x00, 0x01])?;
         let error = ServiceKeys::load(&temp.0, SigningAlg::RS256)
             .err()
             .context("a garbage key file loaded")?;
@@ -1502,6 +1528,41 @@ mod tests {
         let (path, problem) = problem_in(error);
         assert_eq!(path, garbage);
         assert!(matches!(problem, KeyError::NotPem));
+        Ok(())
+    }
+
+    #[test]
+    fn load_refuses_a_key_file_others_may_read_naming_it_and_the_fix() -> Result<()> {
+        for (name, mode) in [
+            (SIGNING_FILE, 0o644),
+            (ENCRYPTION_FILE, 0o640),
+            (ENTITY_FILE, 0o604),
+            ("encryption-old.pem", 0o660),
+        ] {
+            let temp = TempDir::new()?;
+            ServiceKeys::write_new(&temp.0, SigningAlg::RS256)?;
+            let path = temp.0.join(name);
+            if !path.exists() {
+                write_owner_only(&path, DecryptionKey::generate()?.to_pem())?;
+            }
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+            let error = ServiceKeys::load(&temp.0, SigningAlg::RS256)
+                .err()
+                .context("a key file others may read loaded")?;
+            let message = error.to_string();
+            assert!(
+                matches!(&error, KeyError::OpenToOthers { path: p, mode: m } if *p == path && m & 0o777 == mode),
+                "{name}: {message}"
+            );
+            assert!(message.contains(&format!("{mode:03o}")), "{message}");
+            assert!(
+                message.contains(&format!("chmod 600 {}", path.display())),
+                "{message}"
+            );
+            // Owner-only again, it loads; read-only for the owner is fine too.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o400))?;
+            ServiceKeys::load(&temp.0, SigningAlg::RS256)?;
+        }
         Ok(())
     }
 

@@ -68,7 +68,7 @@ impl SessionSettings {
             return Err(ConfigError::invalid(
                 "session.key_file",
                 "is required: a file of at least 32 random bytes, the same on every replica \
-                 (e.g. `head -c 32 /dev/urandom > /etc/tunnus/session-key`)",
+                 (e.g. `(umask 077 && head -c 32 /dev/urandom > /etc/tunnus/session-key)`)",
             ));
         }
         let idle = self.idle_timeout.get();

@@ -14,6 +14,7 @@ use super::pages::{MessagePage, render};
 use crate::account::{Context, Opened, Proof};
 use crate::app::AppState;
 use crate::i18n::Lang;
+use crate::oidc::transaction::LoginTransaction;
 use crate::secret::fingerprint;
 
 /// Longest accepted `state`, `iss` or `error` value.
@@ -70,27 +71,27 @@ pub async fn finish(
     let Some(state_param) = params.state.as_deref() else {
         return Err(bad("callback without state"));
     };
-    // Taken, not read: a transaction finishes at most once, whatever happens next.
-    let Some(tx) = state.transactions.take(state_param).await? else {
-        return Err(AppError::new(
+    let expired = || {
+        AppError::new(
             ErrorKind::Expired,
             "unknown, used or expired login transaction",
-        ));
-    };
-    let binding = state.cookies.read(&headers, cookies::LOGIN);
-    let bound = binding.is_some_and(|value| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            fingerprint(&value).as_bytes(),
-            tx.binding.as_bytes(),
         )
-        .is_ok()
-    });
-    if !bound {
-        return Err(AppError::new(
-            ErrorKind::OtherBrowser,
-            "callback without the browser-binding cookie of its transaction",
-        ));
+    };
+    // Read first and taken only from its own browser: whoever learns a `state` (from a log or a
+    // shared link) must not be able to cancel someone else's login by calling back first.
+    let binding = state.cookies.read(&headers, cookies::LOGIN);
+    let Some(unused) = state.transactions.get(state_param).await? else {
+        return Err(expired());
+    };
+    if !bound_to(binding.as_deref(), &unused) {
+        return Err(other_browser());
     }
+    // Then taken: a transaction finishes at most once, also when callbacks race, since of racing
+    // takes only one gets it. What is taken is what was read: a transaction is stored under its
+    // fresh random `state` with `put_new` and never replaced.
+    let Some(tx) = state.transactions.take(state_param).await? else {
+        return Err(expired());
+    };
     state
         .rp
         .check_response_issuer(params.iss.as_deref())
@@ -128,6 +129,24 @@ pub async fn finish(
             .set_for_browser_session(cookies::SESSION, id.expose()),
     );
     Ok(response)
+}
+
+/// Whether the browser's binding cookie is the one its login transaction was started with.
+fn bound_to(binding: Option<&str>, tx: &LoginTransaction) -> bool {
+    binding.is_some_and(|value| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            fingerprint(value).as_bytes(),
+            tx.binding.as_bytes(),
+        )
+        .is_ok()
+    })
+}
+
+fn other_browser() -> AppError {
+    AppError::new(
+        ErrorKind::OtherBrowser,
+        "callback without the browser-binding cookie of its transaction",
+    )
 }
 
 /// The broker sent `error` instead of a code. Cancelling is the person's choice, not a fault: it

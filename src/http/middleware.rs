@@ -16,8 +16,9 @@ use crate::i18n::Lang;
 pub struct RequestId(pub String);
 
 /// Assigns a request id, picks the language, logs the request once (path only: queries carry codes),
-/// and renders any error as a page.
+/// and renders any error as a page. Also notices `X-Forwarded-For` from an untrusted peer.
 pub async fn pages(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    super::client_ip::notice_untrusted_forwarding(&state, &request);
     let request_id = RequestId(crate::random::short_id());
     let (lang, chosen) = language(&state, &request);
     request.extensions_mut().insert(request_id.clone());

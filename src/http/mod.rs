@@ -19,6 +19,7 @@ pub mod landing;
 pub mod login;
 pub mod middleware;
 pub mod pages;
+pub mod server;
 pub mod settings;
 pub mod wellknown;
 

@@ -10,6 +10,9 @@ use url::Url;
 
 use crate::config::{ConfigError, HumanDuration, IpNet, Mode, require_https_unless_loopback};
 
+/// The most `server.max_connections` may be: far above any open-files limit.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -24,6 +27,12 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: HumanDuration,
+    /// How long a connection may take to send a request's line and headers, and stay idle between
+    /// requests; then it is closed. Cuts off clients that send a byte at a time (slowloris).
+    pub header_read_timeout: HumanDuration,
+    /// Connections open at once. Further ones wait until one closes. Keep it under the process's
+    /// open-files limit.
+    pub max_connections: usize,
     /// `production` (the default) or `test`: only a test installation may accept test identities
     /// or keep its accounts in memory.
     pub environment: Environment,
@@ -37,6 +46,8 @@ impl Default for ServerSettings {
             trusted_proxies: Vec::new(),
             max_body_bytes: 16 * 1024,
             shutdown_grace: HumanDuration(Duration::from_secs(20)),
+            header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            max_connections: 1024,
             environment: Environment::Production,
         }
     }
@@ -75,6 +86,21 @@ impl ServerSettings {
             return Err(ConfigError::invalid(
                 "server.public_url",
                 "must be an origin such as https://tunnus.example.fi/ (serving under a path is not supported)",
+            ));
+        }
+        let header_read_timeout = self.header_read_timeout.get();
+        if header_read_timeout < Duration::from_secs(1)
+            || header_read_timeout > Duration::from_secs(300)
+        {
+            return Err(ConfigError::invalid(
+                "server.header_read_timeout",
+                "must be between 1 second and 5 minutes",
+            ));
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(ConfigError::invalid(
+                "server.max_connections",
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
             ));
         }
         if self.max_body_bytes < 1024 {

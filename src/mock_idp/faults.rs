@@ -50,11 +50,17 @@ pub enum Fault {
     JwksServerError,
     /// The realm keys (`certs`) wait `slow_token_secs` before answering.
     SlowJwks,
+    /// The realm withdraws its signing key (a fresh key replaces it at `certs`, the old one is no
+    /// longer published) and signs the ID token with the withdrawn key, as someone holding a stolen
+    /// key would. Later tokens under this fault are signed with the same withdrawn key. A relying
+    /// party that still trusts its cached copy of the keys accepts them until it reads the keys
+    /// again.
+    WithdrawnSigningKey,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 21] = [
         Fault::WrongNonce,
         Fault::WrongAudience,
         Fault::WrongIssuer,
@@ -75,6 +81,7 @@ impl Fault {
         Fault::DiscoveryServerError,
         Fault::JwksServerError,
         Fault::SlowJwks,
+        Fault::WithdrawnSigningKey,
     ];
 
     /// Where the fault shows: at the authorization endpoint or at the token endpoint.
@@ -194,6 +201,7 @@ mod tests {
         assert_eq!(names[0], "wrong_nonce");
         assert_eq!(names[9], "encrypted_to_wrong_key");
         assert_eq!(names[16], "rotated_signing_key");
+        assert_eq!(names[20], "withdrawn_signing_key");
         let parsed: Vec<Fault> = serde_json::from_value(names).unwrap_or_default();
         assert_eq!(parsed, Fault::ALL);
     }

@@ -70,6 +70,8 @@ pub(crate) struct AccessGrant {
 struct RealmKeys {
     current: Arc<SigningKey>,
     retired: Vec<Arc<SigningKey>>,
+    /// A key taken out of the JWKS at once (the `withdrawn_signing_key` fault); never published.
+    withdrawn: Option<Arc<SigningKey>>,
 }
 
 /// What happened, for tests.
@@ -135,6 +137,7 @@ impl Realm {
             keys: Mutex::new(RealmKeys {
                 current: Arc::new(signing),
                 retired: Vec::new(),
+                withdrawn: None,
             }),
             pending: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
@@ -170,6 +173,24 @@ impl Realm {
         keys.retired.insert(0, old);
         keys.retired.truncate(RETIRED_KEYS_KEPT);
         key
+    }
+
+    /// The key the `withdrawn_signing_key` fault withdrew, if it did.
+    pub(crate) fn withdrawn_signing_key(&self) -> Option<Arc<SigningKey>> {
+        lock(&self.keys).withdrawn.clone()
+    }
+
+    /// Withdraws the signing key: `fresh` signs from now on and the old key disappears from the
+    /// JWKS at once (unlike a rotation, which keeps publishing it for a while). Returns the withdrawn
+    /// key; if one was withdrawn already, that one, and `fresh` is not used.
+    pub(crate) fn withdraw_signing_key(&self, fresh: SigningKey) -> Arc<SigningKey> {
+        let mut keys = lock(&self.keys);
+        if let Some(withdrawn) = &keys.withdrawn {
+            return Arc::clone(withdrawn);
+        }
+        let old = std::mem::replace(&mut keys.current, Arc::new(fresh));
+        keys.withdrawn = Some(Arc::clone(&old));
+        old
     }
 
     /// The published JWKS: the current key first, then retired ones.

@@ -1705,6 +1705,40 @@ async fn rotated_signing_key_fault_publishes_the_new_key() {
 }
 
 #[tokio::test]
+async fn withdrawn_signing_key_fault_signs_with_a_key_no_longer_published() {
+    let broker = Broker::start().await;
+    let before = broker.certs().await["keys"][0]["kid"].clone();
+    let (_, body) = broker.id_token_under(Fault::WithdrawnSigningKey).await;
+    let opened = broker.open(body["id_token"].as_str().expect("id token"));
+    assert_eq!(opened.header["kid"], before, "signed with the old key");
+    let certs = broker.certs().await;
+    let published: Vec<&Value> = certs["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|key| &key["kid"])
+        .collect();
+    assert_eq!(published.len(), 1, "{certs}");
+    assert_ne!(
+        published[0], &before,
+        "the withdrawn key is still published"
+    );
+    assert_eq!(
+        broker.verify(&opened.jws).await.err().as_deref(),
+        Some("unknown kid")
+    );
+    // The same withdrawn key signs again; without the fault the new key signs.
+    let (_, again) = broker.id_token_under(Fault::WithdrawnSigningKey).await;
+    let again = broker.open(again["id_token"].as_str().expect("id token"));
+    assert_eq!(again.header["kid"], before);
+    broker.controls.clear_faults();
+    let (_, normal) = broker.tokens().await;
+    let normal = broker.open(normal["id_token"].as_str().expect("id token"));
+    assert_eq!(&normal.header["kid"], published[0]);
+    assert!(broker.verify(&normal.jws).await.is_ok());
+}
+
+#[tokio::test]
 async fn once_fault_applies_to_the_next_token_only() {
     let broker = Broker::start().await;
     broker.controls.fault_once(Fault::AcrTooLow);

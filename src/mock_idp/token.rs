@@ -490,6 +490,16 @@ async fn sign_id_token(
             .await
             .map_err(OAuthError::server)?;
         realm.rotate_signing_key(fresh)
+    } else if faults.has(Fault::WithdrawnSigningKey) {
+        match realm.withdrawn_signing_key() {
+            Some(withdrawn) => withdrawn,
+            None => {
+                let fresh = generate_key(SigningAlg::RS256)
+                    .await
+                    .map_err(OAuthError::server)?;
+                realm.withdraw_signing_key(fresh)
+            }
+        }
     } else {
         realm.signing_key()
     };

@@ -1,9 +1,11 @@
 //! The broker's metadata (OpenID Connect Discovery) and signing keys, cached.
 //!
 //! Discovery is read on first use and again after `broker.discovery_refresh`; if a refresh fails the
-//! previous metadata stays in use. The broker's JWKS is read with the metadata and again when an ID
-//! token names a key we do not know, at most once a minute, so a forged `kid` cannot make the service
-//! hammer the broker.
+//! previous metadata stays in use. The broker's JWKS is read on first use, again when it is older
+//! than `broker.jwks_refresh` (so a key the broker withdraws stops being trusted without a restart),
+//! and again when an ID token names a key we do not know, at most once a minute, so a forged `kid`
+//! cannot make the service hammer the broker. If a scheduled read of the JWKS fails, the keys read
+//! before stay in use and the next token tries again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,23 +76,27 @@ pub struct ProviderCache {
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
     refresh: Duration,
+    jwks_refresh: Duration,
     provider: Mutex<Option<Cached<Provider>>>,
-    jwks: Mutex<Option<Arc<BrokerKeys>>>,
+    jwks: Mutex<Option<Cached<BrokerKeys>>>,
     last_refetch: Mutex<Option<OffsetDateTime>>,
 }
 
 impl ProviderCache {
+    /// A cache that reads discovery again after `refresh` and the JWKS again after `jwks_refresh`.
     pub fn new(
         issuer: Url,
         http: reqwest::Client,
         clock: Arc<dyn Clock>,
         refresh: Duration,
+        jwks_refresh: Duration,
     ) -> Self {
         Self {
             issuer,
             http,
             clock,
             refresh,
+            jwks_refresh,
             provider: Mutex::new(None),
             jwks: Mutex::new(None),
             last_refetch: Mutex::new(None),
@@ -125,15 +131,34 @@ impl ProviderCache {
         }
     }
 
-    /// The broker's signing keys, read on first use.
+    /// The broker's signing keys, read on first use and again when older than `jwks_refresh`. A
+    /// failed refresh keeps the keys read before (the broker is more likely down than rotated) and
+    /// is tried again on the next call.
     pub async fn jwks(&self) -> Result<Arc<BrokerKeys>, OidcError> {
         let mut cached = self.jwks.lock().await;
-        if let Some(keys) = cached.as_ref() {
-            return Ok(keys.clone());
+        let now = self.clock.now();
+        if let Some(entry) = cached.as_ref()
+            && now - entry.fetched < self.jwks_refresh
+        {
+            return Ok(entry.value.clone());
         }
-        let keys = Arc::new(self.fetch_jwks().await?);
-        *cached = Some(keys.clone());
-        Ok(keys)
+        match self.fetch_jwks().await {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                *cached = Some(Cached {
+                    value: keys.clone(),
+                    fetched: now,
+                });
+                Ok(keys)
+            }
+            Err(error) => match cached.as_ref() {
+                Some(stale) => {
+                    tracing::warn!(%error, "broker keys refresh failed; keeping the keys read before");
+                    Ok(stale.value.clone())
+                }
+                None => Err(error),
+            },
+        }
     }
 
     /// Reads the JWKS again because a token named an unknown key. Returns `None` when an unknown key
@@ -149,7 +174,10 @@ impl ProviderCache {
         }
         let mut cached = self.jwks.lock().await;
         let keys = Arc::new(self.fetch_jwks().await?);
-        *cached = Some(keys.clone());
+        *cached = Some(Cached {
+            value: keys.clone(),
+            fetched: now,
+        });
         Ok(Some(keys))
     }
 

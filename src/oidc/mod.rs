@@ -125,6 +125,7 @@ impl RelyingParty {
                 http.clone(),
                 clock.clone(),
                 settings.discovery_refresh.get(),
+                settings.jwks_refresh.get(),
             ),
             settings: settings.clone(),
             issuer,

@@ -55,6 +55,9 @@ pub struct BrokerSettings {
     pub http_timeout: HumanDuration,
     /// How long discovery is cached before it is read again.
     pub discovery_refresh: HumanDuration,
+    /// How long the broker's keys (JWKS) are trusted before they are read again, so a key the
+    /// broker withdraws stops being accepted. Between 1 minute and 24 hours.
+    pub jwks_refresh: HumanDuration,
     /// Claim names that override the preset.
     pub claims: ClaimOverrides,
 }
@@ -80,6 +83,7 @@ impl Default for BrokerSettings {
             test_identities: false,
             http_timeout: HumanDuration(Duration::from_secs(10)),
             discovery_refresh: HumanDuration(Duration::from_secs(3600)),
+            jwks_refresh: HumanDuration(Duration::from_secs(3600)),
             claims: ClaimOverrides::default(),
         }
     }
@@ -154,6 +158,13 @@ impl BrokerSettings {
             return Err(ConfigError::invalid(
                 "broker.http_timeout",
                 "must be more than zero",
+            ));
+        }
+        let jwks_refresh = self.jwks_refresh.get();
+        if jwks_refresh < Duration::from_secs(60) || jwks_refresh > Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::invalid(
+                "broker.jwks_refresh",
+                "must be between 1 minute and 24 hours",
             ));
         }
         if !matches!(self.prompt.as_str(), "" | "login" | "consent" | "none") {

@@ -1,5 +1,6 @@
 //! Login transactions: a login started in one browser and not yet finished, kept in the [`Store`]
-//! under a fingerprint of its `state` and taken exactly once by the callback.
+//! under a fingerprint of its `state`, read by the callback to check the browser and then taken
+//! exactly once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,16 @@ impl Transactions {
         } else {
             Err(TransactionError::Internal("state value collided"))
         }
+    }
+
+    /// Reads the login transaction of `state` without using it up, so the callback can check that
+    /// it comes from the transaction's browser before taking it.
+    pub async fn get(&self, state: &str) -> Result<Option<LoginTransaction>, TransactionError> {
+        Ok(self
+            .store
+            .get(&key(state))
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Takes the login transaction of `state`: it can be taken once.

@@ -32,23 +32,62 @@ async fn a_callback_can_be_used_only_once() {
 }
 
 #[tokio::test]
-async fn a_callback_in_another_browser_is_refused_and_uses_up_the_login() {
+async fn a_callback_in_another_browser_is_refused_and_the_rightful_browser_still_finishes() {
     let app = TestApp::spawn().await;
     let browser = app.browser();
     let callback = back_from_broker(&app, &browser).await;
-    let attacker = app.browser();
-    attacker
-        .get(callback.clone())
-        .await
-        .assert_status(StatusCode::BAD_REQUEST)
-        .assert_contains("toisessa selaimessa");
-    app.assert_no_state();
+    // Someone who learnt the callback URL: once without any binding cookie, once from a browser
+    // with a login of its own (and so a binding cookie, but another one).
+    let stranger = app.browser();
+    let other = app.browser();
+    other.start_login().await;
+    for attacker in [&stranger, &other] {
+        attacker
+            .get(callback.clone())
+            .await
+            .assert_status(StatusCode::BAD_REQUEST)
+            .assert_contains("toisessa selaimessa");
+        attacker
+            .get_path("/account")
+            .await
+            .assert_status(StatusCode::FORBIDDEN);
+    }
     assert_eq!(app.mock.token_requests(), 0);
-    // The rightful browser cannot finish either: the transaction is gone.
+    assert_eq!(app.directory.writes(), 0);
+    // The refusals did not use up the login: its own browser finishes it.
+    let finished = browser.get(callback.clone()).await;
+    finished.assert_status(StatusCode::SEE_OTHER);
+    assert_eq!(finished.location().path(), "/account");
     browser
+        .get_path("/account")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("tetyra");
+    assert_eq!(app.mock.token_requests(), 1);
+    // And once finished, the callback is used up for everyone.
+    stranger
         .get(callback)
         .await
-        .assert_status(StatusCode::BAD_REQUEST);
+        .assert_status(StatusCode::BAD_REQUEST)
+        .assert_contains("Tunnistautuminen vanheni");
+}
+
+#[tokio::test]
+async fn racing_callbacks_of_one_login_finish_it_once() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let callback = back_from_broker(&app, &browser).await;
+    let (first, second) = tokio::join!(browser.get(callback.clone()), browser.get(callback));
+    let mut statuses = [first.status, second.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::SEE_OTHER, StatusCode::BAD_REQUEST],
+        "{}\n{}",
+        first.body,
+        second.body
+    );
+    assert_eq!(app.mock.token_requests(), 1);
 }
 
 #[tokio::test]

@@ -119,38 +119,48 @@ fn check_config_accepts_the_shipped_examples() {
     }
 }
 
-/// The production example is checked as `serve` checks it, with its files (which live under /etc on
-/// a server) made in a folder of the test's and pointed at from the environment.
-#[test]
-fn check_config_accepts_the_production_example_with_its_files_in_place() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let dir = TempDir::new("example-files");
-    let keys = dir.path().join("keys");
-    let generated = tunnus(&["keys", "generate", "--out", keys.to_str().unwrap()]);
-    assert!(generated.status.success(), "{}", text(&generated));
-    let secret = |name: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, tunnus::random::token()).unwrap();
-        path.to_str().unwrap().to_owned()
-    };
-    let files = [
-        ("TUNNUS_KEYS__DIR", keys.to_str().unwrap().to_owned()),
-        ("TUNNUS_SESSION__KEY_FILE", secret("session-key")),
-        ("TUNNUS_AUDIT__PSEUDONYM_KEY_FILE", secret("audit-key")),
-        (
-            "TUNNUS_DIRECTORY__LDAP__BIND_PASSWORD_FILE",
-            secret("ldap-password"),
-        ),
-        (
-            "TUNNUS_PASSWORD__DENY_LIST",
-            format!("{root}/config/common-passwords.txt"),
-        ),
-        (
-            "TUNNUS_AUDIT__PATH",
-            dir.path().join("audit.jsonl").to_str().unwrap().to_owned(),
-        ),
-    ];
-    let run = |subcommand: &str, missing: Option<&str>| {
+/// The production example's files (which live under /etc on a server) made in a folder of the
+/// test's, with the environment variables that point the example at them.
+struct ExampleFiles {
+    dir: TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+impl ExampleFiles {
+    fn new(name: &str) -> ExampleFiles {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let dir = TempDir::new(name);
+        let keys = dir.path().join("keys");
+        let generated = tunnus(&["keys", "generate", "--out", keys.to_str().unwrap()]);
+        assert!(generated.status.success(), "{}", text(&generated));
+        let secret = |name: &str| {
+            let path = dir.path().join(name);
+            crate::harness::write_secret(&path, tunnus::random::token());
+            path.to_str().unwrap().to_owned()
+        };
+        let env = vec![
+            ("TUNNUS_KEYS__DIR", keys.to_str().unwrap().to_owned()),
+            ("TUNNUS_SESSION__KEY_FILE", secret("session-key")),
+            ("TUNNUS_AUDIT__PSEUDONYM_KEY_FILE", secret("audit-key")),
+            (
+                "TUNNUS_DIRECTORY__LDAP__BIND_PASSWORD_FILE",
+                secret("ldap-password"),
+            ),
+            (
+                "TUNNUS_PASSWORD__DENY_LIST",
+                format!("{root}/config/common-passwords.txt"),
+            ),
+            (
+                "TUNNUS_AUDIT__PATH",
+                dir.path().join("audit.jsonl").to_str().unwrap().to_owned(),
+            ),
+        ];
+        ExampleFiles { dir, env }
+    }
+
+    /// `tunnus {subcommand}` on the example, with the variable `missing` left out.
+    fn run(&self, subcommand: &str, missing: Option<&str>) -> Output {
+        let root = env!("CARGO_MANIFEST_DIR");
         let mut command = Command::new(env!("CARGO_BIN_EXE_tunnus"));
         command
             .args([
@@ -159,18 +169,24 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
                 &format!("{root}/config/example.toml"),
             ])
             .env_remove("TUNNUS_BROKER__ISSUER");
-        for (name, value) in &files {
+        for (name, value) in &self.env {
             if Some(*name) != missing {
                 command.env(name, value);
             }
         }
         command.output().unwrap()
-    };
-    let check = |missing| run("check-config", missing);
+    }
+}
+
+/// The production example is checked as `serve` checks it, with its files in place.
+#[test]
+fn check_config_accepts_the_production_example_with_its_files_in_place() {
+    let files = ExampleFiles::new("example-files");
+    let check = |missing| files.run("check-config", missing);
     let output = check(None);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        !dir.path().join("audit.jsonl").exists(),
+        !files.dir.path().join("audit.jsonl").exists(),
         "checking must not create the audit file"
     );
     // The same check refuses the example's own paths, which do not exist here, naming the key.
@@ -186,10 +202,47 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
         assert!(!output.status.success(), "{name}: {}", text(&output));
         assert!(text(&output).contains(key), "{name}: {}", text(&output));
         // `serve` runs the same check before anything else, so it says exactly the same.
-        let served = run("serve", Some(name));
+        let served = files.run("serve", Some(name));
         assert!(!served.status.success(), "{name}: {}", text(&served));
         assert_eq!(text(&served), text(&output), "{name}");
     }
+}
+
+/// A secret file its group or others may read is refused at start, naming the key, the file and
+/// the fix; `serve` says the same.
+#[test]
+fn check_config_refuses_secret_files_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = ExampleFiles::new("open-secrets");
+    let keys = files.dir.path().join("keys");
+    for (key, file) in [
+        ("keys.dir", keys.join("signing.pem")),
+        ("keys.dir", keys.join("encryption.pem")),
+        ("session.key_file", files.dir.path().join("session-key")),
+        (
+            "audit.pseudonym_key_file",
+            files.dir.path().join("audit-key"),
+        ),
+        (
+            "directory.ldap.bind_password_file",
+            files.dir.path().join("ldap-password"),
+        ),
+    ] {
+        let open = |mode| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode));
+        open(0o644).unwrap();
+        let output = files.run("check-config", None);
+        let shown = text(&output);
+        assert!(!output.status.success(), "{key}: {shown}");
+        assert!(shown.contains(key), "{key}: {shown}");
+        assert!(shown.contains(file.to_str().unwrap()), "{key}: {shown}");
+        assert!(shown.contains("chmod 600"), "{key}: {shown}");
+        let served = files.run("serve", None);
+        assert!(!served.status.success(), "{key}: {}", text(&served));
+        assert_eq!(text(&served), shown, "{key}");
+        open(0o600).unwrap();
+    }
+    let output = files.run("check-config", None);
+    assert!(output.status.success(), "{}", text(&output));
 }
 
 #[test]

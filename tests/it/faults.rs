@@ -1,5 +1,6 @@
 //! One test per fault switch of the mock broker: the service refuses with a clear page and creates no
-//! session (or, for a rotated signing key, copes).
+//! session (or, for a rotated signing key, copes; for a withdrawn one, refuses once it reads the
+//! broker's keys again).
 
 use reqwest::StatusCode;
 use tunnus::mock_idp::Fault;
@@ -137,6 +138,40 @@ async fn unknown_key_ids_make_the_service_refetch_the_broker_keys_at_most_once_a
         .assert_status(StatusCode::BAD_GATEWAY);
     app.clock.advance(time::Duration::seconds(61));
     app.mock.set_faults([Fault::RotatedSigningKey]);
+    app.browser()
+        .identify(person)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_broker_key_withdrawn_stops_being_trusted_when_the_keys_are_read_again() {
+    let app = TestApp::spawn().await;
+    let person = app.person("010170-999R");
+    // The first login makes the service read the broker's keys.
+    app.browser()
+        .identify(person)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // The broker withdraws that key, and someone holding it goes on signing ID tokens with it. The
+    // service's copy of the keys still holds it: the refusal below comes from reading them again.
+    app.mock.set_faults([Fault::WithdrawnSigningKey]);
+    app.browser()
+        .identify(person)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // After `broker.jwks_refresh` (an hour by default) the keys are read again, without the
+    // withdrawn one.
+    app.clock.advance(time::Duration::minutes(61));
+    refused(
+        &app,
+        Fault::WithdrawnSigningKey,
+        StatusCode::BAD_GATEWAY,
+        IDENTIFICATION_FAILED,
+    )
+    .await;
+    // The key that replaced it is trusted.
+    app.mock.clear_faults();
     app.browser()
         .identify(person)
         .await

@@ -97,6 +97,14 @@ fn keys_for(alg: SigningAlg) -> Arc<ServiceKeys> {
         .clone()
 }
 
+/// Writes a file holding a secret as an operator must: readable by its owner only (the service
+/// refuses secret files its group or others may read).
+pub fn write_secret(path: &std::path::Path, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }

@@ -181,6 +181,55 @@ async fn forwarded_addresses_are_ignored_from_untrusted_peers() {
 }
 
 #[tokio::test]
+async fn forwarded_addresses_from_an_untrusted_peer_are_warned_about_once() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    for ip in ["198.51.100.1", "198.51.100.2:5678", "[2001:db8::1]:443"] {
+        let status = browser
+            .client
+            .get(app.at("/"))
+            .header("x-forwarded-for", ip)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK, "{ip}");
+    }
+    // Requests without the header are no reason to warn.
+    browser.get_path("/").await.assert_status(StatusCode::OK);
+    let warnings = untrusted_forwarding_warnings(&app);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("server.trusted_proxies"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("127.0.0.1"), "{}", warnings[0]);
+    // Once the hour has passed, the next such request reminds again.
+    app.clock.advance(time::Duration::minutes(61));
+    from(&app, "198.51.100.3").await;
+    assert_eq!(untrusted_forwarding_warnings(&app).len(), 2);
+}
+
+#[tokio::test]
+async fn forwarded_addresses_from_a_trusted_proxy_raise_no_warning() {
+    let app = TestApp::spawn_with(with("[server]\ntrusted_proxies = [\"127.0.0.1\"]")).await;
+    assert_eq!(from(&app, "198.51.100.1").await, StatusCode::SEE_OTHER);
+    assert!(untrusted_forwarding_warnings(&app).is_empty());
+}
+
+/// The log lines of `app` warning about `X-Forwarded-For` from a peer it does not trust (the log is
+/// shared by every test of the binary; the service's address tells its lines apart).
+fn untrusted_forwarding_warnings(app: &TestApp) -> Vec<String> {
+    let public_url = format!("\"public_url\":\"{}\"", app.url);
+    crate::harness::captured_logs()
+        .lines()
+        .filter(|line| line.contains("not in server.trusted_proxies") && line.contains(&public_url))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
 async fn the_global_broker_budget_caps_redirects() {
     let app = TestApp::spawn_with(with("[limits]\nbroker_redirects_per_minute = 1")).await;
     start(&app, &app.browser())

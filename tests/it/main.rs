@@ -8,6 +8,7 @@ mod browser;
 mod callback;
 mod cli;
 mod codes;
+mod connections;
 mod directory;
 mod directory_contract;
 mod faults;

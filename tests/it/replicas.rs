@@ -159,9 +159,9 @@ impl Cluster {
         // Every replica reads the same keys: a session sealed by one opens on the other, and a
         // person has one pseudonym on both.
         let session_key = dir.path().join("session-key");
-        std::fs::write(&session_key, tunnus::random::token()).unwrap();
+        crate::harness::write_secret(&session_key, tunnus::random::token());
         let audit_key = dir.path().join("audit-key");
-        std::fs::write(&audit_key, tunnus::random::token()).unwrap();
+        crate::harness::write_secret(&audit_key, tunnus::random::token());
         let mut replicas = Vec::new();
         for (index, addr) in addrs.iter().enumerate() {
             let config = dir.path().join(format!("replica{index}.toml"));

@@ -93,9 +93,9 @@ impl Slapd {
         std::fs::create_dir_all(dir.join("db")).unwrap();
         let (ca_file, other_ca_file) = write_certificates(&dir);
         let service_password_file = dir.join("service-password");
-        std::fs::write(&service_password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
+        crate::harness::write_secret(&service_password_file, format!("{SERVICE_PASSWORD}\n"));
         let reader_password_file = dir.join("reader-password");
-        std::fs::write(&reader_password_file, format!("{READER_PASSWORD}\n")).unwrap();
+        crate::harness::write_secret(&reader_password_file, format!("{READER_PASSWORD}\n"));
         write_config(&dir, edit);
         load_base(&dir);
 

@@ -684,7 +684,7 @@ fn assert_login_refused<T: std::fmt::Debug>(result: Result<T, StoreError>) {
 
 fn password_file(dir: &TempDir, password: &str) -> std::path::PathBuf {
     let path = dir.path().join("redis-password");
-    std::fs::write(&path, format!("{password}\n")).unwrap();
+    crate::harness::write_secret(&path, format!("{password}\n"));
     path
 }
 

@@ -719,6 +719,11 @@ mod tests {
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let password_file = dir.join(format!("bind-password-{n}"));
         std::fs::write(&password_file, "x").unwrap();
+        std::fs::set_permissions(
+            &password_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let settings = LdapSettings {
             url: Some(url::Url::parse("ldaps://ldap.example.org").unwrap()),
             bind_dn: "cn=tunnus,dc=example,dc=org".to_owned(),
