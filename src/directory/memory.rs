@@ -493,6 +493,18 @@ impl Directory for MemoryDirectory {
             .collect())
     }
 
+    async fn find_by_username(&self, username: &str) -> Result<Vec<Account>, DirectoryError> {
+        let inner = self.lock();
+        check_available(&inner)?;
+        let wanted = username.trim().to_lowercase();
+        Ok(inner
+            .accounts
+            .iter()
+            .filter(|stored| stored.account.username.to_lowercase() == wanted)
+            .map(|stored| inner.effective(&stored.account))
+            .collect())
+    }
+
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
         let inner = self.lock();
         check_available(&inner)?;

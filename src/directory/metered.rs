@@ -65,6 +65,11 @@ impl Directory for Metered {
         self.timed("find", self.inner.find_by_national_id(id)).await
     }
 
+    async fn find_by_username(&self, username: &str) -> Result<Vec<Account>, DirectoryError> {
+        self.timed("find_username", self.inner.find_by_username(username))
+            .await
+    }
+
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
         self.timed("read", self.inner.account(id)).await
     }

@@ -174,6 +174,10 @@ pub trait Directory: Send + Sync + 'static {
     /// Exactly the accounts whose national-id attribute matches. 0 or >1 is the caller's problem.
     async fn find_by_national_id(&self, id: &NationalId) -> Result<Vec<Account>, DirectoryError>;
 
+    /// Exactly the accounts whose username matches, without regard to case (normally 0 or 1). For
+    /// the helpdesk's search, and for staff members' groups.
+    async fn find_by_username(&self, username: &str) -> Result<Vec<Account>, DirectoryError>;
+
     /// The account `id` as the directory describes it now; `None` when it is gone or no longer
     /// matches the directory's account filter. Writes re-read the account through this, so that a
     /// session opened before the account was disabled, locked or made privileged cannot write to it.

@@ -629,6 +629,30 @@ async fn an_account_is_read_again_by_its_id<F: DirectoryFixture>() {
     assert_eq!(fields(&read), fields(&found));
 }
 
+async fn an_account_is_found_by_its_username_without_regard_to_case<F: DirectoryFixture>() {
+    let f = F::with_accounts(&[
+        SeedAccount::pending("eemake", EERO)
+            .named("Eero Juhani", "Mäkelä")
+            .groups(&["students"]),
+        SeedAccount::active("tetyra", TERO),
+    ])
+    .await;
+    let directory = f.directory();
+    let by_code = find_one(&*directory, EERO).await;
+    for typed in ["eemake", "EEMAKE", " eemake "] {
+        let found = directory.find_by_username(typed).await.unwrap();
+        assert_eq!(found.len(), 1, "{typed}");
+        assert_eq!(found[0].id, by_code.id);
+        assert_eq!(fields(&found[0]), fields(&by_code));
+    }
+    for typed in ["eemak", "eemake*", "*", "eemake)(uid=*", ""] {
+        assert!(
+            directory.find_by_username(typed).await.unwrap().is_empty(),
+            "{typed:?} found something"
+        );
+    }
+}
+
 async fn an_account_read_again_shows_what_changed_since_it_was_found<F: DirectoryFixture>() {
     let f = F::with_accounts(&[
         SeedAccount::active("tetyra", TERO),
@@ -1021,6 +1045,10 @@ async fn an_unreachable_directory_is_unavailable_and_nothing_is_written<F: Direc
     assert_unavailable(directory.find_by_national_id(&hetu(TERO)).await, "lookup");
     assert_unavailable(directory.account(&f.id("tetyra")).await, "read again");
     assert_unavailable(
+        directory.find_by_username("tetyra").await,
+        "username lookup",
+    );
+    assert_unavailable(
         directory
             .reset_password(&f.id("tetyra"), &new(FIRST), IfLocked::Refuse)
             .await,
@@ -1075,6 +1103,7 @@ contract!(
         lookup_finds_every_account_that_carries_the_code,
         found_accounts_carry_their_names_category_state_and_groups,
         an_account_is_read_again_by_its_id,
+        an_account_is_found_by_its_username_without_regard_to_case,
         an_account_read_again_shows_what_changed_since_it_was_found,
         groups_in_groups_are_the_account_s_groups,
         a_locked_account_is_written_only_by_a_write_that_unlocks_it,

@@ -667,6 +667,20 @@ impl Directory for LdapDirectory {
         self.forget_if_broken(result).await
     }
 
+    async fn find_by_username(&self, username: &str) -> Result<Vec<Account>, DirectoryError> {
+        let config = &self.config;
+        let filter = encode::search_filter(
+            &config.user_filter,
+            &config.username_attribute,
+            username.trim(),
+        );
+        let result = match self.connection().await {
+            Ok(mut ldap) => self.search_accounts(&mut ldap, &filter).await,
+            Err(error) => Err(error),
+        };
+        self.forget_if_broken(result).await
+    }
+
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
         let result = match self.connection().await {
             Ok(mut ldap) => self.read_account(&mut ldap, id.as_str()).await,
