@@ -238,12 +238,6 @@ fn build_helpdesk(
         key: "helpdesk.code_key_file",
         problem: "too short".to_owned(),
     })?;
-    if store.kind() == "memory" {
-        tracing::warn!(
-            "activation codes are kept in memory: every open code is lost when the service stops \
-             (use [store] kind = \"redis\" with append-only persistence)"
-        );
-    }
     let codes = Codes::new(
         store,
         Arc::new(seal),
@@ -390,6 +384,23 @@ impl App {
                 .collect(),
         });
         let accounts = Arc::new(accounts);
+        if settings.helpdesk.enabled {
+            match store.persistent().await {
+                Some(true) => {}
+                Some(false) if store.kind() == "memory" => tracing::warn!(
+                    "activation codes are kept in memory: every open code is lost when the service \
+                     stops (use [store] kind = \"redis\" with append-only persistence)"
+                ),
+                Some(false) => tracing::error!(
+                    "Redis does not persist to its append-only file (appendonly no): open \
+                     activation codes are lost when Redis restarts; turn on `appendonly yes`"
+                ),
+                None => tracing::warn!(
+                    "cannot tell whether Redis persists activation codes (CONFIG GET appendonly \
+                     was not answered); make sure `appendonly yes` is set"
+                ),
+            }
+        }
         let helpdesk = if settings.helpdesk.enabled {
             Some(Arc::new(build_helpdesk(
                 &settings,

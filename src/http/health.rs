@@ -48,11 +48,21 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "store": if store.is_ok() { "ok" } else { "unavailable" },
         "directory": if directory.is_ok() { "ok" } else { "unavailable" },
         "broker": if broker.is_ok() { "ok" } else { "unavailable" },
     });
+    if state.helpdesk.is_some() {
+        // Activation codes live for weeks: say whether they would survive a restart of the store.
+        // This does not make the service unready: strong identification works either way.
+        body["codes"] = match state.store.persistent().await {
+            Some(true) => "durable",
+            Some(false) => "not_durable",
+            None => "unknown",
+        }
+        .into();
+    }
     let mut response = (status, Json(body)).into_response();
     response.extensions_mut().insert(KeepBody);
     response

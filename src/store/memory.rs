@@ -158,6 +158,10 @@ impl Store for MemoryStore {
     async fn health(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn persistent(&self) -> Option<bool> {
+        Some(false)
+    }
 }
 
 #[cfg(test)]

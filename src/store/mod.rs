@@ -67,6 +67,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// Whether what is stored survives a restart of the store: `Some(true)` for a Redis with
+    /// append-only persistence, `Some(false)` for the memory store or a Redis without it, `None`
+    /// when the store cannot tell (its user may not read the configuration). Activation codes live
+    /// for weeks and depend on it.
+    async fn persistent(&self) -> Option<bool>;
 }
 
 /// Builds the store `settings` name.

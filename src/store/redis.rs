@@ -199,6 +199,22 @@ impl Store for RedisStore {
     async fn health(&self) -> Result<(), StoreError> {
         self.query("PING", &redis::cmd("PING")).await
     }
+
+    async fn persistent(&self) -> Option<bool> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("appendonly");
+        match self.query::<Vec<String>>("CONFIG GET", &cmd).await {
+            Ok(reply) => reply
+                .chunks(2)
+                .find(|pair| pair.first().is_some_and(|name| name == "appendonly"))
+                .and_then(|pair| pair.get(1))
+                .map(|value| value.eq_ignore_ascii_case("yes")),
+            Err(error) => {
+                tracing::debug!(%error, "cannot read whether Redis persists to its append-only file");
+                None
+            }
+        }
+    }
 }
 
 impl Single {

@@ -420,3 +420,71 @@ async fn without_the_channel_there_is_no_code_page() {
             .contains("href=\"/code\"")
     );
 }
+
+/// The service on `redis` with a code key from `key_file`, as one replica of a deployment.
+async fn on_redis(redis: &crate::redis::RedisServer, key_file: &std::path::Path) -> TestApp {
+    use std::sync::Arc;
+    let settings = tunnus::config::Settings::from_toml(&format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nkey_prefix = \"durable:\"",
+        redis.url()
+    ))
+    .unwrap();
+    let store: Arc<dyn tunnus::store::Store> =
+        Arc::new(tunnus::store::RedisStore::new(&settings.store).unwrap());
+    TestApp::spawn_with(Options {
+        service_toml: CHANNEL.replace(
+            "[helpdesk]\nenabled = true\n",
+            &format!(
+                "[helpdesk]\nenabled = true\ncode_key_file = \"{}\"\n",
+                key_file.display()
+            ),
+        ),
+        store: Some(store),
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_code_survives_restarts_of_redis_and_of_every_replica() {
+    let dir = crate::redis::TempDir::new("code-key");
+    let key_file = dir.path().join("code-key");
+    crate::harness::write_secret(&key_file, tunnus::random::token());
+    let mut redis = crate::redis::RedisServer::start_with(
+        &["--appendonly", "yes", "--appendfsync", "always"].map(str::to_owned),
+    );
+    let first = on_redis(&redis, &key_file).await;
+    first
+        .browser()
+        .get_path("/readyz")
+        .await
+        .assert_contains("\"codes\":\"durable\"");
+    let code = issue(&first, "aslind").await;
+    drop(first);
+
+    redis.start_again();
+    let second = on_redis(&redis, &key_file).await;
+    let opened = redeem(&second, &second.browser(), "aslind", &code).await;
+    opened.assert_status(StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn without_append_only_persistence_readiness_says_codes_are_not_durable() {
+    let dir = crate::redis::TempDir::new("code-key");
+    let key_file = dir.path().join("code-key");
+    crate::harness::write_secret(&key_file, tunnus::random::token());
+    let mut redis = crate::redis::RedisServer::start();
+    let first = on_redis(&redis, &key_file).await;
+    let ready = first.browser().get_path("/readyz").await;
+    ready
+        .assert_status(StatusCode::OK)
+        .assert_contains("\"codes\":\"not_durable\"");
+    let code = issue(&first, "aslind").await;
+    drop(first);
+    // What readiness warned of: a restart loses the code.
+    redis.start_again();
+    let second = on_redis(&redis, &key_file).await;
+    redeem(&second, &second.browser(), "aslind", &code)
+        .await
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+}
