@@ -207,9 +207,11 @@ impl AppState {
 
 /// The helpdesk channel: its codes keyed by `helpdesk.code_key_file` (a key made at start in
 /// development, when codes do not outlive the process anyway).
+#[allow(clippy::too_many_arguments)]
 fn build_helpdesk(
     settings: &Settings,
     store: Arc<dyn Store>,
+    directory: Arc<dyn Directory>,
     accounts: Arc<AccountService>,
     limiter: Limiter,
     audit: Arc<Audit>,
@@ -248,6 +250,8 @@ fn build_helpdesk(
     Ok(crate::helpdesk::Helpdesk::new(
         crate::helpdesk::HelpdeskParts {
             settings: settings.helpdesk.clone(),
+            directory,
+            test_identities: settings.broker.test_identities,
             accounts_settings: settings.accounts.clone(),
             codes,
             accounts,
@@ -363,7 +367,7 @@ impl App {
             deps.clock.clone(),
         );
         let accounts = AccountService::new(AccountParts {
-            directory,
+            directory: directory.clone(),
             sessions: Sessions::new(
                 store.clone(),
                 Arc::new(seal_key),
@@ -405,6 +409,7 @@ impl App {
             Some(Arc::new(build_helpdesk(
                 &settings,
                 store.clone(),
+                directory.clone(),
                 accounts.clone(),
                 limiter.clone(),
                 audit.clone(),

@@ -290,6 +290,22 @@ impl Codes {
             .and_then(|bytes| self.open("code", &key, &bytes)))
     }
 
+    /// The open code of `username` if `typed` is it; nothing is used up or counted.
+    pub async fn check_open(
+        &self,
+        username: &str,
+        typed: &str,
+    ) -> Result<Option<IssuedCode>, CodeError> {
+        let Some(stored) = self.open_code(username).await? else {
+            return Ok(None);
+        };
+        let Some(code) = Code::parse(typed) else {
+            return Ok(None);
+        };
+        let hash = self.hasher.hash(&username.trim().to_lowercase(), &code);
+        Ok(crate::secret::same_secret(&hash, &stored.hash).then_some(stored))
+    }
+
     /// What became of `username`'s last code, if it ended.
     pub async fn last_end(&self, username: &str) -> Result<Option<Ended>, CodeError> {
         let key = key("code-ended", username);

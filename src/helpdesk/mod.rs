@@ -12,5 +12,8 @@ pub mod codes;
 pub mod service;
 pub mod settings;
 
-pub use service::{Helpdesk, HelpdeskError, HelpdeskParts, NotAllowed, Redemption, Staff};
+pub use service::{
+    Found, Helpdesk, HelpdeskError, HelpdeskParts, NotAllowed, Redemption, Search, SearchError,
+    Staff,
+};
 pub use settings::HelpdeskSettings;

@@ -43,6 +43,53 @@ impl Staff {
     }
 }
 
+/// What a staff member searched for.
+#[derive(Debug)]
+pub enum Search {
+    /// An identity code typed from the person's document, validated like everywhere else.
+    NationalId(crate::identity::NationalId),
+    Username(String),
+}
+
+impl Search {
+    /// Reads what staff typed: something shaped like an identity code must be a valid one (a typo
+    /// in a code is an error, not a username search); anything else is a username.
+    pub fn parse(typed: &str, test_identities: bool) -> Result<Search, SearchError> {
+        let typed = typed.trim();
+        if typed.is_empty() || typed.chars().count() > 128 {
+            return Err(SearchError::Empty);
+        }
+        let looks_like_code = typed.len() == 11
+            && typed.as_bytes()[..6].iter().all(u8::is_ascii_digit)
+            && typed.as_bytes()[7..10].iter().all(u8::is_ascii_digit);
+        if looks_like_code {
+            return crate::identity::NationalId::parse(&typed.to_uppercase(), test_identities)
+                .map(Search::NationalId)
+                .map_err(|_| SearchError::InvalidNationalId);
+        }
+        Ok(Search::Username(typed.to_owned()))
+    }
+}
+
+/// Why a search could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchError {
+    Empty,
+    /// Shaped like an identity code but not a valid one (a wrong check character, a date that
+    /// does not exist).
+    InvalidNationalId,
+}
+
+/// An account as staff see it: never a password.
+#[derive(Debug)]
+pub struct Found {
+    pub account: Account,
+    pub open_code: Option<IssuedCode>,
+    pub last_end: Option<super::codes::Ended>,
+    /// Whether the signed-in staff member may issue a code for it, and if not, why.
+    pub may_issue: Result<bool, NotAllowed>,
+}
+
 /// Why a staff member may not issue a code for an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotAllowed {
@@ -112,6 +159,9 @@ impl From<super::codes::CodeError> for HelpdeskError {
 /// What the helpdesk channel is built from.
 pub struct HelpdeskParts {
     pub settings: HelpdeskSettings,
+    pub directory: Arc<dyn crate::directory::Directory>,
+    /// Whether identity codes 900–999 are accepted (test installations).
+    pub test_identities: bool,
     /// `[accounts]`, for which accounts are privileged.
     pub accounts_settings: AccountSettings,
     pub codes: Codes,
@@ -125,6 +175,8 @@ pub struct HelpdeskParts {
 /// The helpdesk channel.
 pub struct Helpdesk {
     settings: HelpdeskSettings,
+    directory: Arc<dyn crate::directory::Directory>,
+    test_identities: bool,
     accounts_settings: AccountSettings,
     codes: Codes,
     accounts: Arc<AccountService>,
@@ -148,6 +200,8 @@ impl Helpdesk {
     pub fn new(parts: HelpdeskParts) -> Self {
         let HelpdeskParts {
             settings,
+            directory,
+            test_identities,
             accounts_settings,
             codes,
             accounts,
@@ -158,6 +212,8 @@ impl Helpdesk {
         } = parts;
         Self {
             settings,
+            directory,
+            test_identities,
             accounts_settings,
             codes,
             accounts,
@@ -179,6 +235,56 @@ impl Helpdesk {
     fn count(&self, event: &'static str) {
         self.metrics
             .count("tunnus_codes_total", &[("event", event)]);
+    }
+
+    /// Reads a search as staff typed it.
+    pub fn search(&self, typed: &str) -> Result<Search, SearchError> {
+        Search::parse(typed, self.test_identities)
+    }
+
+    /// The accounts `search` finds, each with its open code and what `staff` may do with it.
+    pub async fn find(&self, staff: &Staff, search: &Search) -> Result<Vec<Found>, HelpdeskError> {
+        let accounts = match search {
+            Search::NationalId(id) => self.directory.find_by_national_id(id).await,
+            Search::Username(username) => self.directory.find_by_username(username).await,
+        }
+        .map_err(|error| match error {
+            crate::directory::DirectoryError::Unavailable { detail } => {
+                HelpdeskError::Unavailable(format!("directory: {detail}"))
+            }
+            other => HelpdeskError::Internal(format!("directory: {other}")),
+        })?;
+        let mut found = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            let (open_code, last_end) = self.codes_of(&account.username).await?;
+            let may_issue = self.may_issue(staff, &account);
+            found.push(Found {
+                account,
+                open_code,
+                last_end,
+                may_issue,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The one account of `username`, for issuing or revoking (the form names it by username).
+    pub async fn account(&self, username: &str) -> Result<Option<Account>, HelpdeskError> {
+        let mut found = self
+            .directory
+            .find_by_username(username)
+            .await
+            .map_err(|error| HelpdeskError::Unavailable(format!("directory: {error}")))?;
+        Ok((found.len() == 1).then(|| found.remove(0)))
+    }
+
+    /// Whether `code` is the open code of `username` (for printing it again), without using it up.
+    pub async fn is_open_code(
+        &self,
+        username: &str,
+        typed: &str,
+    ) -> Result<Option<IssuedCode>, HelpdeskError> {
+        Ok(self.codes.check_open(username, typed).await?)
     }
 
     /// Whether `staff` may issue a code for `account`, and whether it counts as privileged.
@@ -428,5 +534,41 @@ impl Helpdesk {
                 Ok(Redemption::Opened(opened))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staff_searches_read_identity_codes_strictly_and_anything_else_as_a_username() {
+        assert!(matches!(
+            Search::parse("010170-999r", true),
+            Ok(Search::NationalId(_))
+        ));
+        assert_eq!(
+            Search::parse("010170-999R", false).unwrap_err(),
+            SearchError::InvalidNationalId,
+            "test codes only in test installations"
+        );
+        // A typo in the check character is an error, never a username search.
+        assert_eq!(
+            Search::parse("010170-999S", true).unwrap_err(),
+            SearchError::InvalidNationalId
+        );
+        assert_eq!(
+            Search::parse("290223-123A", true).unwrap_err(),
+            SearchError::InvalidNationalId
+        );
+        match Search::parse(" aslind ", true) {
+            Ok(Search::Username(name)) => assert_eq!(name, "aslind"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(Search::parse("   ", true).unwrap_err(), SearchError::Empty);
+        assert_eq!(
+            Search::parse(&"x".repeat(129), true).unwrap_err(),
+            SearchError::Empty
+        );
     }
 }
