@@ -530,6 +530,12 @@ impl AccountService {
         if !crate::secret::same_secret(&session.csrf, &form.csrf) {
             return Err(AccountError::Forbidden);
         }
+        // One form of every letter for the rules, the comparison and the directory.
+        let form = PasswordForm {
+            password: password::normalise(&form.password),
+            confirmation: password::normalise(&form.confirmation),
+            ..form
+        };
         if let Some(done) = self.sessions.load_done(id).await? {
             // A repeated submission after a success (a lost answer, a double click) shows the
             // success; another password from another window is told it was not the one set.

@@ -115,6 +115,16 @@ impl PolicyError {
     }
 }
 
+/// `password` in Unicode normalization form C. A letter such as `ä` can arrive precomposed (one
+/// code point) or as `a` and a combining diaeresis, depending on the keyboard, the operating
+/// system or a password manager; the rules and the directory must see one form, or the same
+/// password would be two different passwords.
+pub fn normalise(password: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(password)
+        .into_owned()
+}
+
 /// What the policy knows about the person, so it can refuse passwords built from it. Nothing of it is
 /// kept after [`PasswordPolicy::check`] returns, and its `Debug` shows only the username.
 #[derive(Clone, Copy)]
@@ -512,6 +522,20 @@ fn national_id_forms(code: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_normalised_to_one_form_of_each_letter() {
+        let composed = "P\u{e4}iv\u{e4}-kahvi-tunturi-57";
+        let decomposed = "Pa\u{308}iva\u{308}-kahvi-tunturi-57";
+        assert_ne!(composed, decomposed);
+        assert_eq!(normalise(decomposed), composed);
+        assert_eq!(normalise(composed), composed);
+        assert_eq!(
+            normalise("\u{212b}"),
+            "\u{c5}",
+            "the Ångström sign becomes Å"
+        );
+    }
     use proptest::prelude::*;
     use time::macros::date;
 

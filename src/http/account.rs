@@ -141,6 +141,7 @@ fn form_page(state: &AppState, lang: Lang, session: &Session, problems: &Problem
         t.rule_not_personal.clone(),
         t.rule_not_common.clone(),
         t.rule_strength.clone(),
+        t.rule_unicode.clone(),
     ];
     let password_errors = problems
         .violations

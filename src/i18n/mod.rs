@@ -126,6 +126,7 @@ pub struct Texts {
     pub rule_not_personal: String,
     pub rule_not_common: String,
     pub rule_strength: String,
+    pub rule_unicode: String,
     pub new_password: String,
     pub confirm_password: String,
     pub password_mismatch: String,

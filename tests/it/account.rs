@@ -468,3 +468,38 @@ async fn a_finished_session_shows_the_success_for_two_minutes_and_then_ends() {
     assert_eq!(app.directory.writes(), 1);
     app.assert_no_state();
 }
+
+/// A password typed with combining diacritics (as some keyboards and password managers send it)
+/// and confirmed in the composed form is one password: the real OpenLDAP stores the composed form.
+#[tokio::test]
+async fn a_password_is_written_in_one_unicode_form_whatever_the_keyboard_sent() {
+    use std::sync::Arc;
+    const COMPOSED: &str = "P\u{e4}iv\u{e4}-kahvi-Tunturi-\u{e5}-57";
+    const DECOMPOSED: &str = "Pa\u{308}iva\u{308}-kahvi-Tunturi-a\u{30a}-57";
+    let slapd = crate::slapd::shared();
+    let base = slapd.subtree().await;
+    let dn = slapd.add_tero(&base, "vanha salasana 2019").await;
+    let directory = tunnus::directory::LdapDirectory::new(
+        &slapd.settings(&base),
+        Arc::new(tunnus::clock::SystemClock),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::harness::Options {
+        directory: Some(Arc::new(directory)),
+        ..Default::default()
+    })
+    .await;
+    let (browser, form) = identified(&app, "010170-999R").await;
+    form.assert_contains("ä, ö ja å lasketaan samoiksi");
+    submit(
+        &app,
+        &browser,
+        &form,
+        &[("password", DECOMPOSED), ("confirmation", COMPOSED)],
+    )
+    .await
+    .assert_status(StatusCode::OK)
+    .assert_contains("Salasana on vaihdettu");
+    assert!(slapd.can_bind(&dn, COMPOSED).await);
+    assert!(!slapd.can_bind(&dn, DECOMPOSED).await);
+}
