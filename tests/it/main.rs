@@ -12,6 +12,7 @@ mod directory_contract;
 mod faults;
 mod flow;
 mod integrity;
+mod letters;
 mod limits;
 mod logs;
 mod pages;
