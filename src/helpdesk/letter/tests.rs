@@ -551,3 +551,71 @@ fn documents_are_pdf_a_and_the_same_for_the_same_values() {
     assert_eq!(printer.render(&document).unwrap(), pdf);
     assert_eq!(render(&document, &settings()).unwrap(), pdf);
 }
+
+#[test]
+fn no_value_of_any_kind_makes_rendering_panic() {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    // Mostly values like real ones, short and long; then any characters at all.
+    let text = || {
+        prop_oneof![
+            4 => "[A-Za-zÅÄÖåäöØ0-9][A-Za-zÅÄÖåäöØ0-9' .,/-]{0,40}",
+            1 => "[A-Za-zÅÄÖåäöØ' .-]{0,230}",
+            1 => ".{0,40}",
+            1 => vec(any::<char>(), 0..30).prop_map(|chars| chars.into_iter().collect::<String>()),
+        ]
+    };
+    let printer = printer();
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let code = prop_oneof![4 => "[A-Z0-9]{16}", 1 => text()];
+    let values = (text(), text(), text(), vec(text(), 0..9), code, 0..3usize);
+    let printed = std::cell::Cell::new(0);
+    runner
+        .run(&values, |(name, username, place, lines, code, kind)| {
+            let delivery = match kind {
+                0 => Delivery::InPerson,
+                1 => Delivery::Janitor {
+                    campus: place.clone(),
+                    pick_up_point: place,
+                },
+                _ => Delivery::RegisteredLetter { address: lines },
+            };
+            let mut document = document(delivery, Lang::Sv);
+            document.full_name = name;
+            document.username = username;
+            document.code = code;
+            if let Ok(pdf) = printer.render(&document) {
+                prop_assert!(pdf.starts_with(b"%PDF-"));
+                printed.set(printed.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Both ways were taken: some documents printed, the others refused.
+    assert!(printed.get() > 0);
+}
+
+#[test]
+fn a_settings_error_shows_its_cause_once_and_has_no_source() {
+    use std::error::Error;
+
+    let error = LetterError::from(ConfigError::File {
+        key: KEY_FONT,
+        path: "/fonts/x.ttf".into(),
+        error: std::io::Error::other("the disk is on fire"),
+    });
+    assert!(error.source().is_none());
+    let printed = format!("{:#}", anyhow::Error::from(error));
+    assert_eq!(
+        printed.matches("the disk is on fire").count(),
+        1,
+        "{printed}"
+    );
+    assert!(printed.contains(KEY_FONT), "{printed}");
+}
