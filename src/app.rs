@@ -210,6 +210,7 @@ impl AppState {
 #[allow(clippy::too_many_arguments)]
 fn build_helpdesk(
     settings: &Settings,
+    public_url: &Url,
     store: Arc<dyn Store>,
     directory: Arc<dyn Directory>,
     accounts: Arc<AccountService>,
@@ -247,9 +248,23 @@ fn build_helpdesk(
         clock.clone(),
         settings.helpdesk.max_wrong_tries,
     );
+    let printer =
+        crate::helpdesk::letter::Printer::load(&settings.helpdesk.letters).map_err(|error| {
+            StartError::Config {
+                key: "helpdesk.letters",
+                problem: error.to_string(),
+            }
+        })?;
     Ok(crate::helpdesk::Helpdesk::new(
         crate::helpdesk::HelpdeskParts {
             settings: settings.helpdesk.clone(),
+            printer,
+            redeem_url: public_url
+                .join("/code")
+                .map_err(|error| StartError::Config {
+                    key: "server.public_url",
+                    problem: error.to_string(),
+                })?,
             directory,
             test_identities: settings.broker.test_identities,
             accounts_settings: settings.accounts.clone(),
@@ -408,6 +423,7 @@ impl App {
         let helpdesk = if settings.helpdesk.enabled {
             Some(Arc::new(build_helpdesk(
                 &settings,
+                &public_url,
                 store.clone(),
                 directory.clone(),
                 accounts.clone(),

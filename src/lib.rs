@@ -25,6 +25,7 @@
 //! - [`account`]: the account use case every channel calls: eligibility, password rules, sealed
 //!   sessions and grants, writes, audit;
 //! - [`directory`]: the accounts (memory or LDAP), behind a decorator that times every call;
+//! - [`helpdesk`]: the helpdesk channel's activation codes; its printable letters and slips;
 //! - [`limits`]: rate limits counted in the store;
 //! - [`app`]: [`app::App`] builds the state and the router and serves it;
 //! - [`http`]: one handler module per page, middleware, and [`http::AppError`];

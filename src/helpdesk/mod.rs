@@ -1,14 +1,18 @@
-//! The helpdesk channel: one-time activation codes that staff issue after checking a person's
-//! identity document, delivered in person, through a janitor or by registered letter, and redeemed
-//! by the person on the code page, which opens the same account page as strong identification.
+//! The helpdesk channel: for people who cannot use strong electronic identification, staff check who
+//! they are and issue a one-time activation code, delivered in person, through a campus janitor or
+//! by registered letter. The person then types their username and the code into the code page, which
+//! opens the same account page as strong identification, and chooses their own password; a password
+//! is never sent anywhere.
 //!
 //! - [`code`]: the codes themselves (generation, reading what people type, keyed hashes);
 //! - [`codes`]: issued codes in the store: issue, revoke, redeem, and what became of each;
 //! - [`service`]: [`Helpdesk`], the channel's use cases, handing redeemed codes to the account
-//!   use case.
+//!   use case;
+//! - [`letter`]: the printable documents that carry a code (PDF), free of HTTP and storage.
 
 pub mod code;
 pub mod codes;
+pub mod letter;
 pub mod service;
 pub mod settings;
 

@@ -126,6 +126,10 @@ pub enum HelpdeskError {
     /// The store is down: "try again later".
     #[error("{0}")]
     Unavailable(String),
+    /// What staff typed for the document cannot be printed (a name or address line that does not
+    /// fit or uses characters the font lacks): show the form again with the problem.
+    #[error("cannot print: {0}")]
+    Document(String),
     /// An internal error.
     #[error("{0}")]
     Internal(String),
@@ -159,6 +163,10 @@ impl From<super::codes::CodeError> for HelpdeskError {
 /// What the helpdesk channel is built from.
 pub struct HelpdeskParts {
     pub settings: HelpdeskSettings,
+    /// Prints the documents that carry codes.
+    pub printer: super::letter::Printer,
+    /// Where people redeem codes: the service's `/code` page.
+    pub redeem_url: url::Url,
     pub directory: Arc<dyn crate::directory::Directory>,
     /// Whether identity codes 900–999 are accepted (test installations).
     pub test_identities: bool,
@@ -175,6 +183,8 @@ pub struct HelpdeskParts {
 /// The helpdesk channel.
 pub struct Helpdesk {
     settings: HelpdeskSettings,
+    printer: super::letter::Printer,
+    redeem_url: url::Url,
     directory: Arc<dyn crate::directory::Directory>,
     test_identities: bool,
     accounts_settings: AccountSettings,
@@ -200,6 +210,8 @@ impl Helpdesk {
     pub fn new(parts: HelpdeskParts) -> Self {
         let HelpdeskParts {
             settings,
+            printer,
+            redeem_url,
             directory,
             test_identities,
             accounts_settings,
@@ -212,6 +224,8 @@ impl Helpdesk {
         } = parts;
         Self {
             settings,
+            printer,
+            redeem_url,
             directory,
             test_identities,
             accounts_settings,
@@ -285,6 +299,69 @@ impl Helpdesk {
         typed: &str,
     ) -> Result<Option<IssuedCode>, HelpdeskError> {
         Ok(self.codes.check_open(username, typed).await?)
+    }
+
+    /// The printed document for `username`'s open code `typed` (the staff member's page carries the
+    /// code it was shown once; only its hash is kept, so printing checks it against the open code).
+    /// `None` when `typed` is not the open code.
+    pub async fn print(
+        &self,
+        staff: &Staff,
+        username: &str,
+        typed: &str,
+        delivery: super::letter::Delivery,
+        lang: crate::i18n::Lang,
+        context: Context<'_>,
+    ) -> Result<Option<Vec<u8>>, HelpdeskError> {
+        let Some(open) = self.codes.check_open(username, typed).await? else {
+            return Ok(None);
+        };
+        let Some(account) = self.account(username).await? else {
+            return Ok(None);
+        };
+        let today = crate::clock::finnish_time(self.clock.now()).date();
+        let last_day = crate::clock::finnish_time(
+            time::OffsetDateTime::from_unix_timestamp(open.expires_at)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+        )
+        .date();
+        let document = super::letter::Document {
+            delivery,
+            lang,
+            full_name: format!("{} {}", account.given_name, account.family_name)
+                .trim()
+                .to_owned(),
+            username: account.username.clone(),
+            code: typed.to_owned(),
+            redeem_url: self.redeem_url.clone(),
+            // The code stops working at the moment it expires: the day before is the last whole day.
+            valid_until: last_day.previous_day().unwrap_or(last_day),
+            issued_on: today,
+        };
+        let pdf = self
+            .printer
+            .render(&document)
+            .map_err(|error| match error {
+                super::letter::LetterError::Field { field, problem } => {
+                    HelpdeskError::Document(format!("{field}: {problem}"))
+                }
+                other => HelpdeskError::Internal(format!("printing: {other}")),
+            })?;
+        self.record(
+            EventKind::CodePrinted,
+            Outcome::Success,
+            Event {
+                account: Some(&account.username),
+                code: Some(&open.id),
+                delivery: Some(open.delivery.as_str()),
+                staff: Some(&staff.username),
+                client_ip: Some(context.client_ip),
+                request_id: Some(context.request_id),
+                ..Event::default()
+            },
+        );
+        self.count("printed");
+        Ok(Some(pdf))
     }
 
     /// Whether `staff` may issue a code for `account`, and whether it counts as privileged.

@@ -28,6 +28,8 @@ pub struct HelpdeskSettings {
     /// Members of these staff groups may also issue codes for privileged accounts (members of
     /// `accounts.refused_groups`).
     pub privileged_staff_groups: Vec<String>,
+    /// `[helpdesk.letters]`: the printed documents (fonts, sender, organisation).
+    pub letters: super::letter::LetterSettings,
 }
 
 impl Default for HelpdeskSettings {
@@ -39,6 +41,7 @@ impl Default for HelpdeskSettings {
             max_wrong_tries: 5,
             rules: Vec::new(),
             privileged_staff_groups: Vec::new(),
+            letters: super::letter::LetterSettings::default(),
         }
     }
 }
@@ -116,6 +119,7 @@ impl HelpdeskSettings {
                 "must name at least one staff group and the account categories it may issue codes for",
             ));
         }
+        self.letters.validate()?;
         if let Some(rule) = self
             .rules
             .iter()

@@ -153,6 +153,7 @@ impl From<crate::helpdesk::HelpdeskError> for AppError {
             HelpdeskError::Unavailable(_) => AppError::new(ErrorKind::Unavailable, detail),
             HelpdeskError::Internal(_) => AppError::new(ErrorKind::Internal, detail),
             HelpdeskError::NotAllowed(_) => AppError::new(ErrorKind::Forbidden, detail),
+            HelpdeskError::Document(_) => AppError::new(ErrorKind::BadRequest, detail),
             HelpdeskError::Account(error) => error.into(),
         }
     }

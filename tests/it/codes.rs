@@ -17,6 +17,8 @@ const CHANNEL: &str = r#"
 enabled = true
 max_wrong_tries = 5
 privileged_staff_groups = ["it-security"]
+[helpdesk.letters]
+sender = ["Esimerkin yliopisto", "Käyttäjätuki", "PL 1", "00014 ESIMERKIN YLIOPISTO"]
 [[helpdesk.rules]]
 staff_group = "helpdesk"
 categories = ["student", "partner", "external"]
@@ -487,4 +489,59 @@ async fn without_append_only_persistence_readiness_says_codes_are_not_durable() 
     redeem(&second, &second.browser(), "aslind", &code)
         .await
         .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_letter_of_an_open_code_is_printed_and_a_wrong_code_prints_nothing() {
+    use tunnus::helpdesk::letter::Delivery as Printed;
+    let app = spawn("").await;
+    let code = issue(&app, "aslind").await;
+    let staff = staff(&["helpdesk"]);
+    let letter = Printed::RegisteredLetter {
+        address: vec!["Sörnäisten rantatie 1 A 2".into(), "00530 HELSINKI".into()],
+    };
+    let pdf = helpdesk(&app)
+        .print(
+            &staff,
+            "aslind",
+            &code,
+            letter.clone(),
+            tunnus::i18n::Lang::Sv,
+            CONTEXT,
+        )
+        .await
+        .unwrap()
+        .expect("the open code prints");
+    let dir = crate::redis::TempDir::new("printed");
+    let file = dir.path().join("letter.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let text = crate::letters::text(&file);
+    for expected in [
+        code.as_str(),
+        "Åsa Linnéa Lindqvist",
+        "Sörnäisten rantatie 1 A 2",
+        "aslind",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} not in the letter:\n{text}"
+        );
+    }
+    assert!(app.audit_log().contains("\"event\":\"code_printed\""));
+    // Printing does not use the code up.
+    let wrong = helpdesk(&app)
+        .print(
+            &staff,
+            "aslind",
+            "0000-0000-0000-0000",
+            letter,
+            tunnus::i18n::Lang::Sv,
+            CONTEXT,
+        )
+        .await
+        .unwrap();
+    assert!(wrong.is_none());
+    redeem(&app, &app.browser(), "aslind", &code)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
 }

@@ -14,6 +14,7 @@ mod directory_contract;
 mod faults;
 mod flow;
 mod integrity;
+mod letters;
 mod limits;
 mod logs;
 mod pages;
