@@ -479,6 +479,14 @@ impl Helpdesk {
         username: &str,
         context: Context<'_>,
     ) -> Result<Option<IssuedCode>, HelpdeskError> {
+        // Who may issue a code for an account may revoke it; a disabled account's code may be
+        // revoked by anyone who may otherwise serve it.
+        if let Some(account) = self.account(username).await?
+            && let Err(reason @ (NotAllowed::Category | NotAllowed::Privileged)) =
+                self.may_issue(staff, &account)
+        {
+            return Err(HelpdeskError::NotAllowed(reason));
+        }
         let revoked = self.codes.revoke(username, &staff.username).await?;
         if let Some(code) = &revoked {
             self.record(
