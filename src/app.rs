@@ -243,7 +243,9 @@ fn build_helpdesk(
         key: "helpdesk.code_key_file",
         problem: "too short".to_owned(),
     })?;
-    if store.kind() == "memory" {
+    // Without a key file the codes die with the process whatever the store; with one, a memory
+    // store still loses them.
+    if store.kind() == "memory" && settings.helpdesk.code_key_file.is_some() {
         tracing::warn!(
             "activation codes are kept in memory: every open code is lost when the service stops \
              (use [store] kind = \"redis\" with append-only persistence)"

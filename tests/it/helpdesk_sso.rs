@@ -513,3 +513,30 @@ async fn the_staff_routes_are_not_found_while_the_channel_is_off() {
         .unwrap_err();
     assert_eq!(refused.kind, tunnus::http::ErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn nothing_secret_of_a_staff_sign_in_is_logged() {
+    let app = spawn().await;
+    let browser = app.browser();
+    let authorize = browser.start_staff_sign_in().await;
+    let query: std::collections::HashMap<String, String> =
+        authorize.query_pairs().into_owned().collect();
+    let callback = browser
+        .at_broker(authorize, Choice::Person(app.staff_person("hd-anna")))
+        .await;
+    let code = callback
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .map(|(_, code)| code.into_owned())
+        .unwrap();
+    let answer = browser.get(callback).await;
+    answer.assert_status(StatusCode::SEE_OTHER);
+    let session = staff_cookie(&answer);
+    let session = session[reqwest::header::COOKIE].to_str().unwrap();
+    let session = session.trim_start_matches("tunnus_staff=");
+    let logs = crate::harness::captured_logs();
+    assert!(logs.contains("staff_signed_in"), "the sign-in was logged");
+    for secret in [&query["state"], &query["nonce"], &code, &session.to_owned()] {
+        assert!(!logs.contains(secret.as_str()), "a secret was logged");
+    }
+}
