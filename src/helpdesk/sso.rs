@@ -311,7 +311,7 @@ impl StaffSignIn {
         self.clock.now().unix_timestamp().saturating_add(ttl)
     }
 
-    /// The sign-in of `state` in the record `bytes`, if this service sealed it and it is not over.
+    /// The sign-in in `bytes` read from `key`, if this service sealed it there and it is not over.
     fn open(&self, key: &str, bytes: &[u8]) -> Option<PendingSignIn> {
         let payload = self.seal.open(KIND, key, bytes)?;
         let pending: PendingSignIn = serde_json::from_slice(payload).ok()?;

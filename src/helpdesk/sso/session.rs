@@ -47,8 +47,8 @@ impl std::fmt::Debug for StaffSessionId {
     }
 }
 
-/// A signed-in staff member's session.
-#[derive(Debug, Clone)]
+/// A signed-in staff member's session. `Debug` hides the id and the CSRF token.
+#[derive(Clone)]
 pub struct StaffSession {
     pub id: StaffSessionId,
     /// Who signed in, with the groups the campus SSO or the directory gave at sign-in.
@@ -59,6 +59,18 @@ pub struct StaffSession {
     pub signed_in_at: i64,
     /// When the session ends however busy (unix time).
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for StaffSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffSession")
+            .field("id", &self.id)
+            .field("staff", &self.staff)
+            .field("csrf", &"***")
+            .field("signed_in_at", &self.signed_in_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// The stored record.
@@ -255,6 +267,11 @@ mod tests {
         assert_ne!(other.csrf, opened.csrf);
         assert_ne!(other.id, opened.id);
         assert_eq!(format!("{:?}", opened.id), "StaffSessionId(***)");
+        let shown = format!("{opened:?}");
+        assert!(
+            shown.contains("hd-anna") && !shown.contains(&opened.csrf),
+            "{shown}"
+        );
     }
 
     #[tokio::test]
