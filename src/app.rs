@@ -17,6 +17,8 @@ use crate::audit::{Audit, AuditError};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::{Directory, DirectoryError, Metered};
+use crate::helpdesk::sso::settings::ClientAuth;
+use crate::helpdesk::sso::{StaffSignIn, StaffSignInParts};
 use crate::http::client_ip::UntrustedForwarding;
 use crate::http::cookies::CookiePolicy;
 use crate::http::pages::{LanguageLink, Links, PageContext};
@@ -95,6 +97,9 @@ pub struct Shared {
     pub accounts: Arc<AccountService>,
     /// The helpdesk channel, when `helpdesk.enabled`.
     pub helpdesk: Option<Arc<crate::helpdesk::Helpdesk>>,
+    /// Staff sign-in through the campus SSO, when the helpdesk channel is on and `[helpdesk.sso]`
+    /// names the SSO.
+    pub staff_sign_in: Option<Arc<StaffSignIn>>,
     /// Login transactions between the start of identification and the callback.
     pub transactions: Transactions,
     pub limiter: Limiter,
@@ -278,6 +283,52 @@ fn build_helpdesk(
     ))
 }
 
+/// Staff sign-in through the campus SSO of `[helpdesk.sso]`, with the client secret read from its
+/// file.
+#[allow(clippy::too_many_arguments)]
+fn build_staff_sign_in(
+    settings: &Settings,
+    public_url: &Url,
+    keys: Arc<ServiceKeys>,
+    store: Arc<dyn Store>,
+    seal: Arc<SealKey>,
+    directory: Arc<dyn Directory>,
+    audit: Arc<Audit>,
+    clock: Arc<dyn Clock>,
+) -> Result<StaffSignIn, StartError> {
+    let sso = &settings.helpdesk.sso;
+    let client_secret = match (sso.client_auth, &sso.client_secret_file) {
+        (ClientAuth::ClientSecretBasic, Some(path)) => Some(
+            crate::config::read_secret_file(path).map_err(|problem| StartError::Config {
+                key: "helpdesk.sso.client_secret_file",
+                problem,
+            })?,
+        ),
+        _ => None,
+    };
+    let redirect_uri = public_url
+        .join("/helpdesk/callback")
+        .map_err(|e| StartError::Config {
+            key: "server.public_url",
+            problem: e.to_string(),
+        })?;
+    StaffSignIn::new(StaffSignInParts {
+        settings: sso.clone(),
+        redirect_uri,
+        client_secret,
+        keys,
+        store,
+        seal,
+        directory,
+        audit,
+        clock,
+    })
+    .map_err(|error| StartError::Config {
+        key: error.key,
+        problem: error.problem,
+    })
+}
+
 /// True when `path` equals `prefix` or lies under it as a path segment (`/a` covers `/a/b`, not `/ab`).
 fn path_under(path: &str, prefix: &str) -> bool {
     if prefix.ends_with('/') {
@@ -348,11 +399,6 @@ impl App {
             deps.clock.clone(),
             metrics.clone(),
         )?;
-        let csp = format!(
-            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
-             form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
-            rp.broker_origin()
-        );
         let store = match deps.store {
             Some(store) => store,
             None => crate::store::build(&settings.store, deps.clock.clone())?,
@@ -367,13 +413,13 @@ impl App {
             Some(audit) => audit,
             None => Arc::new(Audit::from_settings(&settings.audit)?),
         };
-        let seal_key = match &settings.session.key_file {
+        let seal_key = Arc::new(match &settings.session.key_file {
             Some(path) => SealKey::from_file(path).map_err(|problem| StartError::Config {
                 key: "session.key_file",
                 problem,
             })?,
             None => SealKey::random(),
-        };
+        });
         let limiter = Limiter::new(
             settings.limits.clone(),
             store.clone(),
@@ -385,7 +431,7 @@ impl App {
             directory: directory.clone(),
             sessions: Sessions::new(
                 store.clone(),
-                Arc::new(seal_key),
+                seal_key.clone(),
                 deps.clock.clone(),
                 settings.session.idle_timeout.get(),
             ),
@@ -406,6 +452,9 @@ impl App {
         if settings.helpdesk.enabled {
             match store.persistent().await {
                 Some(true) => {}
+                // Without a key file the codes die with the process whatever the store.
+                Some(false)
+                    if store.kind() == "memory" && settings.helpdesk.code_key_file.is_none() => {}
                 Some(false) if store.kind() == "memory" => tracing::warn!(
                     "activation codes are kept in memory: every open code is lost when the service \
                      stops (use [store] kind = \"redis\" with append-only persistence)"
@@ -435,6 +484,33 @@ impl App {
         } else {
             None
         };
+        let staff_sign_in = match (&helpdesk, &settings.helpdesk.sso.issuer) {
+            (Some(_), Some(_)) => Some(Arc::new(build_staff_sign_in(
+                &settings,
+                &public_url,
+                deps.keys.clone(),
+                store.clone(),
+                seal_key,
+                directory,
+                audit.clone(),
+                deps.clock.clone(),
+            )?)),
+            _ => None,
+        };
+        // Forms post to this service only; its sign-in buttons redirect to the broker and the
+        // campus SSO.
+        let mut form_action = format!("'self' {}", rp.broker_origin());
+        if let Some(sign_in) = &staff_sign_in {
+            let origin = sign_in.origin();
+            if origin != rp.broker_origin() {
+                form_action.push(' ');
+                form_action.push_str(&origin);
+            }
+        }
+        let csp = format!(
+            "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; \
+             form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+        );
         let state = AppState(Arc::new(Shared {
             origin: public_url.origin().ascii_serialization(),
             cookies: CookiePolicy {
@@ -450,6 +526,7 @@ impl App {
             store,
             accounts,
             helpdesk,
+            staff_sign_in,
             limiter,
             metrics,
             rp,

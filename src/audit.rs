@@ -130,6 +130,11 @@ pub enum EventKind {
     CodeRevoked,
     /// A right code was typed after its validity.
     CodeExpired,
+    /// Someone signed in at `/helpdesk` through the campus SSO: a staff member (success), or a
+    /// person outside `helpdesk.sso.staff_groups` (refused, with the reason).
+    StaffSignIn,
+    /// A staff member signed out of the helpdesk pages.
+    StaffSignOut,
 }
 
 /// How it ended.

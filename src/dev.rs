@@ -1,5 +1,6 @@
 //! `tunnus dev`: the service and the mock broker in one process, with fresh keys, in-memory state
-//! and the test persons, so that `cargo run` shows the whole flow on a laptop.
+//! and the test persons, so that `cargo run` shows the whole flow on a laptop; with the helpdesk
+//! channel on, the mock broker's campus realm is the campus SSO staff sign in with.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,8 +11,9 @@ use url::Url;
 use crate::app::{App, Dependencies, StartError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Mode, Settings};
+use crate::helpdesk::sso::settings::ClientAuth;
 use crate::keys::{KeyError, ServiceKeys};
-use crate::mock_idp::{self, IdTokenEncryption, MockIdp, MockIdpError};
+use crate::mock_idp::{self, CampusSettings, IdTokenEncryption, MockIdp, MockIdpError};
 
 /// The development settings built into the program (`config/dev.toml` of the source): what
 /// `tunnus dev` uses without `--config` when the working directory has no `config/dev.toml`.
@@ -56,11 +58,15 @@ pub struct DevServers {
     pub app: App,
     pub mock: MockIdp,
     pub persons: Vec<mock_idp::Person>,
+    /// The staff persons of the campus realm, when it is served.
+    pub staff: Vec<mock_idp::StaffPerson>,
 }
 
 /// Binds the service and the mock broker and wires them to each other: the broker trusts the
 /// service's keys and redirect URI, the service uses the broker as its issuer and accepts the test
-/// identities.
+/// identities. With the helpdesk channel on and no `helpdesk.sso.issuer`, the broker's campus
+/// realm is the campus SSO: it trusts the service's keys (or its client secret) and staff redirect
+/// URI, and the service signs staff in there.
 pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let keys = Arc::new(match &settings.keys.dir {
@@ -97,8 +103,52 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
             enc: settings.broker.id_token_encryption.enc,
         });
     }
+    let campus_sso = settings.helpdesk.enabled && settings.helpdesk.sso.issuer.is_none();
+    if campus_sso && mock_settings.campus.is_none() {
+        mock_settings.campus = Some(CampusSettings::default());
+    }
+    if let Some(campus) = &mut mock_settings.campus {
+        let sso = &settings.helpdesk.sso;
+        let client = &mut campus.client;
+        if !sso.client_id.is_empty() {
+            client.client_id = sso.client_id.clone();
+        }
+        if client.redirect_uris.is_empty() {
+            client.redirect_uris.push(
+                public_url
+                    .join("/helpdesk/callback")
+                    .map_or_else(|_| String::new(), String::from),
+            );
+        }
+        if let (ClientAuth::ClientSecretBasic, Some(path), None) = (
+            sso.client_auth,
+            &sso.client_secret_file,
+            &client.client_secret,
+        ) {
+            use secrecy::ExposeSecret;
+            let secret = crate::config::read_secret_file(path).map_err(|problem| {
+                ConfigError::invalid("helpdesk.sso.client_secret_file", problem)
+            })?;
+            client.client_secret = Some(secret.expose_secret().to_owned());
+        }
+        if client.jwks.is_none() && client.jwks_url.is_none() {
+            client.jwks = Some(keys.public_jwks(settings.broker.id_token_encryption.alg));
+        }
+    }
     let persons = mock_settings.test_persons()?;
     let mock = MockIdp::bind(mock_settings.clone(), persons.clone(), clock.clone()).await?;
+    let staff = mock.campus_staff();
+    if campus_sso {
+        let sso = &mut settings.helpdesk.sso;
+        sso.issuer = mock
+            .campus_issuer()
+            .and_then(|issuer| Url::parse(&issuer).ok());
+        if sso.client_id.is_empty()
+            && let Some(campus) = &mock_settings.campus
+        {
+            sso.client_id = campus.client.client_id.clone();
+        }
+    }
 
     let broker = &mut settings.broker;
     if broker.issuer.is_none() {
@@ -125,7 +175,12 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
         },
     )
     .await?;
-    Ok(DevServers { app, mock, persons })
+    Ok(DevServers {
+        app,
+        mock,
+        persons,
+        staff,
+    })
 }
 
 impl DevServers {
@@ -142,6 +197,22 @@ impl DevServers {
                 person.masked_national_id(),
                 person.full_name()
             ));
+        }
+        let state = self.app.state();
+        if let (Some(_), Some(sso)) = (&state.staff_sign_in, &state.settings.helpdesk.sso.issuer) {
+            text.push_str(&format!(
+                "  helpdesk:    {}\n  campus SSO:  {}\n  staff (pick one on the campus SSO's page):\n",
+                state.url("/helpdesk"),
+                sso.as_str().trim_end_matches('/')
+            ));
+            for staff in &self.staff {
+                text.push_str(&format!(
+                    "    {:<12} {:<20} {}\n",
+                    staff.username,
+                    staff.full_name(),
+                    staff.groups.join(", ")
+                ));
+            }
         }
         text
     }
@@ -193,5 +264,41 @@ mod tests {
         assert_eq!(settings.mock_idp.persons, None);
         assert_eq!(settings.keys.dir, None);
         assert_eq!(settings.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.helpdesk.sso.client_secret_file, None);
+    }
+
+    /// `cargo run` shows the whole helpdesk channel: the campus realm is served, the service signs
+    /// staff in there with its own key, and the banner says who can sign in.
+    #[tokio::test]
+    async fn the_built_in_dev_settings_sign_staff_in_at_the_campus_realm() {
+        let mut settings = Settings::from_toml(DEV_SETTINGS).unwrap();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.mock_idp.listen = "127.0.0.1:0".parse().unwrap();
+        assert!(settings.helpdesk.enabled);
+        assert_eq!(settings.helpdesk.sso.issuer, None);
+        let servers = prepare(settings).await.unwrap();
+        let state = servers.app.state();
+        assert!(state.helpdesk.is_some() && state.staff_sign_in.is_some());
+        let campus = servers.mock.campus_issuer().unwrap();
+        assert!(campus.ends_with("/realms/campus"), "{campus}");
+        assert_eq!(
+            state.settings.helpdesk.sso.issuer.as_ref().map(Url::as_str),
+            Some(campus.as_str())
+        );
+        assert_eq!(
+            state.settings.helpdesk.sso.client_auth,
+            ClientAuth::PrivateKeyJwt
+        );
+        let banner = servers.banner();
+        let lines: Vec<&str> = banner.lines().collect();
+        assert!(lines[1].contains(&state.public_url.to_string()), "{banner}");
+        assert!(lines[2].ends_with("/realms/ftn"), "{banner}");
+        assert!(
+            banner.contains(&format!("campus SSO:  {campus}")),
+            "{banner}"
+        );
+        for staff in ["hd-anna", "hd-ilkka", "kalle"] {
+            assert!(banner.contains(staff), "{banner}");
+        }
     }
 }

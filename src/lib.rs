@@ -40,7 +40,10 @@
 //! - [`clock`]: the only reader of wall time;
 //! - [`i18n`]: Finnish, Swedish and English texts;
 //! - [`dev`]: `tunnus dev`, the service and the mock broker in one process;
-//! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests.
+//! - [`helpdesk`]: the helpdesk channel's codes, and staff sign-in through the campus SSO
+//!   ([`helpdesk::sso`]);
+//! - [`mock_idp`]: a Keycloak-shaped FTN mock broker for development and tests, with a second realm
+//!   that plays the campus SSO.
 //!
 //! Errors: each module has one `thiserror` enum whose messages say what to fix. A message includes
 //! the text of what caused it, and `source()` is `None`, so a log line's `{}` and the command line's

@@ -141,6 +141,14 @@ fn run(cli: Cli) -> Result<()> {
                 settings.broker.issuer = url::Url::parse("http://127.0.0.1/realms/dev").ok();
                 settings.broker.client_id = "tunnus".into();
             }
+            let sso = &mut settings.helpdesk.sso;
+            if mode == Mode::Dev && settings.helpdesk.enabled && sso.issuer.is_none() {
+                // ... and staff at the mock broker's campus realm.
+                sso.issuer = url::Url::parse("http://127.0.0.1/realms/campus").ok();
+                if sso.client_id.is_empty() {
+                    sso.client_id = "tunnus-helpdesk".into();
+                }
+            }
             runtime()?.block_on(settings.check(mode))?;
             output!("{}: ok", config.display())?;
             Ok(())

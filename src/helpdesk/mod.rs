@@ -9,12 +9,15 @@
 //! - [`service`]: [`Helpdesk`], the channel's use cases, handing redeemed codes to the account
 //!   use case;
 //! - [`letter`]: the printable documents that carry a code (PDF), free of HTTP and storage.
+//! - [`sso`]: staff sign-in through the campus SSO ([`sso::StaffSignIn`]) and the staff sessions
+//!   it opens ([`sso::session::StaffSessions`]).
 
 pub mod code;
 pub mod codes;
 pub mod letter;
 pub mod service;
 pub mod settings;
+pub mod sso;
 
 pub use service::{
     Found, Helpdesk, HelpdeskError, HelpdeskParts, NotAllowed, Redemption, Search, SearchError,

@@ -1,5 +1,5 @@
 //! `[helpdesk]`: whether the channel is on, how long codes live, who may issue codes for which
-//! accounts.
+//! accounts, and (`[helpdesk.sso]`) the campus SSO staff sign in with.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::codes::Delivery;
+use super::sso::settings::SsoSettings;
 use crate::config::{ConfigError, HumanDuration, Mode};
 
 /// `[helpdesk]`
@@ -30,6 +31,8 @@ pub struct HelpdeskSettings {
     pub privileged_staff_groups: Vec<String>,
     /// `[helpdesk.letters]`: the printed documents (fonts, sender, organisation).
     pub letters: super::letter::LetterSettings,
+    /// `[helpdesk.sso]`: the campus SSO staff sign in with at `/helpdesk`.
+    pub sso: SsoSettings,
 }
 
 impl Default for HelpdeskSettings {
@@ -42,6 +45,7 @@ impl Default for HelpdeskSettings {
             rules: Vec::new(),
             privileged_staff_groups: Vec::new(),
             letters: super::letter::LetterSettings::default(),
+            sso: SsoSettings::default(),
         }
     }
 }
@@ -133,18 +137,19 @@ impl HelpdeskSettings {
                 ),
             ));
         }
-        Ok(())
+        self.sso.validate()
     }
 
     /// Reads the code key, as the service will at start.
     pub fn check(&self) -> Result<(), ConfigError> {
-        if self.enabled
-            && let Some(path) = &self.code_key_file
-        {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(path) = &self.code_key_file {
             crate::config::read_key_file(path, 32)
                 .map_err(|problem| ConfigError::invalid("helpdesk.code_key_file", problem))?;
         }
-        Ok(())
+        self.sso.check()
     }
 }
 
@@ -168,7 +173,10 @@ mod tests {
     }
 
     const ON: &str = "[helpdesk]\nenabled = true\ncode_key_file = \"/etc/tunnus/code-key\"\n\
-                      [[helpdesk.rules]]\nstaff_group = \"helpdesk\"\ncategories = [\"student\"]\n";
+                      [[helpdesk.rules]]\nstaff_group = \"helpdesk\"\ncategories = [\"student\"]\n\
+                      [helpdesk.sso]\nissuer = \"https://sso.example.fi/realms/staff\"\n\
+                      client_id = \"tunnus-helpdesk\"\nclient_auth = \"private_key_jwt\"\n\
+                      staff_groups = [\"helpdesk\"]\n";
 
     #[test]
     fn defaults_are_off_with_the_documented_validities() {
@@ -202,6 +210,13 @@ mod tests {
         assert_eq!(
             refused("[helpdesk]\nenabled = true", Mode::Dev),
             "helpdesk.rules"
+        );
+        assert_eq!(
+            refused(
+                &ON.replace("issuer = \"https://sso.example.fi/realms/staff\"\n", ""),
+                Mode::Dev
+            ),
+            "helpdesk.sso.issuer"
         );
         assert_eq!(
             refused(

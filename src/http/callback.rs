@@ -25,15 +25,16 @@ const MAX_CODE: usize = 4096;
 /// The authorization response (RFC 6749 §4.1.2, RFC 9207). Other parameters (Keycloak's
 /// `session_state`) are ignored.
 #[derive(Default)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
+pub(crate) struct CallbackParams {
+    pub(crate) code: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) iss: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl CallbackParams {
-    fn parse(query: &str) -> Result<CallbackParams, AppError> {
+    /// The parameters of `query`; a repeated or overlong one is a bad request.
+    pub(crate) fn parse(query: &str) -> Result<CallbackParams, AppError> {
         let mut params = CallbackParams::default();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let (slot, limit) = match key.as_ref() {

@@ -13,6 +13,10 @@ pub const LOGIN: &str = "tunnus_login";
 pub const CSRF: &str = "tunnus_csrf";
 /// The chosen language (not secret).
 pub const LANG: &str = "tunnus_lang";
+/// A helpdesk staff member's session after signing in through the campus SSO.
+pub const STAFF: &str = "tunnus_staff";
+/// Binds a staff sign-in at the campus SSO to the browser that started it.
+pub const STAFF_LOGIN: &str = "tunnus_staff_login";
 
 /// How the service's cookies are written.
 #[derive(Debug, Clone, Copy)]

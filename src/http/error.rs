@@ -36,16 +36,27 @@ pub enum ErrorKind {
     RateLimited,
     NotFound,
     Internal,
+    /// A staff sign-in at the campus SSO is unknown, used, expired, or finished in another browser.
+    StaffSignInExpired,
+    /// The campus SSO's answer could not be accepted, or it reported an error.
+    StaffSignInFailed,
+    /// A staff page without a staff session (none, idle too long, or past its end).
+    StaffSessionExpired,
 }
 
 impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorKind::BadRequest | ErrorKind::Expired | ErrorKind::OtherBrowser => {
-                StatusCode::BAD_REQUEST
+            ErrorKind::BadRequest
+            | ErrorKind::Expired
+            | ErrorKind::OtherBrowser
+            | ErrorKind::StaffSignInExpired => StatusCode::BAD_REQUEST,
+            ErrorKind::Forbidden | ErrorKind::SessionExpired | ErrorKind::StaffSessionExpired => {
+                StatusCode::FORBIDDEN
             }
-            ErrorKind::Forbidden | ErrorKind::SessionExpired => StatusCode::FORBIDDEN,
-            ErrorKind::IdentificationFailed | ErrorKind::BrokerError => StatusCode::BAD_GATEWAY,
+            ErrorKind::IdentificationFailed
+            | ErrorKind::BrokerError
+            | ErrorKind::StaffSignInFailed => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
@@ -80,6 +91,17 @@ impl ErrorKind {
             ErrorKind::RateLimited => (&t.error_rate_limited_title, &t.error_rate_limited),
             ErrorKind::NotFound => (&t.error_not_found_title, &t.error_not_found),
             ErrorKind::Internal => (&t.error_internal_title, &t.error_internal),
+            ErrorKind::StaffSignInExpired => (
+                &t.error_staff_sign_in_expired_title,
+                &t.error_staff_sign_in_expired,
+            ),
+            ErrorKind::StaffSignInFailed => (
+                &t.error_staff_sign_in_failed_title,
+                &t.error_staff_sign_in_failed,
+            ),
+            ErrorKind::StaffSessionExpired => {
+                (&t.error_staff_session_title, &t.error_staff_session)
+            }
         }
     }
 }
@@ -156,6 +178,40 @@ impl From<crate::helpdesk::HelpdeskError> for AppError {
             HelpdeskError::Document(_) => AppError::new(ErrorKind::BadRequest, detail),
             HelpdeskError::Account(error) => error.into(),
         }
+    }
+}
+
+impl From<crate::helpdesk::sso::SignInError> for AppError {
+    fn from(error: crate::helpdesk::sso::SignInError) -> Self {
+        use crate::helpdesk::sso::SignInError;
+        use crate::helpdesk::sso::session::StaffSessionError;
+        let detail = error.to_string();
+        let kind = match &error {
+            SignInError::Expired | SignInError::OtherBrowser => ErrorKind::StaffSignInExpired,
+            SignInError::NoCode => ErrorKind::BadRequest,
+            SignInError::Provider(_) => ErrorKind::StaffSignInFailed,
+            SignInError::Sso(OidcError::BrokerUnavailable { .. }) => ErrorKind::Unavailable,
+            SignInError::Sso(OidcError::CallbackIssuer(_)) => ErrorKind::BadRequest,
+            SignInError::Sso(OidcError::Signing(_) | OidcError::Client(_)) => ErrorKind::Internal,
+            SignInError::Sso(_) => ErrorKind::StaffSignInFailed,
+            SignInError::Directory(crate::directory::DirectoryError::Unavailable { .. })
+            | SignInError::Session(StaffSessionError::Store(_)) => ErrorKind::Unavailable,
+            SignInError::Directory(_) | SignInError::Session(StaffSessionError::Internal(_)) => {
+                ErrorKind::Internal
+            }
+        };
+        AppError::new(kind, detail)
+    }
+}
+
+impl From<crate::helpdesk::sso::session::StaffSessionError> for AppError {
+    fn from(error: crate::helpdesk::sso::session::StaffSessionError) -> Self {
+        use crate::helpdesk::sso::session::StaffSessionError;
+        let kind = match error {
+            StaffSessionError::Store(_) => ErrorKind::Unavailable,
+            StaffSessionError::Internal(_) => ErrorKind::Internal,
+        };
+        AppError::new(kind, error.to_string())
     }
 }
 

@@ -48,7 +48,13 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
             tracing::warn!(request_id = %request_id.0, %method, %path, kind = ?error.kind, detail = %error.detail, "request refused");
         }
         let headers = std::mem::take(response.headers_mut());
-        response = error_page(&state, lang, error.kind, &request_id.0);
+        // A staff page's "start again" leads back to the staff sign-in, not to the person's start.
+        let start = if path == "/helpdesk" || path.starts_with("/helpdesk/") {
+            "/helpdesk"
+        } else {
+            "/"
+        };
+        response = error_page(&state, lang, error.kind, &request_id.0, start);
         *response.status_mut() = status;
         keep_headers(&headers, response.headers_mut());
     }
@@ -90,13 +96,17 @@ pub async fn pages(State(state): State<AppState>, mut request: Request, next: Ne
 
 /// The route a path belongs to, for metric labels (paths people invent are not labels).
 fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 14] = [
+    const ROUTES: [&str; 18] = [
         "/",
         "/login",
         "/callback",
         "/account",
         "/logout",
         "/code",
+        "/helpdesk",
+        "/helpdesk/login",
+        "/helpdesk/callback",
+        "/helpdesk/logout",
         "/.well-known/jwks.json",
         "/.well-known/signed-jwks.jwt",
         "/.well-known/openid-federation",
@@ -122,16 +132,22 @@ fn keep_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-/// The page for an error of `kind`.
-pub fn error_page(state: &AppState, lang: Lang, kind: ErrorKind, request_id: &str) -> Response {
+/// The page for an error of `kind`, whose "start again" leads to `start`.
+pub fn error_page(
+    state: &AppState,
+    lang: Lang,
+    kind: ErrorKind,
+    request_id: &str,
+    start: &str,
+) -> Response {
     let t = state.catalog.texts(lang);
     let (title, text) = kind.texts(t);
     let page = MessagePage {
-        page: state.page_context(lang, "/"),
+        page: state.page_context(lang, start),
         title,
         text,
         request_id: Some(request_id),
-        again_href: format!("/?lang={}", lang.code()),
+        again_href: format!("{start}?lang={}", lang.code()),
     };
     render(kind.status(), &page)
 }

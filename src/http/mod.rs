@@ -15,6 +15,7 @@ pub mod code;
 pub mod cookies;
 pub mod error;
 pub mod health;
+pub mod helpdesk;
 pub mod landing;
 pub mod login;
 pub mod middleware;
@@ -25,8 +26,8 @@ pub mod wellknown;
 
 pub use error::{AppError, ErrorKind};
 
-/// Every route of the service. The routes are a contract: brokers register `/callback` and campuses
-/// link to `/`.
+/// Every route of the service. The routes are a contract: brokers register `/callback`, campus SSOs
+/// `/helpdesk/callback`, and campuses link to `/`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(landing::show))
@@ -35,6 +36,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::show).post(account::submit))
         .route("/logout", post(account::sign_out))
         .route("/code", get(code::show).post(code::redeem))
+        .route("/helpdesk", get(helpdesk::sign_in::show))
+        .route("/helpdesk/login", post(helpdesk::sign_in::start))
+        .route("/helpdesk/callback", get(helpdesk::sign_in::finish))
+        .route("/helpdesk/logout", post(helpdesk::sign_in::sign_out))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(

@@ -251,6 +251,26 @@ pub struct Texts {
     pub ineligible_privileged_text: String,
     pub account_gone_title: String,
     pub account_gone_text: String,
+
+    pub staff_sign_in_title: String,
+    pub staff_sign_in_intro: String,
+    pub staff_sign_in_button: String,
+    pub staff_home_title: String,
+    pub staff_greeting: String,
+    pub staff_signed_in_text: String,
+    pub staff_sign_out: String,
+    pub staff_signed_out_title: String,
+    pub staff_signed_out_text: String,
+    pub staff_refused_title: String,
+    pub staff_refused_text: String,
+    pub staff_cancelled_title: String,
+    pub staff_cancelled_text: String,
+    pub error_staff_sign_in_expired_title: String,
+    pub error_staff_sign_in_expired: String,
+    pub error_staff_sign_in_failed_title: String,
+    pub error_staff_sign_in_failed: String,
+    pub error_staff_session_title: String,
+    pub error_staff_session: String,
 }
 
 /// The texts of every language, read once when the service starts.

@@ -17,7 +17,7 @@ use super::client::{self, ClientJwtError, audience_contains, time_claim};
 use super::faults::{Fault, Phase};
 use super::html;
 use super::realm::{
-    AuthRequest, IssuedCode, PendingLogin, Realm, insert_record, lock, random_uuid,
+    AuthRequest, Flavour, IssuedCode, PendingLogin, Realm, insert_record, lock, random_uuid,
 };
 
 /// How long a login page can be answered.
@@ -177,12 +177,9 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
         code_challenge,
         ui_locales: params.get("ui_locales").cloned(),
     };
-    let hinted = params.get("login_hint").and_then(|hint| {
-        realm
-            .persons
-            .iter()
-            .position(|p| p.person.national_id.eq_ignore_ascii_case(hint.trim()))
-    });
+    let hinted = params
+        .get("login_hint")
+        .and_then(|hint| realm.persons.iter().position(|p| p.person.is_hinted(hint)));
     match hinted {
         Some(person) => issue_code(realm, request, person, StatusCode::FOUND),
         None => login_page(realm, request),
@@ -310,12 +307,15 @@ struct LoginTexts {
     cancel: &'static str,
 }
 
-fn login_texts(ui_locales: Option<&str>) -> LoginTexts {
+fn login_texts(flavour: Flavour, ui_locales: Option<&str>) -> LoginTexts {
     let wanted = ui_locales
         .unwrap_or_default()
         .split(' ')
         .map(|tag| tag.split('-').next().unwrap_or_default())
         .find(|lang| matches!(*lang, "fi" | "sv" | "en"));
+    if flavour == Flavour::Campus {
+        return campus_login_texts(wanted);
+    }
     match wanted {
         Some("fi") => LoginTexts {
             lang: "fi",
@@ -341,9 +341,36 @@ fn login_texts(ui_locales: Option<&str>) -> LoginTexts {
     }
 }
 
+/// The campus realm's login page: staff members rather than test persons.
+fn campus_login_texts(lang: Option<&str>) -> LoginTexts {
+    match lang {
+        Some("fi") => LoginTexts {
+            lang: "fi",
+            title: "Kampuskirjautuminen (testi)",
+            intro: "Tämä on testikirjautumispalvelu. Valitse henkilökunnan jäsen, jona kirjaudut.",
+            persons: "Henkilökunta",
+            cancel: "Peruuta",
+        },
+        Some("sv") => LoginTexts {
+            lang: "sv",
+            title: "Campusinloggning (test)",
+            intro: "Detta är en testinloggningstjänst. Välj den anställda du loggar in som.",
+            persons: "Personal",
+            cancel: "Avbryt",
+        },
+        _ => LoginTexts {
+            lang: "en",
+            title: "Campus login (test)",
+            intro: "This is a test login service. Choose the staff member to log in as.",
+            persons: "Staff",
+            cancel: "Cancel",
+        },
+    }
+}
+
 /// Keeps the request and shows one button per person plus a cancel button.
 fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> {
-    let texts = login_texts(request.ui_locales.as_deref());
+    let texts = login_texts(realm.flavour, request.ui_locales.as_deref());
     let now = realm.now();
     let pending = PendingLogin {
         request,
@@ -356,11 +383,7 @@ fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> 
         })?;
     let mut buttons = String::new();
     for (index, entry) in realm.persons.iter().enumerate() {
-        let label = format!(
-            "{} ({})",
-            entry.person.full_name(),
-            entry.person.masked_national_id()
-        );
+        let label = entry.person.label();
         buttons.push_str(&format!(
             "<li><button type=\"submit\" name=\"person\" value=\"{index}\">{}</button></li>\n",
             html::escape(&label)
@@ -449,7 +472,7 @@ fn issue_code(
     })?;
     realm.counters.issued_codes.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(
-        person = %realm.persons[person].person.masked_national_id(),
+        person = %realm.persons[person].person.for_log(),
         "mock login succeeded"
     );
     let mut params = vec![("code", code.as_str())];
@@ -594,9 +617,15 @@ mod tests {
 
     #[test]
     fn login_page_language_follows_ui_locales() {
-        assert_eq!(login_texts(Some("sv-FI fi")).lang, "sv");
-        assert_eq!(login_texts(Some("de fi")).lang, "fi");
-        assert_eq!(login_texts(Some("de")).lang, "en");
-        assert_eq!(login_texts(None).lang, "en");
+        for flavour in [Flavour::Ftn, Flavour::Campus] {
+            assert_eq!(login_texts(flavour, Some("sv-FI fi")).lang, "sv");
+            assert_eq!(login_texts(flavour, Some("de fi")).lang, "fi");
+            assert_eq!(login_texts(flavour, Some("de")).lang, "en");
+            assert_eq!(login_texts(flavour, None).lang, "en");
+        }
+        assert_ne!(
+            login_texts(Flavour::Ftn, None).title,
+            login_texts(Flavour::Campus, None).title
+        );
     }
 }

@@ -56,11 +56,14 @@ pub enum Fault {
     /// party that still trusts its cached copy of the keys accepts them until it reads the keys
     /// again.
     WithdrawnSigningKey,
+    /// The ID token's `azp` (authorized party) is another client, while its `aud` is still this one:
+    /// a token issued to another client.
+    WrongAuthorizedParty,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 21] = [
+    pub const ALL: [Fault; 22] = [
         Fault::WrongNonce,
         Fault::WrongAudience,
         Fault::WrongIssuer,
@@ -82,6 +85,7 @@ impl Fault {
         Fault::JwksServerError,
         Fault::SlowJwks,
         Fault::WithdrawnSigningKey,
+        Fault::WrongAuthorizedParty,
     ];
 
     /// Where the fault shows: at the authorization endpoint or at the token endpoint.
@@ -202,6 +206,7 @@ mod tests {
         assert_eq!(names[9], "encrypted_to_wrong_key");
         assert_eq!(names[16], "rotated_signing_key");
         assert_eq!(names[20], "withdrawn_signing_key");
+        assert_eq!(names[21], "wrong_authorized_party");
         let parsed: Vec<Fault> = serde_json::from_value(names).unwrap_or_default();
         assert_eq!(parsed, Fault::ALL);
     }

@@ -17,6 +17,12 @@
 //! `token`, `certs`, `userinfo`, `logout`), the login form's target at
 //! `/login-actions/authenticate`, and the fault switches at `{public_url}/admin/realms/{realm}/faults`.
 //! The admin endpoint has no authentication: keep the mock on a loopback address.
+//!
+//! With `[mock_idp.campus]` ([`CampusSettings`]) a second realm is served beside it, shaped like a
+//! campus SSO that helpdesk staff sign in with: the same paths under its own realm name, its staff
+//! persons ([`StaffPerson`], [`load_staff`]) on the login page, plain RS256-signed ID tokens with
+//! `preferred_username`, `name` and `groups`, PKCE, and client authentication with a client secret
+//! (`client_secret_basic`) or `private_key_jwt`.
 
 mod admin;
 mod authorize;
@@ -28,6 +34,8 @@ mod persons;
 mod realm;
 mod token;
 
+#[cfg(test)]
+mod campus_tests;
 #[cfg(test)]
 mod tests;
 
@@ -52,9 +60,12 @@ use crate::oidc::claims::Preset;
 use crate::oidc::jwe::{ContentEncryption, KeyManagementAlg};
 
 pub use faults::{Fault, FaultSettings};
-pub use persons::{BUILT_IN_PERSONS, Person, built_in_persons, load_persons};
+pub use persons::{
+    BUILT_IN_PERSONS, BUILT_IN_STAFF, Person, StaffPerson, built_in_persons, built_in_staff,
+    load_persons, load_staff,
+};
 
-use realm::Realm;
+use realm::{Flavour, Realm, Someone};
 
 /// The `acr` the mock puts in ID tokens unless configured otherwise (FTN "substantial").
 pub const DEFAULT_ACR: &str = "http://ftn.ficora.fi/2017/loa2";
@@ -85,6 +96,9 @@ pub struct MockIdpSettings {
     pub client: MockClientSettings,
     /// Faults switched on for the whole realm from the start.
     pub faults: FaultSettings,
+    /// A second realm shaped like a campus SSO (`[mock_idp.campus]`); `None` serves the FTN realm
+    /// alone.
+    pub campus: Option<CampusSettings>,
 }
 
 impl Default for MockIdpSettings {
@@ -100,6 +114,7 @@ impl Default for MockIdpSettings {
             token_lifetime_secs: 600,
             client: MockClientSettings::default(),
             faults: FaultSettings::default(),
+            campus: None,
         }
     }
 }
@@ -135,6 +150,9 @@ pub struct MockClientSettings {
     /// How ID tokens are encrypted to the client; `None` (`false` in TOML) sends them signed only.
     #[serde(deserialize_with = "encryption_switch")]
     pub id_token_encryption: Option<IdTokenEncryption>,
+    /// A client secret the client may authenticate with instead (`client_secret_basic`); `None`
+    /// accepts `private_key_jwt` only, as FTN brokers do.
+    pub client_secret: Option<String>,
 }
 
 impl Default for MockClientSettings {
@@ -146,6 +164,99 @@ impl Default for MockClientSettings {
             jwks: None,
             require_pkce: true,
             id_token_encryption: Some(IdTokenEncryption::default()),
+            client_secret: None,
+        }
+    }
+}
+
+/// `[mock_idp.campus]`: a second realm shaped like a campus SSO (a Keycloak realm with a group
+/// mapper), for the helpdesk staff's sign-in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampusSettings {
+    /// The realm name: the issuer is `{public_url}/realms/{realm}`. Must differ from `realm`.
+    pub realm: String,
+    /// The `[[staff]]` file; `None` (the key left out) is the built-in ones, [`BUILT_IN_STAFF`].
+    pub staff: Option<PathBuf>,
+    /// The one registered client: the service's staff sign-in.
+    pub client: CampusClientSettings,
+}
+
+impl Default for CampusSettings {
+    fn default() -> Self {
+        Self {
+            realm: "campus".to_owned(),
+            staff: None,
+            client: CampusClientSettings::default(),
+        }
+    }
+}
+
+impl CampusSettings {
+    /// The staff persons: those of the `staff` file, or the built-in ones. A problem with the file
+    /// names the key.
+    pub fn staff_persons(&self) -> Result<Vec<StaffPerson>, MockIdpError> {
+        let Some(path) = &self.staff else {
+            return built_in_staff();
+        };
+        load_staff(path).map_err(|error| MockIdpError::InvalidSetting {
+            key: "campus.staff",
+            problem: error.to_string(),
+        })
+    }
+
+    /// The realm's settings in the shape of the FTN realm's: `mock_idp`'s address and lifetimes,
+    /// Keycloak's claim shape, `acr` "1" (Keycloak's for a password login), plain ID tokens.
+    fn realm_settings(&self, ftn: &MockIdpSettings) -> MockIdpSettings {
+        let client = &self.client;
+        MockIdpSettings {
+            realm: self.realm.clone(),
+            preset: Preset::Keycloak,
+            persons: None,
+            acr: "1".to_owned(),
+            client: MockClientSettings {
+                client_id: client.client_id.clone(),
+                redirect_uris: client.redirect_uris.clone(),
+                jwks_url: client.jwks_url.clone(),
+                jwks: client.jwks.clone(),
+                require_pkce: client.require_pkce,
+                id_token_encryption: None,
+                client_secret: client.client_secret.clone(),
+            },
+            faults: FaultSettings::default(),
+            campus: None,
+            ..ftn.clone()
+        }
+    }
+}
+
+/// The campus realm's registered client (`[mock_idp.campus.client]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampusClientSettings {
+    /// The client's `client_id`.
+    pub client_id: String,
+    /// The client secret for `client_secret_basic`.
+    pub client_secret: Option<String>,
+    /// Redirect URIs the client may use, compared exactly.
+    pub redirect_uris: Vec<String>,
+    /// Where the client publishes its JWKS, for `private_key_jwt`.
+    pub jwks_url: Option<Url>,
+    /// The client's JWKS, registered statically; takes precedence over `jwks_url`.
+    pub jwks: Option<serde_json::Value>,
+    /// Refuse authorization requests without PKCE (`S256`).
+    pub require_pkce: bool,
+}
+
+impl Default for CampusClientSettings {
+    fn default() -> Self {
+        Self {
+            client_id: "tunnus-helpdesk".to_owned(),
+            client_secret: None,
+            redirect_uris: Vec::new(),
+            jwks_url: None,
+            jwks: None,
+            require_pkce: true,
         }
     }
 }
@@ -264,11 +375,14 @@ fn line_of(text: &str, error: &toml::de::Error) -> usize {
 pub struct MockIdp {
     listener: TcpListener,
     realm: Arc<Realm>,
+    /// The campus realm, with `[mock_idp.campus]`.
+    campus: Option<Arc<Realm>>,
 }
 
 impl MockIdp {
     /// Binds `settings.listen` (port 0 allowed) and prepares the realm: a fresh RS256 signing key,
-    /// a random `sub` per person, the faults from `settings.faults`. Does not serve yet.
+    /// a random `sub` per person, the faults from `settings.faults`; and the campus realm the same
+    /// way, with its staff persons, when `settings.campus` is set. Does not serve yet.
     pub async fn bind(
         settings: MockIdpSettings,
         persons: Vec<Person>,
@@ -279,6 +393,13 @@ impl MockIdp {
             key: "persons",
             problem,
         })?;
+        let campus = match &settings.campus {
+            Some(campus) => {
+                validate_campus(campus, &settings)?;
+                Some((campus.realm_settings(&settings), campus.staff_persons()?))
+            }
+            None => None,
+        };
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -291,17 +412,61 @@ impl MockIdp {
             error,
         })?;
         let base = public_base(settings.public_url.as_ref(), local);
-        let realm = Realm::new(settings, base, persons, clock)?;
+        let campus = match campus {
+            Some((campus_settings, staff)) => {
+                let staff = staff.into_iter().map(Someone::Staff).collect();
+                let realm = Realm::new(
+                    Flavour::Campus,
+                    campus_settings,
+                    base.clone(),
+                    staff,
+                    clock.clone(),
+                )?;
+                tracing::debug!(issuer = %realm.issuer, "mock campus realm bound");
+                Some(Arc::new(realm))
+            }
+            None => None,
+        };
+        let persons = persons.into_iter().map(Someone::Citizen).collect();
+        let realm = Realm::new(Flavour::Ftn, settings, base, persons, clock)?;
         tracing::debug!(issuer = %realm.issuer, "mock broker bound");
         Ok(MockIdp {
             listener,
             realm: Arc::new(realm),
+            campus,
         })
     }
 
     /// The issuer, `{public_url}/realms/{realm}`.
     pub fn issuer(&self) -> String {
         self.realm.issuer.clone()
+    }
+
+    /// The campus realm's issuer, `{public_url}/realms/{campus.realm}`, when it is served.
+    pub fn campus_issuer(&self) -> Option<String> {
+        self.campus.as_ref().map(|realm| realm.issuer.clone())
+    }
+
+    /// A handle on the campus realm's faults and counters, when it is served.
+    pub fn campus_controls(&self) -> Option<MockControls> {
+        self.campus.as_ref().map(|realm| MockControls {
+            realm: Arc::clone(realm),
+        })
+    }
+
+    /// The staff persons the campus realm offers (none when it is not served).
+    pub fn campus_staff(&self) -> Vec<StaffPerson> {
+        let Some(realm) = &self.campus else {
+            return Vec::new();
+        };
+        realm
+            .persons
+            .iter()
+            .filter_map(|entry| match &entry.person {
+                Someone::Staff(staff) => Some(staff.clone()),
+                Someone::Citizen(_) => None,
+            })
+            .collect()
     }
 
     /// The address actually bound (the port chosen when `listen` had port 0).
@@ -323,7 +488,8 @@ impl MockIdp {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = router(self.realm);
+        let realms: Vec<Arc<Realm>> = std::iter::once(self.realm).chain(self.campus).collect();
+        let app = router(&realms);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -408,12 +574,7 @@ fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
         key,
         problem: problem.to_owned(),
     };
-    let realm_ok = !settings.realm.is_empty()
-        && settings
-            .realm
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !realm_ok {
+    if !is_realm_name(&settings.realm) {
         return Err(invalid(
             "realm",
             "must be letters, digits, '-', '_' or '.', and not empty",
@@ -439,31 +600,115 @@ fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
         ));
     }
     let client = &settings.client;
-    if client.client_id.is_empty() {
-        return Err(invalid("client.client_id", "must not be empty"));
+    validate_client(
+        &client.client_id,
+        &client.redirect_uris,
+        client.jwks.as_ref(),
+        ClientKeyNames::FTN,
+    )
+}
+
+/// The names of a realm's client settings, for messages.
+struct ClientKeyNames {
+    client_id: &'static str,
+    redirect_uris: &'static str,
+    jwks: &'static str,
+}
+
+impl ClientKeyNames {
+    const FTN: ClientKeyNames = ClientKeyNames {
+        client_id: "client.client_id",
+        redirect_uris: "client.redirect_uris",
+        jwks: "client.jwks",
+    };
+    const CAMPUS: ClientKeyNames = ClientKeyNames {
+        client_id: "campus.client.client_id",
+        redirect_uris: "campus.client.redirect_uris",
+        jwks: "campus.client.jwks",
+    };
+}
+
+fn validate_client(
+    client_id: &str,
+    redirect_uris: &[String],
+    jwks: Option<&serde_json::Value>,
+    keys: ClientKeyNames,
+) -> Result<(), MockIdpError> {
+    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
+        key,
+        problem: problem.to_owned(),
+    };
+    if client_id.is_empty() {
+        return Err(invalid(keys.client_id, "must not be empty"));
     }
-    if client.redirect_uris.is_empty() {
-        return Err(invalid("client.redirect_uris", "list at least one URI"));
+    if redirect_uris.is_empty() {
+        return Err(invalid(keys.redirect_uris, "list at least one URI"));
     }
-    for uri in &client.redirect_uris {
+    for uri in redirect_uris {
         let usable = Url::parse(uri)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.fragment().is_none());
         if !usable {
             return Err(MockIdpError::InvalidSetting {
-                key: "client.redirect_uris",
+                key: keys.redirect_uris,
                 problem: format!("{uri:?} is not an absolute http(s) URL without fragment"),
             });
         }
     }
-    if let Some(jwks) = &client.jwks
+    if let Some(jwks) = jwks
         && !client::is_jwks(jwks)
     {
         return Err(invalid(
-            "client.jwks",
+            keys.jwks,
             "must be a JWKS: a table with a `keys` array",
         ));
     }
     Ok(())
+}
+
+/// Checks `[mock_idp.campus]`: a realm name of its own and a client that can authenticate.
+fn validate_campus(campus: &CampusSettings, ftn: &MockIdpSettings) -> Result<(), MockIdpError> {
+    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
+        key,
+        problem: problem.to_owned(),
+    };
+    if !is_realm_name(&campus.realm) {
+        return Err(invalid(
+            "campus.realm",
+            "must be letters, digits, '-', '_' or '.', and not empty",
+        ));
+    }
+    if campus.realm == ftn.realm {
+        return Err(invalid(
+            "campus.realm",
+            "must differ from `realm`: the two realms are served side by side",
+        ));
+    }
+    let client = &campus.client;
+    validate_client(
+        &client.client_id,
+        &client.redirect_uris,
+        client.jwks.as_ref(),
+        ClientKeyNames::CAMPUS,
+    )?;
+    if client.client_secret.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid("campus.client.client_secret", "must not be empty"));
+    }
+    if client.client_secret.is_none() && client.jwks.is_none() && client.jwks_url.is_none() {
+        return Err(invalid(
+            "campus.client",
+            "needs a client_secret (client_secret_basic) or the client's keys (jwks or jwks_url, \
+             for private_key_jwt)",
+        ));
+    }
+    Ok(())
+}
+
+/// A realm name as it may appear in a path.
+fn is_realm_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// The public base URL without a trailing slash. A wildcard bind address is reached over loopback.
@@ -481,14 +726,32 @@ fn public_base(public_url: Option<&Url>, local: SocketAddr) -> String {
     }
 }
 
-/// All routes of the realm, under the path of the public URL.
-fn router(realm: Arc<Realm>) -> Router {
-    let realm_path = format!("/realms/{}", realm.settings.realm);
-    let oidc = format!("{realm_path}/protocol/openid-connect");
-    let prefix = Url::parse(&realm.base)
+/// All routes of the realms, under the path of the public URL.
+fn router(realms: &[Arc<Realm>]) -> Router {
+    let prefix = realms
+        .first()
+        .and_then(|realm| Url::parse(&realm.base).ok())
         .map(|url| url.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
-    let routes = Router::new()
+    let routes = realms
+        .iter()
+        .fold(Router::new(), |routes, realm| {
+            routes.merge(realm_routes(Arc::clone(realm)))
+        })
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(64 * 1024));
+    if prefix.is_empty() {
+        routes
+    } else {
+        Router::new().nest(&prefix, routes).fallback(not_found)
+    }
+}
+
+/// The routes of one realm.
+fn realm_routes(realm: Arc<Realm>) -> Router {
+    let realm_path = format!("/realms/{}", realm.settings.realm);
+    let oidc = format!("{realm_path}/protocol/openid-connect");
+    Router::new()
         .route(
             &format!("{realm_path}/.well-known/openid-configuration"),
             get(discovery),
@@ -512,14 +775,7 @@ fn router(realm: Arc<Realm>) -> Router {
             &format!("/admin/realms/{}/faults", realm.settings.realm),
             get(admin::show).put(admin::update).delete(admin::clear),
         )
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        .with_state(realm);
-    if prefix.is_empty() {
-        routes
-    } else {
-        Router::new().nest(&prefix, routes).fallback(not_found)
-    }
+        .with_state(realm)
 }
 
 async fn not_found() -> Response {
@@ -536,6 +792,9 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             &serde_json::json!({"error": "unknown_error"}),
         );
+    }
+    if realm.flavour == Flavour::Campus {
+        return json_response(StatusCode::OK, &campus_metadata(&realm));
     }
     let names = claims::claim_names(realm.settings.preset);
     let mut acr_values = vec![
@@ -583,6 +842,43 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
         "backchannel_logout_supported": false,
     });
     json_response(StatusCode::OK, &metadata)
+}
+
+/// The campus realm's provider metadata: a Keycloak realm used for staff logins, with no request
+/// objects or encryption asked of the client.
+fn campus_metadata(realm: &Realm) -> serde_json::Value {
+    let signing_algs = client::ALLOWED_CLIENT_ALGS;
+    serde_json::json!({
+        "issuer": realm.issuer,
+        "authorization_endpoint": realm.endpoint("auth"),
+        "token_endpoint": realm.endpoint("token"),
+        "userinfo_endpoint": realm.endpoint("userinfo"),
+        "jwks_uri": realm.endpoint("certs"),
+        "end_session_endpoint": realm.endpoint("logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": signing_algs,
+        "authorization_response_iss_parameter_supported": true,
+        "acr_values_supported": ["0", "1"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "azp", "sid",
+            "at_hash", "typ", "preferred_username", "name", "given_name", "family_name", "email",
+            "groups",
+        ],
+        "claims_parameter_supported": false,
+        "grant_types_supported": ["authorization_code"],
+        "ui_locales_supported": ["fi", "sv", "en"],
+        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": false,
+    })
 }
 
 /// The realm's public signing keys.

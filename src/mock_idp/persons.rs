@@ -1,4 +1,4 @@
-//! The test persons the mock broker can identify.
+//! The test persons the mock broker can identify, and the staff persons its campus realm can log in.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -115,6 +115,106 @@ pub(crate) fn validate(persons: &[Person]) -> Result<(), String> {
             return Err(format!(
                 "person #{which}: national_id is listed twice (also {})",
                 mask(&person.national_id)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The staff persons built into the program (`config/mock-staff.toml` of the source): offered by the
+/// campus realm when `mock_idp.campus.staff` is not given.
+pub const BUILT_IN_STAFF: &str = include_str!("../../config/mock-staff.toml");
+
+/// One staff person of the campus realm (`[[staff]]` in the staff file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffPerson {
+    /// The campus username, sent as `preferred_username` and matched by `login_hint`.
+    pub username: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// Sent as `email` when given.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Group names, sent as the `groups` array.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl StaffPerson {
+    /// Given name and family name, as the `name` claim.
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
+/// Reads a staff file: `[[staff]]` tables with `username`, `given_name`, `family_name`, and
+/// optionally `email` and `groups`.
+pub fn load_staff(path: &Path) -> Result<Vec<StaffPerson>, MockIdpError> {
+    let text = std::fs::read_to_string(path).map_err(|error| MockIdpError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
+    parse_staff(&text, path)
+}
+
+/// The built-in staff persons, [`BUILT_IN_STAFF`].
+pub fn built_in_staff() -> Result<Vec<StaffPerson>, MockIdpError> {
+    parse_staff(
+        BUILT_IN_STAFF,
+        Path::new("config/mock-staff.toml (built in)"),
+    )
+}
+
+fn parse_staff(text: &str, path: &Path) -> Result<Vec<StaffPerson>, MockIdpError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StaffFile {
+        #[serde(default)]
+        staff: Vec<StaffPerson>,
+    }
+    let file: StaffFile = toml::from_str(text).map_err(|error| MockIdpError::Parse {
+        path: path.to_owned(),
+        line: super::line_of(text, &error),
+        message: error.message().to_owned(),
+    })?;
+    validate_staff(&file.staff).map_err(|problem| MockIdpError::InvalidPersons {
+        path: path.to_owned(),
+        problem,
+    })?;
+    Ok(file.staff)
+}
+
+/// At least one staff person; each with a username of letters, digits, `.`, `-`, `_` or `@`, both
+/// names, and no username twice (without regard to case).
+pub(crate) fn validate_staff(staff: &[StaffPerson]) -> Result<(), String> {
+    if staff.is_empty() {
+        return Err("no [[staff]] is listed".to_owned());
+    }
+    let mut seen = HashSet::new();
+    for (index, person) in staff.iter().enumerate() {
+        let which = index + 1;
+        let username_ok = !person.username.is_empty()
+            && person.username.len() <= 64
+            && person
+                .username
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'));
+        if !username_ok {
+            return Err(format!(
+                "staff #{which}: username must be 1 to 64 letters, digits, '.', '-', '_' or '@'"
+            ));
+        }
+        if person.given_name.trim().is_empty() || person.family_name.trim().is_empty() {
+            return Err(format!("staff #{which}: a name is empty"));
+        }
+        if person.groups.iter().any(|group| group.trim().is_empty()) {
+            return Err(format!("staff #{which}: a group name is empty"));
+        }
+        if !seen.insert(person.username.to_ascii_lowercase()) {
+            return Err(format!(
+                "staff #{which}: username {} is listed twice",
+                person.username
             ));
         }
     }
@@ -305,6 +405,42 @@ mod tests {
         let shown = error.to_string();
         assert!(shown.starts_with("mock_idp.persons: "), "{shown}");
         assert!(shown.contains("/nonexistent/persons.toml"), "{shown}");
+    }
+
+    #[test]
+    fn the_built_in_staff_are_the_shipped_file_with_a_helpdesk_member_and_an_outsider() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/mock-staff.toml");
+        assert_eq!(BUILT_IN_STAFF, std::fs::read_to_string(path).unwrap());
+        let staff = built_in_staff().expect("built-in staff parse");
+        assert_eq!(load_staff(Path::new(path)).unwrap(), staff);
+        let groups = |username: &str| {
+            staff
+                .iter()
+                .find(|p| p.username == username)
+                .map(|p| p.groups.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(groups("hd-anna"), ["helpdesk"]);
+        assert_eq!(groups("hd-ilkka"), ["helpdesk", "hr", "it-security"]);
+        assert_eq!(groups("kalle"), ["library"]);
+    }
+
+    #[test]
+    fn staff_need_usable_unique_usernames_and_names() {
+        let person = |username: &str| StaffPerson {
+            username: username.to_owned(),
+            given_name: "Anna".to_owned(),
+            family_name: "Palvelu".to_owned(),
+            email: None,
+            groups: vec!["helpdesk".to_owned()],
+        };
+        validate_staff(&[person("hd-anna"), person("kalle@example.fi")]).unwrap();
+        assert!(validate_staff(&[]).is_err());
+        assert!(validate_staff(&[person("hd anna")]).is_err());
+        assert!(validate_staff(&[person("hd-anna"), person("HD-Anna")]).is_err());
+        let mut nameless = person("x");
+        nameless.family_name = String::new();
+        assert!(validate_staff(&[nameless]).is_err());
     }
 
     #[test]

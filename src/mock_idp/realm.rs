@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use super::client::ClientKeys;
 use super::faults::{ActiveFaults, FaultState, Phase};
-use super::{MockIdpError, MockIdpSettings, Person};
+use super::persons::mask;
+use super::{MockIdpError, MockIdpSettings, Person, StaffPerson};
 use crate::clock::Clock;
 use crate::keys::{KeyError, SigningAlg, SigningKey};
 
@@ -27,9 +28,57 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A person with the `sub` the realm gave them.
+/// What a realm is shaped like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    /// An FTN broker: identity codes, request objects, encrypted ID tokens, `private_key_jwt`.
+    Ftn,
+    /// A campus SSO for staff: usernames and groups, plain signed ID tokens, a client secret or
+    /// `private_key_jwt`.
+    Campus,
+}
+
+/// Someone a realm can log in.
+#[derive(Debug, Clone)]
+pub(crate) enum Someone {
+    /// A test person of an FTN broker.
+    Citizen(Person),
+    /// A staff member at the campus SSO.
+    Staff(StaffPerson),
+}
+
+impl Someone {
+    /// How the login page shows them: the name, and the masked identity code or the username.
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Someone::Citizen(person) => {
+                format!("{} ({})", person.full_name(), person.masked_national_id())
+            }
+            Someone::Staff(staff) => format!("{} ({})", staff.full_name(), staff.username),
+        }
+    }
+
+    /// Whether `login_hint` names them: the identity code, or the username (case ignored).
+    pub(crate) fn is_hinted(&self, hint: &str) -> bool {
+        let hint = hint.trim();
+        match self {
+            Someone::Citizen(person) => person.national_id.eq_ignore_ascii_case(hint),
+            Someone::Staff(staff) => staff.username.eq_ignore_ascii_case(hint),
+        }
+    }
+
+    /// What the log may say about them.
+    pub(crate) fn for_log(&self) -> String {
+        match self {
+            Someone::Citizen(person) => mask(&person.national_id),
+            Someone::Staff(staff) => staff.username.clone(),
+        }
+    }
+}
+
+/// Someone with the `sub` the realm gave them.
 pub(crate) struct RealmPerson {
-    pub(crate) person: Person,
+    pub(crate) person: Someone,
     pub(crate) sub: String,
 }
 
@@ -84,6 +133,8 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Realm {
+    pub(crate) flavour: Flavour,
+    /// The realm's settings; a campus realm's are derived from `[mock_idp.campus]`.
     pub(crate) settings: MockIdpSettings,
     /// The public base URL without a trailing slash.
     pub(crate) base: String,
@@ -103,9 +154,10 @@ pub(crate) struct Realm {
 
 impl Realm {
     pub(crate) fn new(
+        flavour: Flavour,
         settings: MockIdpSettings,
         base: String,
-        persons: Vec<Person>,
+        persons: Vec<Someone>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, MockIdpError> {
         let signing = SigningKey::generate(SigningAlg::RS256)
@@ -126,6 +178,7 @@ impl Realm {
             })
             .collect();
         Ok(Self {
+            flavour,
             faults: Mutex::new(FaultState::new(&settings.faults.enabled)),
             settings,
             base,

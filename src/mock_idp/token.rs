@@ -1,5 +1,5 @@
-//! The back-channel endpoints: `token` (code exchange with `private_key_jwt`, ID token issuance)
-//! and `userinfo`.
+//! The back-channel endpoints: `token` (code exchange with `private_key_jwt`, or with the client's
+//! secret in `client_secret_basic` where one is registered; ID token issuance) and `userinfo`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use super::claims::claim_names;
 use super::client::{audience_contains, time_claim};
 use super::faults::{ActiveFaults, Fault, Phase};
 use super::persons::with_wrong_check_character;
-use super::realm::{AccessGrant, IssuedCode, Realm, generate_key, insert_record, lock};
+use super::realm::{AccessGrant, IssuedCode, Realm, Someone, generate_key, insert_record, lock};
 use crate::keys::SigningAlg;
 use crate::oidc::claims::Preset;
 use crate::oidc::jwe;
@@ -160,7 +160,10 @@ async fn exchange(
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("Missing form parameter: grant_type"))?;
-    authenticate_client(realm, &form).await?;
+    match basic_credentials(headers)? {
+        Some(credentials) => authenticate_with_secret(realm, &credentials, &form)?,
+        None => authenticate_client(realm, &form).await?,
+    }
     if grant_type != "authorization_code" {
         return Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -188,6 +191,63 @@ fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
         form.insert(name.into_owned(), value.into_owned());
     }
     Ok(form)
+}
+
+/// The client id and secret of an `Authorization: Basic` header (RFC 6749 §2.3.1: each
+/// form-urlencoded, then joined by `:` and base64-encoded); `None` without such a header.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().unwrap_or_default();
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || OAuthError::invalid_request("Malformed Authorization header");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |text: &str| -> String {
+        url::form_urlencoded::parse(format!("v={text}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// `client_secret_basic`: the registered client and its secret, compared in constant time.
+fn authenticate_with_secret(
+    realm: &Realm,
+    (client_id, secret): &(String, String),
+    form: &HashMap<String, String>,
+) -> Result<(), OAuthError> {
+    let client = &realm.settings.client;
+    if *client_id != client.client_id
+        || form
+            .get("client_id")
+            .is_some_and(|id| *id != client.client_id)
+    {
+        return Err(OAuthError::unknown_client());
+    }
+    let Some(registered) = &client.client_secret else {
+        return Err(OAuthError::unknown_client());
+    };
+    let fingerprint = |text: &str| digest(&SHA256, text.as_bytes());
+    if verify_slices_are_equal(
+        fingerprint(secret).as_ref(),
+        fingerprint(registered).as_ref(),
+    )
+    .is_err()
+    {
+        return Err(OAuthError::unknown_client());
+    }
+    Ok(())
 }
 
 /// `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9).
@@ -439,33 +499,56 @@ fn id_token_claims(
         put("nonce", json!(nonce));
     }
     put("acr", json!(acr));
-    put("azp", json!(settings.client.client_id));
+    if faults.has(Fault::WrongAuthorizedParty) {
+        put("azp", json!(format!("{}-other", settings.client.client_id)));
+    } else {
+        put("azp", json!(settings.client.client_id));
+    }
     put("sid", json!(issued.sid));
     put("at_hash", json!(URL_SAFE_NO_PAD.encode(half_hash)));
     put("typ", json!("ID"));
     for (name, value) in person_claims(realm, issued.person) {
         put(&name, value);
     }
-    let national_id_claim = claim_names(settings.preset).national_id;
-    if faults.has(Fault::MissingNationalId) {
-        claims.remove(national_id_claim);
-    } else if faults.has(Fault::MalformedNationalId) {
-        let malformed = with_wrong_check_character(&person.person.national_id);
-        claims.insert(national_id_claim.to_owned(), json!(malformed));
+    if let Someone::Citizen(citizen) = &person.person {
+        let national_id_claim = claim_names(settings.preset).national_id;
+        if faults.has(Fault::MissingNationalId) {
+            claims.remove(national_id_claim);
+        } else if faults.has(Fault::MalformedNationalId) {
+            let malformed = with_wrong_check_character(&citizen.national_id);
+            claims.insert(national_id_claim.to_owned(), json!(malformed));
+        }
     }
     claims
 }
 
-/// The person's details under the preset's claim names.
+/// The person's details: a test person's under the preset's claim names, a staff member's as a
+/// Keycloak realm with a group mapper sends them.
 fn person_claims(realm: &Realm, person: usize) -> Vec<(String, Value)> {
-    let names = claim_names(realm.settings.preset);
-    let person = &realm.persons[person].person;
-    vec![
-        (names.national_id.to_owned(), json!(person.national_id)),
-        (names.given_name.to_owned(), json!(person.given_name)),
-        (names.family_name.to_owned(), json!(person.family_name)),
-        (names.birthdate.to_owned(), json!(person.birthdate)),
-    ]
+    match &realm.persons[person].person {
+        Someone::Citizen(person) => {
+            let names = claim_names(realm.settings.preset);
+            vec![
+                (names.national_id.to_owned(), json!(person.national_id)),
+                (names.given_name.to_owned(), json!(person.given_name)),
+                (names.family_name.to_owned(), json!(person.family_name)),
+                (names.birthdate.to_owned(), json!(person.birthdate)),
+            ]
+        }
+        Someone::Staff(staff) => {
+            let mut claims = vec![
+                ("preferred_username".to_owned(), json!(staff.username)),
+                ("name".to_owned(), json!(staff.full_name())),
+                ("given_name".to_owned(), json!(staff.given_name)),
+                ("family_name".to_owned(), json!(staff.family_name)),
+                ("groups".to_owned(), json!(staff.groups)),
+            ];
+            if let Some(email) = &staff.email {
+                claims.push(("email".to_owned(), json!(email)));
+            }
+            claims
+        }
+    }
 }
 
 /// Signs the claims with the realm key, or misbehaves as the faults say.

@@ -144,12 +144,12 @@ pub fn verify(
     person(&payload, expect, acr, auth_time)
 }
 
-fn chrono_time(time: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn chrono_time(time: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(time.unix_timestamp(), time.nanosecond())
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
 }
 
-fn raw_payload(jws: &str) -> Result<Map<String, Value>, IdTokenError> {
+pub(crate) fn raw_payload(jws: &str) -> Result<Map<String, Value>, IdTokenError> {
     let payload = jws
         .split('.')
         .nth(1)
@@ -160,7 +160,7 @@ fn raw_payload(jws: &str) -> Result<Map<String, Value>, IdTokenError> {
 
 /// OpenID Connect Core §3.1.3.7 steps 4–5: with several audiences `azp` must be present, and when
 /// present it must be this client.
-fn check_authorized_party(
+pub(crate) fn check_authorized_party(
     payload: &Map<String, Value>,
     client_id: &str,
 ) -> Result<(), IdTokenError> {

@@ -303,7 +303,9 @@ impl RelyingParty {
                 redirect_uri: &self.redirect_uri,
                 client_id: &self.settings.client_id,
                 code_verifier: pending.pkce_verifier.as_deref(),
-                client_assertion: &assertion,
+                client_auth: token::ClientAuthentication::PrivateKeyJwt {
+                    assertion: &assertion,
+                },
             },
         )
         .await

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use reqwest::StatusCode;
 
-use crate::harness::Browser;
+use crate::harness::{Browser, Choice};
 use crate::redis::TempDir;
 
 fn tunnus(args: &[&str]) -> Output {
@@ -428,7 +428,7 @@ async fn dev_mode_runs_from_an_empty_folder_on_its_built_in_files() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-    let browser = Browser::new(service);
+    let browser = Browser::new(service.clone());
     browser.get_path("/").await.assert_status(StatusCode::OK);
     // Tero, the first built-in test person, has the built-in account `tetyra`.
     let callback = browser.identify(0).await;
@@ -439,6 +439,21 @@ async fn dev_mode_runs_from_an_empty_folder_on_its_built_in_files() {
         .await
         .assert_status(StatusCode::OK)
         .assert_contains("tetyra");
+    // The helpdesk channel is on, with the campus realm as the staff's SSO; hd-anna, the first
+    // built-in staff person, is in the helpdesk group.
+    let staff = Browser::new(service);
+    let authorize = staff.start_staff_sign_in().await;
+    assert!(authorize.path().contains("/realms/campus/"), "{authorize}");
+    let callback = staff.at_broker(authorize, Choice::Person(0)).await;
+    staff
+        .get(callback)
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    staff
+        .get_path("/helpdesk")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("Hei, Anna Palvelu!");
     assert!(dev.terminate().success());
 }
 

@@ -53,6 +53,7 @@ refusal_tests! {
     token_with_too_low_assurance_is_refused: Fault::AcrTooLow,
     token_without_identity_code_is_refused: Fault::MissingNationalId,
     token_with_malformed_identity_code_is_refused: Fault::MalformedNationalId,
+    token_for_another_authorized_party_is_refused: Fault::WrongAuthorizedParty,
 }
 
 #[tokio::test]

@@ -14,8 +14,12 @@ use tunnus::clock::ManualClock;
 use tunnus::config::Settings;
 use tunnus::directory::Directory;
 use tunnus::directory::memory::MemoryDirectory;
+use tunnus::helpdesk::sso::settings::ClientAuth;
 use tunnus::keys::{ServiceKeys, SigningAlg};
-use tunnus::mock_idp::{self, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person};
+use tunnus::mock_idp::{
+    self, CampusSettings, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person,
+    StaffPerson,
+};
 use tunnus::oidc::claims::Preset;
 use tunnus::oidc::jwe::{ContentEncryption, KeyManagementAlg};
 use tunnus::store::MemoryStore;
@@ -46,6 +50,31 @@ pub struct Options {
     pub keys: Option<Arc<ServiceKeys>>,
     /// The keys the broker has registered for the service, instead of the service's public JWKS.
     pub broker_jwks: Option<serde_json::Value>,
+    /// Turns the helpdesk channel on, with the mock broker's campus realm as the campus SSO staff
+    /// sign in with.
+    pub helpdesk: Option<HelpdeskSso>,
+}
+
+/// How the helpdesk channel's staff sign-in is set up (see [`Options::helpdesk`]). The channel's
+/// rules are those of the development settings: `helpdesk` issues for students, partners and
+/// external accounts, `hr` for staff, `it-security` also for privileged accounts; `helpdesk` and
+/// `hr` members may sign in.
+#[derive(Clone)]
+pub struct HelpdeskSso {
+    /// How the service authenticates at the campus realm: a client secret (in a file readable by
+    /// its owner only) or the service's signing key.
+    pub client_auth: ClientAuth,
+    /// Staff groups from the directory (`groups_from = "directory"`) rather than the ID token.
+    pub groups_from_directory: bool,
+}
+
+impl Default for HelpdeskSso {
+    fn default() -> Self {
+        Self {
+            client_auth: ClientAuth::ClientSecretBasic,
+            groups_from_directory: false,
+        }
+    }
 }
 
 impl Default for Options {
@@ -64,6 +93,7 @@ impl Default for Options {
             store: None,
             keys: None,
             broker_jwks: None,
+            helpdesk: None,
         }
     }
 }
@@ -82,6 +112,11 @@ pub struct TestApp {
     /// The running service's state, for reaching its use cases directly (e.g. issuing a code as
     /// staff would).
     pub state: tunnus::app::AppState,
+    /// The campus realm's faults and counters, with [`Options::helpdesk`].
+    pub campus: Option<MockControls>,
+    /// The campus realm's staff persons, with [`Options::helpdesk`].
+    pub staff: Vec<StaffPerson>,
+    _files: Option<TempFolder>,
     audit: Arc<Mutex<Vec<u8>>>,
     waiting_broker: Mutex<Option<(MockIdp, oneshot::Receiver<()>)>>,
     _stop: Vec<oneshot::Sender<()>>,
@@ -103,6 +138,27 @@ pub fn write_secret(path: &std::path::Path, contents: impl AsRef<[u8]>) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, contents).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A folder of the test's own, removed when the test's app goes.
+struct TempFolder(std::path::PathBuf);
+
+impl TempFolder {
+    fn new(name: &str) -> TempFolder {
+        let path = std::env::temp_dir().join(format!(
+            "tunnus-it-{name}-{}-{}",
+            std::process::id(),
+            tunnus::random::short_id()
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        TempFolder(path)
+    }
+}
+
+impl Drop for TempFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
@@ -150,11 +206,35 @@ impl TestApp {
                 alg: options.alg,
                 enc: options.enc,
             });
+        let secret = tunnus::random::token();
+        if options.helpdesk.is_some() {
+            let mut campus = CampusSettings::default();
+            campus.client.client_id = "tunnus-helpdesk-test".to_owned();
+            campus.client.redirect_uris =
+                vec![service_url.join("/helpdesk/callback").unwrap().to_string()];
+            campus.client.client_secret = Some(secret.clone());
+            campus.client.jwks = Some(keys.public_jwks(options.alg));
+            mock_settings.campus = Some(campus);
+        }
         let mock = MockIdp::bind(mock_settings, persons.clone(), clock.clone())
             .await
             .unwrap();
         let issuer = mock.issuer();
         let controls = mock.controls();
+        let (helpdesk_toml, files) = match &options.helpdesk {
+            Some(sso) => {
+                let files = TempFolder::new("sso");
+                let secret_file = files.0.join("campus-secret");
+                write_secret(&secret_file, format!("{secret}\n"));
+                (
+                    helpdesk_toml(sso, &mock.campus_issuer().unwrap(), &secret_file),
+                    Some(files),
+                )
+            }
+            None => (String::new(), None),
+        };
+        let campus = mock.campus_controls();
+        let staff = mock.campus_staff();
 
         let toml = format!(
             r#"
@@ -184,7 +264,7 @@ impl TestApp {
             alg = options.alg.as_str(),
             enc = options.enc.as_str(),
         );
-        let settings = merge_toml(&toml, &options.service_toml);
+        let settings = merge_toml(&format!("{toml}\n{helpdesk_toml}"), &options.service_toml);
         let (store, memory): (Arc<dyn tunnus::store::Store>, _) = match options.store.clone() {
             Some(given) => (given, None),
             None => {
@@ -237,6 +317,9 @@ impl TestApp {
             persons,
             directory,
             state,
+            campus,
+            staff,
+            _files: files,
             audit: audit_log,
             waiting_broker: Mutex::new(waiting_broker),
             _stop: vec![stop_mock, stop_app],
@@ -260,6 +343,33 @@ impl TestApp {
             .unwrap_or_else(|| panic!("{hetu} is not in config/mock-persons.toml"))
     }
 
+    /// The index of the staff person `username` on the campus realm's login page.
+    pub fn staff_person(&self, username: &str) -> usize {
+        self.staff
+            .iter()
+            .position(|p| p.username == username)
+            .unwrap_or_else(|| panic!("{username} is not a staff person of the campus realm"))
+    }
+
+    /// Signs `username` in at `/helpdesk` in `browser` through the campus realm's login page;
+    /// returns the service's answer to the callback.
+    pub async fn sign_in_staff(&self, browser: &Browser, username: &str) -> Page {
+        let authorize = browser.start_staff_sign_in().await;
+        let callback = browser
+            .at_broker(authorize, Choice::Person(self.staff_person(username)))
+            .await;
+        browser.get(callback).await
+    }
+
+    /// A new browser with `username` signed in at `/helpdesk`.
+    pub async fn staff_browser(&self, username: &str) -> Browser {
+        let browser = self.browser();
+        let answer = self.sign_in_staff(&browser, username).await;
+        answer.assert_status(StatusCode::SEE_OTHER);
+        assert_eq!(answer.location().path(), "/helpdesk");
+        browser
+    }
+
     /// Starts answering at the broker's address (see [`Options::delay_broker`]).
     pub fn start_broker(&self) {
         if let Some((mock, stopped)) = self.waiting_broker.lock().unwrap().take() {
@@ -281,6 +391,42 @@ impl TestApp {
         let keys = store.keys();
         assert!(keys.is_empty(), "the store still holds {keys:?}");
     }
+}
+
+/// The `[helpdesk]` settings of [`Options::helpdesk`].
+fn helpdesk_toml(sso: &HelpdeskSso, issuer: &str, secret_file: &std::path::Path) -> String {
+    let client_auth = match sso.client_auth {
+        ClientAuth::ClientSecretBasic => format!(
+            "client_auth = \"client_secret_basic\"\nclient_secret_file = \"{}\"",
+            secret_file.display()
+        ),
+        ClientAuth::PrivateKeyJwt => "client_auth = \"private_key_jwt\"".to_owned(),
+    };
+    let groups_from = if sso.groups_from_directory {
+        "directory"
+    } else {
+        "claim"
+    };
+    format!(
+        r#"
+        [helpdesk]
+        enabled = true
+        privileged_staff_groups = ["it-security"]
+        [[helpdesk.rules]]
+        staff_group = "helpdesk"
+        categories = ["student", "partner", "external"]
+        [[helpdesk.rules]]
+        staff_group = "hr"
+        categories = ["staff"]
+        [helpdesk.sso]
+        issuer = "{issuer}"
+        client_id = "tunnus-helpdesk-test"
+        {client_auth}
+        groups_from = "{groups_from}"
+        staff_groups = ["helpdesk", "hr"]
+        http_timeout = "5s"
+        "#
+    )
 }
 
 fn serve_broker(mock: MockIdp, stopped: oneshot::Receiver<()>) {
@@ -455,6 +601,21 @@ impl Browser {
             answer.body
         );
         answer.location()
+    }
+
+    /// The staff sign-in page → its button → the campus SSO's authorization URL.
+    pub async fn start_staff_sign_in(&self) -> Url {
+        let page = self.get_path("/helpdesk").await;
+        page.assert_status(StatusCode::OK);
+        let csrf = page.field("csrf");
+        let started = self
+            .post_form(
+                self.base.join("/helpdesk/login").unwrap(),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        started.assert_status(StatusCode::SEE_OTHER);
+        started.location()
     }
 
     /// The whole identification as person `index`, ending with the service's answer to the callback.
