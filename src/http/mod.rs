@@ -40,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route("/helpdesk/login", post(helpdesk::sign_in::start))
         .route("/helpdesk/callback", get(helpdesk::sign_in::finish))
         .route("/helpdesk/logout", post(helpdesk::sign_in::sign_out))
+        .route("/helpdesk/search", post(helpdesk::accounts::search))
+        .route("/helpdesk/issue", post(helpdesk::accounts::issue))
+        .route("/helpdesk/print", post(helpdesk::accounts::print))
+        .route("/helpdesk/revoke", post(helpdesk::accounts::revoke))
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(

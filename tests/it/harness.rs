@@ -412,6 +412,8 @@ fn helpdesk_toml(sso: &HelpdeskSso, issuer: &str, secret_file: &std::path::Path)
         [helpdesk]
         enabled = true
         privileged_staff_groups = ["it-security"]
+        [helpdesk.letters]
+        sender = ["Esimerkin yliopisto", "Käyttäjätuki", "PL 1", "00014 ESIMERKIN YLIOPISTO"]
         [[helpdesk.rules]]
         staff_group = "helpdesk"
         categories = ["student", "partner", "external"]
@@ -499,6 +501,15 @@ impl Page {
         assert_eq!(
             self.status, status,
             "unexpected status; body:\n{}",
+            self.body
+        );
+        self
+    }
+
+    pub fn assert_not_contains(&self, text: &str) -> &Self {
+        assert!(
+            !self.body.contains(text),
+            "page has {text:?}:\n{}",
             self.body
         );
         self

@@ -13,6 +13,7 @@ mod directory;
 mod directory_contract;
 mod faults;
 mod flow;
+mod helpdesk_pages;
 mod helpdesk_sso;
 mod integrity;
 mod letters;

@@ -11,9 +11,10 @@
 //! - [`sign_in`]: `GET /helpdesk` (the sign-in page, or the staff home page when signed in),
 //!   `POST /helpdesk/login`, `GET /helpdesk/callback` (the redirect URI registered at the campus
 //!   SSO) and `POST /helpdesk/logout`;
-//! - [`home`]: the page a signed-in staff member lands on.
+//! - [`accounts`]: the signed-in staff member's pages: the search (home) page, issuing, printing
+//!   and revoking codes.
 
-pub mod home;
+pub mod accounts;
 pub mod sign_in;
 
 pub use crate::helpdesk::sso::session::StaffSession;

@@ -1,0 +1,619 @@
+//! The signed-in staff member's pages: find an account (`POST /helpdesk/search`), record the
+//! identity check and issue a code (`POST /helpdesk/issue`), print its document
+//! (`POST /helpdesk/print`), revoke an open code (`POST /helpdesk/revoke`). Searches and codes travel
+//! in form bodies, never in URLs: identity codes must not land in browser histories or access logs.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use super::StaffSession;
+use super::sign_in::{SignedInStaff, check_csrf};
+use crate::account::Context;
+use crate::app::AppState;
+use crate::directory::AccountState;
+use crate::helpdesk::codes::{Delivery, Document, Ended, Ending, IdentityCheck, IssuedCode};
+use crate::helpdesk::{Found, Helpdesk, HelpdeskError, NotAllowed, SearchError};
+use crate::http::KeepBody;
+use crate::http::client_ip::ClientIp;
+use crate::http::error::{AppError, ErrorKind};
+use crate::http::middleware::RequestId;
+use crate::http::pages::{PageContext, render};
+use crate::i18n::{Lang, Texts};
+
+fn channel(state: &AppState) -> Result<&Helpdesk, AppError> {
+    state
+        .helpdesk
+        .as_deref()
+        .ok_or_else(|| AppError::new(ErrorKind::NotFound, "the helpdesk channel is off"))
+}
+
+/// One account on the results page.
+pub struct AccountView {
+    name: String,
+    username: String,
+    category: String,
+    state: String,
+    open_code: String,
+    has_open_code: bool,
+    last_end: Option<String>,
+    /// Why the staff member may not issue a code, if they may not.
+    refusal: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "helpdesk/search.html")]
+pub struct SearchPage<'a> {
+    page: PageContext<'a>,
+    greeting: String,
+    csrf: &'a str,
+    query: String,
+    searched: bool,
+    accounts: Vec<AccountView>,
+    note: Option<&'a str>,
+    problem: Option<&'a str>,
+    problem_field: &'static str,
+    documents: Vec<(&'static str, &'a str)>,
+    deliveries: Vec<(&'static str, &'a str)>,
+    languages: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "helpdesk/issued.html")]
+pub struct IssuedPage<'a> {
+    page: PageContext<'a>,
+    csrf: &'a str,
+    username: String,
+    code: String,
+    delivery: &'static str,
+    delivery_name: &'a str,
+    valid_until: String,
+    person_lang: &'static str,
+    campus: String,
+    pick_up: String,
+    address: String,
+}
+
+fn date(t: &Texts, unix: i64) -> String {
+    let _ = t;
+    let local = crate::clock::finnish_time(
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+    );
+    format!(
+        "{}.{}.{} {:02}.{:02}",
+        local.day(),
+        u8::from(local.month()),
+        local.year(),
+        local.hour(),
+        local.minute()
+    )
+}
+
+fn delivery_name(t: &Texts, delivery: Delivery) -> &str {
+    match delivery {
+        Delivery::InPerson => &t.staff_delivery_in_person,
+        Delivery::Janitor => &t.staff_delivery_janitor,
+        Delivery::Letter => &t.staff_delivery_letter,
+    }
+}
+
+fn not_allowed_text(t: &Texts, reason: NotAllowed) -> &str {
+    match reason {
+        NotAllowed::Category => &t.staff_not_allowed_category,
+        NotAllowed::Privileged => &t.staff_not_allowed_privileged,
+        NotAllowed::Disabled => &t.staff_not_allowed_disabled,
+        NotAllowed::Check => &t.staff_not_allowed_check,
+    }
+}
+
+fn open_code_text(t: &Texts, code: &IssuedCode) -> String {
+    t.staff_open_code_text
+        .replace("{delivery}", delivery_name(t, code.delivery))
+        .replace("{staff}", &code.issued_by)
+        .replace("{date}", &date(t, code.expires_at))
+}
+
+fn ended_text(t: &Texts, ended: &Ended) -> String {
+    let ending = match ended.ending {
+        Ending::Redeemed => &t.staff_ending_redeemed,
+        Ending::RevokedByStaff => &t.staff_ending_revoked_by_staff,
+        Ending::Replaced => &t.staff_ending_replaced,
+        Ending::TooManyWrongTries => &t.staff_ending_too_many_wrong_tries,
+        Ending::Expired => &t.staff_ending_expired,
+    };
+    t.staff_last_code_text
+        .replace("{ending}", ending)
+        .replace("{date}", &date(t, ended.at))
+}
+
+fn view(t: &Texts, found: Found) -> AccountView {
+    let account = found.account;
+    let state = if account.locked {
+        t.staff_state_locked.clone()
+    } else {
+        match account.state {
+            AccountState::Active => t.staff_state_active.clone(),
+            AccountState::PendingActivation => t.staff_state_pending.clone(),
+            AccountState::Disabled => t.staff_state_disabled.clone(),
+        }
+    };
+    AccountView {
+        name: format!("{} {}", account.given_name, account.family_name)
+            .trim()
+            .to_owned(),
+        username: account.username,
+        category: account.category,
+        state,
+        open_code: found.open_code.as_ref().map_or_else(
+            || t.staff_no_open_code.clone(),
+            |code| open_code_text(t, code),
+        ),
+        has_open_code: found.open_code.is_some(),
+        last_end: found.last_end.as_ref().map(|ended| ended_text(t, ended)),
+        refusal: found
+            .may_issue
+            .err()
+            .map(|reason| not_allowed_text(t, reason).to_owned()),
+    }
+}
+
+/// What a search page shows besides the form.
+struct Shown<'a> {
+    query: String,
+    results: Option<Vec<Found>>,
+    note: Option<&'a str>,
+    problem: Option<&'a str>,
+    problem_field: &'static str,
+}
+
+fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Shown<'_>) -> Response {
+    let t = state.catalog.texts(lang);
+    let status = if shown.problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let searched = shown.results.is_some();
+    let page = SearchPage {
+        page: state.page_context(lang, "/helpdesk"),
+        greeting: t.staff_greeting.replace("{name}", &session.staff.name),
+        csrf: &session.csrf,
+        query: shown.query,
+        searched,
+        accounts: shown
+            .results
+            .unwrap_or_default()
+            .into_iter()
+            .map(|found| view(t, found))
+            .collect(),
+        note: shown.note,
+        problem: shown.problem,
+        problem_field: shown.problem_field,
+        documents: Document::ALL
+            .into_iter()
+            .map(|document| {
+                let name = match document {
+                    Document::Passport => &t.staff_document_passport,
+                    Document::IdentityCard => &t.staff_document_identity_card,
+                    Document::DrivingLicence => &t.staff_document_driving_licence,
+                    Document::ResidencePermit => &t.staff_document_residence_permit,
+                };
+                (document.as_str(), name.as_str())
+            })
+            .collect(),
+        deliveries: Delivery::ALL
+            .into_iter()
+            .map(|delivery| (delivery.as_str(), delivery_name(t, delivery)))
+            .collect(),
+        languages: Lang::ALL
+            .into_iter()
+            .map(|other| {
+                (
+                    other.code(),
+                    state.catalog.texts(other).language_name.clone(),
+                )
+            })
+            .collect(),
+    };
+    let mut response = render(status, &page);
+    response.extensions_mut().insert(KeepBody);
+    response
+}
+
+/// `GET /helpdesk` for a signed-in staff member: the search form.
+pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
+    search_page(
+        state,
+        lang,
+        session,
+        Shown {
+            query: String::new(),
+            results: None,
+            note: None,
+            problem: None,
+            problem_field: "q",
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SearchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    q: String,
+}
+
+/// `POST /helpdesk/search`
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    SignedInStaff(session): SignedInStaff,
+    headers: HeaderMap,
+    Form(form): Form<SearchForm>,
+) -> Result<Response, AppError> {
+    let helpdesk = channel(&state)?;
+    check_csrf(&state, &headers, &session, &form.csrf)?;
+    let t = state.catalog.texts(lang);
+    let search = match helpdesk.search(&form.q) {
+        Ok(search) => search,
+        Err(problem) => {
+            let text = match problem {
+                SearchError::Empty => &t.staff_search_empty,
+                SearchError::InvalidNationalId => &t.staff_search_invalid_id,
+            };
+            return Ok(search_page(
+                &state,
+                lang,
+                &session,
+                Shown {
+                    query: form.q.chars().take(128).collect(),
+                    results: None,
+                    note: None,
+                    problem: Some(text),
+                    problem_field: "q",
+                },
+            ));
+        }
+    };
+    let results = helpdesk.find(&session.staff, &search).await?;
+    // An identity code is not shown back in the form: it has done its work.
+    let query = match search {
+        crate::helpdesk::Search::Username(username) => username,
+        crate::helpdesk::Search::NationalId(_) => String::new(),
+    };
+    Ok(search_page(
+        &state,
+        lang,
+        &session,
+        Shown {
+            query,
+            results: Some(results),
+            note: None,
+            problem: None,
+            problem_field: "q",
+        },
+    ))
+}
+
+/// The results page of one username, after issuing or revoking.
+async fn results_for(
+    state: &AppState,
+    helpdesk: &Helpdesk,
+    lang: Lang,
+    session: &StaffSession,
+    username: &str,
+    note: Option<&str>,
+    problem: Option<&str>,
+) -> Result<Response, AppError> {
+    let search = crate::helpdesk::Search::Username(username.to_owned());
+    let results = helpdesk.find(&session.staff, &search).await?;
+    Ok(search_page(
+        state,
+        lang,
+        session,
+        Shown {
+            query: username.to_owned(),
+            results: Some(results),
+            note,
+            problem,
+            problem_field: "q",
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    document: String,
+    #[serde(default)]
+    country: String,
+    photo_compared: Option<String>,
+    #[serde(default)]
+    delivery: String,
+    #[serde(default)]
+    lang: String,
+    #[serde(default)]
+    campus: String,
+    #[serde(default)]
+    pick_up: String,
+    #[serde(default)]
+    address: String,
+}
+
+/// Address lines as staff typed them: trimmed, blank ones left out.
+fn address_lines(address: &str) -> Vec<String> {
+    address
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /helpdesk/issue`: records the identity check and issues a code, shown once.
+pub async fn issue(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
+    SignedInStaff(session): SignedInStaff,
+    headers: HeaderMap,
+    Form(form): Form<IssueForm>,
+) -> Result<Response, AppError> {
+    let helpdesk = channel(&state)?;
+    check_csrf(&state, &headers, &session, &form.csrf)?;
+    let t = state.catalog.texts(lang);
+    let Some(account) = helpdesk.account(&form.username).await? else {
+        return Err(AppError::new(
+            ErrorKind::BadRequest,
+            "issue form for an account that is not found",
+        ));
+    };
+    let delivery = Delivery::parse(&form.delivery)
+        .ok_or_else(|| AppError::new(ErrorKind::BadRequest, "unknown delivery way"))?;
+    let person_lang = Lang::from_code(&form.lang).unwrap_or(lang);
+    let problem = match delivery {
+        Delivery::Janitor if form.campus.trim().is_empty() || form.pick_up.trim().is_empty() => {
+            Some(t.staff_janitor_needs.as_str())
+        }
+        Delivery::Letter if address_lines(&form.address).len() < 2 => {
+            Some(t.staff_letter_needs.as_str())
+        }
+        _ => None,
+    };
+    let document = Document::parse(&form.document);
+    let country = form.country.trim().to_uppercase();
+    let check = match document {
+        Some(document) => IdentityCheck {
+            document,
+            country,
+            photo_compared: form.photo_compared.as_deref() == Some("yes"),
+        },
+        None => {
+            return Err(AppError::new(
+                ErrorKind::BadRequest,
+                "unknown identity document",
+            ));
+        }
+    };
+    if problem.is_some() {
+        return results_for(
+            &state,
+            helpdesk,
+            lang,
+            &session,
+            &account.username,
+            None,
+            problem,
+        )
+        .await;
+    }
+    let client = client_ip.to_string();
+    let context = Context {
+        client_ip: &client,
+        request_id: &request_id.0,
+    };
+    let (code, issued) = match helpdesk
+        .issue(&session.staff, &account, delivery, check, context)
+        .await
+    {
+        Ok(issued) => issued,
+        Err(HelpdeskError::NotAllowed(reason)) => {
+            return results_for(
+                &state,
+                helpdesk,
+                lang,
+                &session,
+                &account.username,
+                None,
+                Some(not_allowed_text(t, reason)),
+            )
+            .await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let page = IssuedPage {
+        page: state.page_context(lang, "/helpdesk"),
+        csrf: &session.csrf,
+        username: issued.username.clone(),
+        code: code.grouped(),
+        delivery: delivery.as_str(),
+        delivery_name: delivery_name(t, delivery),
+        valid_until: date(t, issued.expires_at),
+        person_lang: person_lang.code(),
+        campus: form.campus.trim().to_owned(),
+        pick_up: form.pick_up.trim().to_owned(),
+        address: address_lines(&form.address).join("\n"),
+    };
+    let mut response = render(StatusCode::OK, &page);
+    response.extensions_mut().insert(KeepBody);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct PrintForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    delivery: String,
+    #[serde(default)]
+    lang: String,
+    #[serde(default)]
+    campus: String,
+    #[serde(default)]
+    pick_up: String,
+    #[serde(default)]
+    address: String,
+}
+
+/// `POST /helpdesk/print`: the document of the open code, as a PDF to print.
+pub async fn print(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
+    SignedInStaff(session): SignedInStaff,
+    headers: HeaderMap,
+    Form(form): Form<PrintForm>,
+) -> Result<Response, AppError> {
+    use crate::helpdesk::letter::Delivery as Printed;
+    let helpdesk = channel(&state)?;
+    check_csrf(&state, &headers, &session, &form.csrf)?;
+    let t = state.catalog.texts(lang);
+    let printed = match Delivery::parse(&form.delivery) {
+        Some(Delivery::InPerson) => Printed::InPerson,
+        Some(Delivery::Janitor) => Printed::Janitor {
+            campus: form.campus.trim().to_owned(),
+            pick_up_point: form.pick_up.trim().to_owned(),
+        },
+        Some(Delivery::Letter) => Printed::RegisteredLetter {
+            address: address_lines(&form.address),
+        },
+        None => {
+            return Err(AppError::new(ErrorKind::BadRequest, "unknown delivery way"));
+        }
+    };
+    let person_lang = Lang::from_code(&form.lang).unwrap_or(lang);
+    let client = client_ip.to_string();
+    let context = Context {
+        client_ip: &client,
+        request_id: &request_id.0,
+    };
+    let printed = helpdesk
+        .print(
+            &session.staff,
+            &form.username,
+            &form.code,
+            printed,
+            person_lang,
+            context,
+        )
+        .await;
+    let pdf = match printed {
+        Ok(Some(pdf)) => pdf,
+        Ok(None) => {
+            return results_for(
+                &state,
+                helpdesk,
+                lang,
+                &session,
+                &form.username,
+                None,
+                Some(&t.staff_code_not_open),
+            )
+            .await;
+        }
+        Err(HelpdeskError::Document(detail)) => {
+            tracing::info!(%detail, "a code's document could not be printed");
+            return results_for(
+                &state,
+                helpdesk,
+                lang,
+                &session,
+                &form.username,
+                None,
+                Some(&t.staff_print_problem),
+            )
+            .await;
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let filename: String = form
+        .username
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    let disposition =
+        HeaderValue::from_str(&format!("attachment; filename=\"tunnus-{filename}.pdf\""))
+            .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+}
+
+/// `POST /helpdesk/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
+    SignedInStaff(session): SignedInStaff,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, AppError> {
+    let helpdesk = channel(&state)?;
+    check_csrf(&state, &headers, &session, &form.csrf)?;
+    let t = state.catalog.texts(lang);
+    let client = client_ip.to_string();
+    let context = Context {
+        client_ip: &client,
+        request_id: &request_id.0,
+    };
+    let revoked = helpdesk
+        .revoke(&session.staff, &form.username, context)
+        .await?;
+    let note = if revoked.is_some() {
+        &t.staff_revoked
+    } else {
+        &t.staff_nothing_to_revoke
+    };
+    results_for(
+        &state,
+        helpdesk,
+        lang,
+        &session,
+        &form.username,
+        Some(note),
+        None,
+    )
+    .await
+}
