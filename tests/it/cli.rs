@@ -208,6 +208,63 @@ fn check_config_accepts_the_production_example_with_its_files_in_place() {
     }
 }
 
+/// The example's helpdesk section, commented out as shipped, is valid once uncommented: every
+/// `# key = value` and `# [table]` line of it taken in, and its files in place.
+#[test]
+fn the_example_s_helpdesk_section_checks_once_uncommented() {
+    let files = ExampleFiles::new("example-helpdesk");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let shipped = std::fs::read_to_string(format!("{root}/config/example.toml")).unwrap();
+    let start = shipped
+        .find("# [helpdesk]\n")
+        .expect("the example documents [helpdesk]");
+    let end = shipped[start..]
+        .find("\n[")
+        .map_or(shipped.len(), |i| start + i + 1);
+    let uncommented: Vec<String> = shipped[start..end]
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest)
+                if rest.starts_with('[')
+                    || rest.split_once(" = ").is_some_and(|(key, _)| {
+                        key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    }) =>
+            {
+                rest.to_owned()
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    let config = format!(
+        "{}{}\n{}",
+        &shipped[..start],
+        uncommented.join("\n"),
+        &shipped[end..]
+    );
+    assert!(config.contains("\n[helpdesk]\nenabled = true"), "{config}");
+    let file = files.dir.path().join("example-helpdesk.toml");
+    std::fs::write(&file, config).unwrap();
+    let secret = |name: &str| {
+        let path = files.dir.path().join(name);
+        crate::harness::write_secret(&path, tunnus::random::token());
+        path.to_str().unwrap().to_owned()
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tunnus"));
+    command
+        .args(["check-config", "--config", file.to_str().unwrap()])
+        .env_remove("TUNNUS_BROKER__ISSUER")
+        .env("TUNNUS_HELPDESK__CODE_KEY_FILE", secret("code-key"))
+        .env(
+            "TUNNUS_HELPDESK__SSO__CLIENT_SECRET_FILE",
+            secret("helpdesk-sso-secret"),
+        );
+    for (name, value) in &files.env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+}
+
 /// A secret file its group or others may read is refused at start, naming the key, the file and
 /// the fix; `serve` says the same.
 #[test]
