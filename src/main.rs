@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use tunnus::app::{App, Dependencies};
 use tunnus::clock::SystemClock;
 use tunnus::config::{Mode, Settings};
+use tunnus::directory::ldap::probe::{Needs, Outcome};
+use tunnus::directory::{DirectoryKind, LdapDirectory};
 use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{self, MockIdp};
 use tunnus::oidc::jwe::KeyManagementAlg;
@@ -48,13 +50,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Check a settings file and exit, without serving.
+    /// Check a settings file and exit, without serving. With an LDAP directory, also bind as the
+    /// service account and report the rights it lacks (reading only, never writing).
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
         /// Check as development settings (`tunnus dev`) instead of production ones.
         #[arg(long)]
         dev: bool,
+        /// Check the settings and the files only: do not contact the directory.
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -133,7 +139,11 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(mock(settings.mock_idp))
         }
         Command::Keys { command } => keys(command),
-        Command::CheckConfig { config, dev } => {
+        Command::CheckConfig {
+            config,
+            dev,
+            offline,
+        } => {
             let mut settings = Settings::load(Some(&config))?;
             let mode = if dev { Mode::Dev } else { Mode::Serve };
             if mode == Mode::Dev && settings.broker.issuer.is_none() {
@@ -149,10 +159,44 @@ fn run(cli: Cli) -> Result<()> {
                     sso.client_id = "tunnus-helpdesk".into();
                 }
             }
-            runtime()?.block_on(settings.check(mode))?;
+            let runtime = runtime()?;
+            runtime.block_on(settings.check(mode))?;
+            if !offline && settings.directory.kind == DirectoryKind::Ldap {
+                runtime.block_on(probe_directory(&settings))?;
+            }
             output!("{}: ok", config.display())?;
             Ok(())
         }
+    }
+}
+
+/// Binds to the LDAP directory as the service account and prints what it may and may not do; an
+/// error when anything the settings need is missing.
+async fn probe_directory(settings: &Settings) -> Result<()> {
+    let ldap = &settings.directory.ldap;
+    let directory = LdapDirectory::new(ldap, Arc::new(SystemClock)).context("directory.ldap")?;
+    let needs = Needs {
+        unlock: settings.accounts.reset_unlocks,
+    };
+    let report = directory
+        .probe(needs)
+        .await
+        .context("directory: the service account cannot use the directory")?;
+    let url = ldap.url.as_ref().map(url::Url::as_str).unwrap_or_default();
+    output!("directory {url} as {}:", ldap.bind_dn)?;
+    for finding in &report.findings {
+        match &finding.outcome {
+            Outcome::Ok => output!("  ok       {}", finding.check)?,
+            Outcome::Missing { fix } => output!("  MISSING  {}: {fix}", finding.check)?,
+            Outcome::Unknown { why } => output!("  unknown  {}: {why}", finding.check)?,
+        }
+    }
+    match report.missing_count() {
+        0 => Ok(()),
+        missing => bail!(
+            "directory: the service account lacks {missing} of what the settings need (MISSING \
+             above); nothing was written"
+        ),
     }
 }
 

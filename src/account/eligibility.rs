@@ -304,6 +304,7 @@ mod tests {
         Account {
             id: AccountId::new("x".to_owned()),
             username: "x".into(),
+            login_name: None,
             given_name: "X".into(),
             family_name: "Y".into(),
             category: category.into(),

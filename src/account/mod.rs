@@ -302,6 +302,7 @@ impl AccountService {
             acr: Some(identity.acr.clone()),
             account: eligible.account.id.clone(),
             username: eligible.account.username.clone(),
+            login_name: eligible.account.login_name.clone(),
             given_name: identity.given_name,
             family_name: identity.family_name,
             birth_date: Some(identity.national_id.birth_date()),
@@ -378,6 +379,7 @@ impl AccountService {
             acr: None,
             account: account.id.clone(),
             username: account.username.clone(),
+            login_name: account.login_name.clone(),
             given_name: account.given_name.clone(),
             family_name: account.family_name.clone(),
             birth_date: None,
@@ -692,6 +694,7 @@ impl AccountService {
             Ok(()) => {
                 let done = Done {
                     username: session.username.clone(),
+                    login_name: session.login_name.clone(),
                     purpose: grant.purpose,
                     at: self.clock.now().unix_timestamp(),
                     expires_at: self.sessions.expiry(session::DONE_TTL),

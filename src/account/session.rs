@@ -167,6 +167,9 @@ pub struct Session {
     pub acr: Option<String>,
     pub account: AccountId,
     pub username: String,
+    /// [`crate::directory::Account::login_name`], shown instead of `username`.
+    #[serde(default)]
+    pub login_name: Option<String>,
     pub given_name: String,
     pub family_name: String,
     pub birth_date: Option<Date>,
@@ -191,6 +194,8 @@ pub struct Grant {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Done {
     pub username: String,
+    #[serde(default)]
+    pub login_name: Option<String>,
     pub purpose: Purpose,
     /// When the password was written (unix time).
     pub at: i64,

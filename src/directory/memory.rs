@@ -109,6 +109,9 @@ struct SeedAccount {
     groups: Vec<String>,
     #[serde(default)]
     locked: bool,
+    /// The name to sign in with, when it is not the username (see [`Account::login_name`]).
+    #[serde(default)]
+    login_name: Option<String>,
 }
 
 fn active() -> AccountState {
@@ -246,6 +249,7 @@ impl MemoryDirectory {
                 account: Account {
                     id: AccountId::new(entry.username.clone()),
                     username: entry.username,
+                    login_name: entry.login_name,
                     given_name: entry.given_name,
                     family_name: entry.family_name,
                     category: entry.category,

@@ -63,6 +63,10 @@ pub enum AccountState {
 pub struct Account {
     pub id: AccountId,
     pub username: String,
+    /// The name the person signs in with, where the directory keeps it apart from `username` and
+    /// is configured to show it (Active Directory's `userPrincipalName`, `name@example.fi`): the
+    /// pages show it instead of `username`.
+    pub login_name: Option<String>,
     pub given_name: String,
     pub family_name: String,
     /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.
@@ -122,6 +126,9 @@ pub enum PolicyRefusal {
     RecentlyUsed,
     /// The password was changed a moment ago and may not change again yet.
     ChangedTooRecently,
+    /// Active Directory's password rule, whose refusal does not say which part failed: the length,
+    /// the complexity (three kinds of characters, not the account's name) or the history.
+    LengthComplexityOrHistory,
     /// Refused for a reason the directory did not make clear.
     Other,
 }

@@ -155,7 +155,7 @@ fn form_page(state: &AppState, lang: Lang, session: &Session, problems: &Problem
         name: format!("{} {}", session.given_name, session.family_name)
             .trim()
             .to_owned(),
-        username: &session.username,
+        username: session.login_name.as_deref().unwrap_or(&session.username),
         csrf: &session.csrf,
         terms_url: state.settings.ui.terms_url.as_ref().map(url::Url::as_str),
         rules,
@@ -220,6 +220,7 @@ fn directory_text(t: &Texts, refusal: PolicyRefusal) -> &str {
         PolicyRefusal::TooSimple => &t.directory_too_simple,
         PolicyRefusal::RecentlyUsed => &t.directory_recent,
         PolicyRefusal::ChangedTooRecently => &t.directory_too_soon,
+        PolicyRefusal::LengthComplexityOrHistory => &t.directory_rules,
         PolicyRefusal::Other => &t.directory_other,
     }
 }
@@ -270,7 +271,7 @@ fn done_page(
         title,
         text,
         next: &t.done_next,
-        username: &done.username,
+        username: done.login_name.as_deref().unwrap_or(&done.username),
         continue_url,
     };
     let mut response = render(status, &page);

@@ -145,6 +145,7 @@ pub struct Texts {
     pub directory_too_simple: String,
     pub directory_recent: String,
     pub directory_too_soon: String,
+    pub directory_rules: String,
     pub directory_other: String,
     pub activated_title: String,
     pub activated_text: String,

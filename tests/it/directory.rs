@@ -636,18 +636,19 @@ async fn a_base_dn_that_does_not_exist_is_misconfiguration() {
 }
 
 #[tokio::test]
-async fn active_directory_flavour_is_refused_without_ldaps_at_build() {
+async fn active_directory_flavour_is_refused_over_plain_ldap_at_build() {
     let slapd = shared();
     let settings = LdapSettings {
         flavour: Flavour::ActiveDirectory,
+        starttls: Some(false),
         ..slapd.settings(slapd::SUFFIX)
     };
     match LdapDirectory::new(&settings, Arc::new(ManualClock::new())) {
         Err(DirectoryError::Misconfigured { detail }) => {
-            assert!(detail.starts_with("directory.ldap.url:"), "{detail}")
+            assert!(detail.starts_with("directory.ldap.starttls:"), "{detail}")
         }
         Err(other) => panic!("expected Misconfigured, got {other:?}"),
-        Ok(_) => panic!("expected Active Directory over ldap:// to be refused"),
+        Ok(_) => panic!("expected Active Directory over plain ldap:// to be refused"),
     }
 }
 

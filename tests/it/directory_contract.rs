@@ -1,8 +1,9 @@
-//! One contract for every directory backend, run against the memory directory and a real OpenLDAP
-//! server (the `slapd` of `slapd.rs`): lookups by identity code, the accounts' fields and effective
-//! groups (groups in groups included), reading an account again by its id, activation, resets, locked
-//! accounts, refusals and outages. What only LDAP has (TLS,
-//! filters and escaping, result codes, the terms attribute) stays in `directory.rs`.
+//! One contract for every directory backend, run against the memory directory, a real OpenLDAP
+//! server (the `slapd` of `slapd.rs`) and a real Active Directory domain controller (the Samba DC of
+//! `samba.rs`): lookups by identity code, the accounts' fields and effective groups (groups in
+//! groups included), reading an account again by its id, activation, resets, locked accounts,
+//! refusals and outages. What only LDAP has (TLS, filters and escaping, result codes, the terms
+//! attribute) stays in `directory.rs`, and what only Active Directory has in `active_directory.rs`.
 //!
 //! Each test is a generic function over a [`DirectoryFixture`]: it seeds the accounts it needs with
 //! [`DirectoryFixture::with_accounts`], acts through the [`Directory`] the fixture gives, and checks
@@ -11,12 +12,12 @@
 //! `#[tokio::test]` per backend, in a module named after it, so
 //! `cargo test --test it directory_contract::slapd::` runs one backend.
 //!
-//! Each test has accounts of its own (a new memory directory, a new subtree of the shared slapd), so
-//! tests are independent and run in parallel.
+//! Each test has accounts of its own (a new memory directory, a new subtree of the shared slapd, a
+//! new OU of the shared domain controller), so tests are independent and run in parallel.
 //!
-//! A new backend (such as an Active Directory domain controller) joins by implementing
-//! [`DirectoryFixture`] for it, starting its server once per test binary as `slapd::shared` does, and
-//! adding one `name: Fixture` line to the `contract!` call at the end of this file.
+//! A new backend joins by implementing [`DirectoryFixture`] for it, starting its server once per
+//! test binary as `slapd::shared` does, and adding one `name: Fixture` line to the `contract!` call
+//! at the end of this file.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use tunnus::directory::{
 };
 use tunnus::identity::NationalId;
 
+use crate::samba::SambaDc;
 use crate::slapd::{Slapd, add, free_port, shared};
 
 const TERO: &str = "010170-999R";
@@ -131,6 +133,27 @@ trait DirectoryFixture: Sized {
 
     /// The id the directory gives the account `username` (whether or not it exists).
     fn id(&self, username: &str) -> AccountId;
+
+    /// The username the directory gives the account seeded as `username` (Active Directory's are
+    /// unique in the whole domain, which every test shares).
+    fn username(&self, username: &str) -> String {
+        username.to_owned()
+    }
+
+    /// The groups every account of this directory is in without being put in them (Active
+    /// Directory's primary group, Domain Users, and the group that is in).
+    fn groups_of_everyone(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// `names` as [`Account::groups`] names them, with [`DirectoryFixture::groups_of_everyone`],
+    /// sorted.
+    fn groups(&self, names: &[&str]) -> Vec<String> {
+        let mut groups: Vec<String> = names.iter().map(|name| self.group(name)).collect();
+        groups.extend(self.groups_of_everyone());
+        groups.sort();
+        groups
+    }
 
     /// How [`Account::groups`] names the group `name`.
     fn group(&self, name: &str) -> String;
@@ -441,6 +464,204 @@ impl DirectoryFixture for SlapdFixture {
     }
 }
 
+// ---- Active Directory ----
+
+struct SambaFixture {
+    dc: &'static SambaDc,
+    /// This test's OU, and its name (`t<N>`), which makes the test's names unique in the domain.
+    base: String,
+    ou: String,
+    directory: Arc<dyn Directory>,
+}
+
+impl SambaFixture {
+    fn dn(&self, username: &str) -> String {
+        format!("CN={},{}", ldap3::dn_escape(username), self.base)
+    }
+
+    /// Adds the entry `member` (an account or a group) to the group `group`, made if there is none.
+    async fn join(&self, member: &str, group: &str) {
+        let group_dn = self.group(group);
+        let joined = self
+            .dc
+            .admin()
+            .await
+            .modify(&group_dn, vec![Mod::Add("member", HashSet::from([member]))])
+            .await
+            .unwrap();
+        match joined.rc {
+            0 => {}
+            // noSuchObject: a group of one.
+            32 => self.add_group(group, &[member]).await,
+            _ => panic!("{member} could not join {group}: {joined:?}"),
+        }
+    }
+
+    async fn add_group(&self, name: &str, members: &[&str]) {
+        let account_name = format!("{name}-{}", self.ou);
+        crate::samba::add(
+            &mut self.dc.admin().await,
+            &self.group(name),
+            &[
+                ("objectClass", &["group"]),
+                ("sAMAccountName", &[&account_name]),
+                ("member", members),
+            ],
+        )
+        .await;
+    }
+
+    fn directory_at(settings: &LdapSettings) -> Arc<dyn Directory> {
+        Arc::new(LdapDirectory::new(settings, Arc::new(ManualClock::new())).unwrap())
+    }
+}
+
+impl DirectoryFixture for SambaFixture {
+    async fn with_accounts(accounts: &[SeedAccount]) -> Self {
+        let dc = crate::samba::shared();
+        let base = dc.subtree().await;
+        let ou = base
+            .strip_prefix("OU=")
+            .and_then(|rest| rest.split(',').next())
+            .unwrap()
+            .to_owned();
+        // Accounts waiting for activation are kept disabled until activated, as campuses do.
+        let settings = LdapSettings {
+            enable_on_activation: true,
+            ..dc.settings(&base)
+        };
+        let fixture = Self {
+            dc,
+            directory: Self::directory_at(&settings),
+            base,
+            ou,
+        };
+        let mut admin = dc.admin().await;
+        let mut members: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for account in accounts {
+            let dn = fixture.dn(account.username);
+            let control = match account.state {
+                AccountState::Active => crate::samba::NORMAL_ACCOUNT,
+                AccountState::PendingActivation | AccountState::Disabled => {
+                    crate::samba::DISABLED_ACCOUNT
+                }
+            };
+            let text = |value: &str| HashSet::from([value.as_bytes().to_vec()]);
+            let mut attributes = vec![
+                (b"objectClass".to_vec(), text("user")),
+                (
+                    b"sAMAccountName".to_vec(),
+                    text(&fixture.username(account.username)),
+                ),
+                (b"givenName".to_vec(), text(account.given_name)),
+                (b"sn".to_vec(), text(account.family_name)),
+                (b"employeeType".to_vec(), text(account.category)),
+                (b"employeeID".to_vec(), text(account.national_id)),
+                (
+                    crate::samba::STATE_ATTRIBUTE.as_bytes().to_vec(),
+                    text(ldap_state(account.state)),
+                ),
+                (b"userAccountControl".to_vec(), text(control)),
+            ];
+            if let Some(password) = account.password {
+                attributes.push((
+                    b"unicodePwd".to_vec(),
+                    HashSet::from([crate::samba::unicode_pwd(password)]),
+                ));
+            }
+            crate::samba::add_binary(&mut admin, &dn, attributes).await;
+            for group in account.groups {
+                members.entry(group).or_default().push(dn.clone());
+            }
+        }
+        for (group, members) in members {
+            let members: Vec<&str> = members.iter().map(String::as_str).collect();
+            fixture.add_group(group, &members).await;
+        }
+        fixture
+    }
+
+    fn directory(&self) -> Arc<dyn Directory> {
+        self.directory.clone()
+    }
+
+    fn id(&self, username: &str) -> AccountId {
+        AccountId::new(self.dn(username))
+    }
+
+    fn username(&self, username: &str) -> String {
+        format!("{username}-{}", self.ou)
+    }
+
+    fn groups_of_everyone(&self) -> Vec<String> {
+        vec![
+            crate::samba::DOMAIN_USERS_DN.to_owned(),
+            crate::samba::BUILTIN_USERS_DN.to_owned(),
+        ]
+    }
+
+    fn group(&self, name: &str) -> String {
+        format!("CN={},{}", ldap3::dn_escape(name), self.base)
+    }
+
+    async fn password_works(&self, username: &str, password: &str) -> bool {
+        // A disabled account cannot log in, but Active Directory checks the password first and
+        // says "disabled" (data 533) only when it was right.
+        match self.dc.bind_outcome(&self.dn(username), password).await {
+            Ok(()) => true,
+            Err(diagnostic) => diagnostic.contains("data 533"),
+        }
+    }
+
+    async fn revision(&self, username: &str) -> String {
+        self.dc.revision(&self.dn(username)).await
+    }
+
+    async fn change(&self, username: &str, change: Change) {
+        let dn = self.dn(username);
+        match change {
+            Change::Disable => {
+                let flags: u32 = self.dc.read(&dn, "userAccountControl").await[0]
+                    .parse()
+                    .unwrap();
+                self.dc
+                    .replace(&dn, "userAccountControl", &[&(flags | 2).to_string()])
+                    .await;
+            }
+            Change::Lock => self.dc.lock(&dn).await,
+            Change::JoinGroup(group) => self.join(&dn, group).await,
+        }
+    }
+
+    async fn nest(&self, group: &str, parent: &str) {
+        self.join(&self.group(group), parent).await;
+    }
+
+    async fn delete(&self, username: &str) {
+        self.dc
+            .admin()
+            .await
+            .delete(&self.dn(username))
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+
+    async fn refused_password(&self) -> &'static str {
+        // The test domain wants at least 12 characters.
+        "lyhyt"
+    }
+
+    async fn unreachable(&self) -> Arc<dyn Directory> {
+        let closed = format!("ldaps://127.0.0.1:{}", free_port());
+        Self::directory_at(&LdapSettings {
+            url: Some(url::Url::parse(&closed).unwrap()),
+            ..self.dc.settings(&self.base)
+        })
+    }
+}
+
 // ---- Helpers ----
 
 fn hetu(code: &str) -> NationalId {
@@ -536,7 +757,7 @@ async fn lookup_finds_the_one_account_of_a_code<F: DirectoryFixture>() {
     ])
     .await;
     let account = find_one(&*f.directory(), TERO).await;
-    assert_eq!(account.username, "tetyra");
+    assert_eq!(account.username, f.username("tetyra"));
     assert_eq!(account.id, f.id("tetyra"));
 }
 
@@ -550,11 +771,14 @@ async fn lookup_finds_every_account_that_carries_the_code<F: DirectoryFixture>()
     let found = find(&*f.directory(), PAIVI).await;
     let found: Vec<_> = found
         .iter()
-        .map(|a| (a.username.as_str(), a.id.clone()))
+        .map(|a| (a.username.clone(), a.id.clone()))
         .collect();
     assert_eq!(
         found,
-        [("paniem", f.id("paniem")), ("paniem2", f.id("paniem2"))]
+        [
+            (f.username("paniem"), f.id("paniem")),
+            (f.username("paniem2"), f.id("paniem2"))
+        ]
     );
 }
 
@@ -571,40 +795,38 @@ async fn found_accounts_carry_their_names_category_state_and_groups<F: Directory
     ])
     .await;
     let directory = f.directory();
-    let mut jyrki_groups = vec![f.group("it-admins"), f.group("staff")];
-    jyrki_groups.sort();
     let expected = [
         (
             TERO,
             fields_of(
-                "tetyra",
+                &f.username("tetyra"),
                 "Tero Testi",
                 "Äyrämö",
                 "student",
                 AccountState::Active,
-                vec![],
+                f.groups(&[]),
             ),
         ),
         (
             EERO,
             fields_of(
-                "eemake",
+                &f.username("eemake"),
                 "Eero Juhani",
                 "Mäkelä",
                 "student",
                 AccountState::PendingActivation,
-                vec![f.group("students")],
+                f.groups(&["students"]),
             ),
         ),
         (
             JYRKI,
             fields_of(
-                "jykark",
+                &f.username("jykark"),
                 "Jyrki Olavi",
                 "Kärkkäinen",
                 "staff",
                 AccountState::Disabled,
-                jyrki_groups,
+                f.groups(&["it-admins", "staff"]),
             ),
         ),
     ];
@@ -639,15 +861,22 @@ async fn an_account_is_found_by_its_username_without_regard_to_case<F: Directory
     .await;
     let directory = f.directory();
     let by_code = find_one(&*directory, EERO).await;
-    for typed in ["eemake", "EEMAKE", " eemake "] {
-        let found = directory.find_by_username(typed).await.unwrap();
+    let eemake = f.username("eemake");
+    for typed in [eemake.clone(), eemake.to_uppercase(), format!(" {eemake} ")] {
+        let found = directory.find_by_username(&typed).await.unwrap();
         assert_eq!(found.len(), 1, "{typed}");
         assert_eq!(found[0].id, by_code.id);
         assert_eq!(fields(&found[0]), fields(&by_code));
     }
-    for typed in ["eemak", "eemake*", "*", "eemake)(uid=*", ""] {
+    for typed in [
+        eemake[..eemake.len() - 1].to_owned(),
+        format!("{eemake}*"),
+        "*".to_owned(),
+        format!("{eemake})(uid=*"),
+        String::new(),
+    ] {
         assert!(
-            directory.find_by_username(typed).await.unwrap().is_empty(),
+            directory.find_by_username(&typed).await.unwrap().is_empty(),
             "{typed:?} found something"
         );
     }
@@ -668,14 +897,12 @@ async fn an_account_read_again_shows_what_changed_since_it_was_found<F: Director
 
     let tero_now = read_again(&*directory, &tero.id).await;
     assert_eq!(tero_now.state, AccountState::Disabled);
-    assert_eq!(tero_now.username, "tetyra");
+    assert_eq!(tero_now.username, f.username("tetyra"));
     let eero_now = read_again(&*directory, &eero.id).await;
     assert_eq!(eero_now.state, AccountState::Active);
     let mut groups = eero_now.groups.clone();
     groups.sort();
-    let mut expected = vec![f.group("it-admins"), f.group("students")];
-    expected.sort();
-    assert_eq!(groups, expected);
+    assert_eq!(groups, f.groups(&["it-admins", "students"]));
 }
 
 async fn groups_in_groups_are_the_account_s_groups<F: DirectoryFixture>() {
@@ -686,19 +913,14 @@ async fn groups_in_groups_are_the_account_s_groups<F: DirectoryFixture>() {
     .await;
     let directory = f.directory();
     let eero = find_one(&*directory, EERO).await;
-    assert_eq!(eero.groups, [f.group("lab-admins")]);
+    assert_eq!(fields(&eero).5, f.groups(&["lab-admins"]));
 
     // lab-admins ⊂ tier1 ⊂ it-admins ⊂ tier1: nested after the account was found, with a loop.
     f.nest("lab-admins", "tier1").await;
     f.nest("tier1", "it-admins").await;
     f.nest("it-admins", "tier1").await;
 
-    let mut expected = vec![
-        f.group("it-admins"),
-        f.group("lab-admins"),
-        f.group("tier1"),
-    ];
-    expected.sort();
+    let expected = f.groups(&["it-admins", "lab-admins", "tier1"]);
     for account in [
         read_again(&*directory, &eero.id).await,
         find_one(&*directory, EERO).await,
@@ -709,8 +931,8 @@ async fn groups_in_groups_are_the_account_s_groups<F: DirectoryFixture>() {
     }
     // A bystander in no nested group keeps its own.
     assert_eq!(
-        find_one(&*directory, TERO).await.groups,
-        [f.group("students")]
+        fields(&find_one(&*directory, TERO).await).5,
+        f.groups(&["students"])
     );
 }
 
@@ -1096,7 +1318,7 @@ macro_rules! contract {
 }
 
 contract!(
-    [memory: MemoryFixture, slapd: SlapdFixture],
+    [memory: MemoryFixture, slapd: SlapdFixture, samba: SambaFixture],
     [
         lookup_of_a_code_without_accounts_finds_nothing,
         lookup_finds_the_one_account_of_a_code,

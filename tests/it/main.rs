@@ -1,9 +1,11 @@
 //! Integration tests: the service and the mock broker over real sockets, driven like a browser.
 
 mod harness;
+mod samba;
 mod slapd;
 
 mod account;
+mod active_directory;
 mod browser;
 mod callback;
 mod cli;

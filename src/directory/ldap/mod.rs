@@ -2,44 +2,56 @@
 //!
 //! The service binds as its own account on one shared connection (multiplexed by ldap3, driven by a
 //! spawned task); a closed or failing connection is dropped and the next call opens and binds a new
-//! one. Every connection attempt and every operation has the configured timeout.
+//! one. Every connection attempt and every operation has the configured timeout. Search result
+//! references (Active Directory sends them for its other partitions when a search starts at the
+//! domain) are not followed.
 //!
 //! - Lookup: a subtree search under `base_dn` for `(&{user_filter}({national_id_attribute}={value}))`
 //!   where the value is `national_id_format` with the code in it, escaped as RFC 4515 requires.
-//! - Groups: the account's `group_attribute` (`memberOf`) names its direct groups; the groups those
-//!   are in are read from the same attribute of each group entry (OpenLDAP's memberof overlay and
-//!   Active Directory keep it on groups too), level by level, concurrently within a level, up to
+//! - Groups (OpenLDAP): the account's `group_attribute` (`memberOf`) names its direct groups; the
+//!   groups those are in are read from the same attribute of each group entry (the memberof overlay
+//!   keeps it on groups too), level by level, concurrently within a level, up to
 //!   `group_nesting_depth` levels. Cycles end the walk; a group entry that is gone or hidden adds
 //!   nothing; nesting deeper than the setting is [`DirectoryError::Misconfigured`], never a shorter
 //!   list of groups. Depth 0 reads only the account's own attribute, for directories that already
 //!   list nested groups there.
-//! - Locks (OpenLDAP): an account with `pwdAccountLockedTime` (the ppolicy overlay's lock) is
+//! - Groups (Active Directory): one search under the domain (or `group_base_dn`) with the in-chain
+//!   matching rule finds every group the account is in at any depth, together with its primary
+//!   group (`primaryGroupID`, which `member` never lists: Domain Users, or Domain Admins for an
+//!   administrator made so) and the groups that one is in.
+//! - Locks: an account with `pwdAccountLockedTime` (OpenLDAP ppolicy's lock) is
 //!   [`Account::locked`]; `000001010000Z`, ppolicy's "locked until an administrator unlocks it", is
-//!   [`AccountState::Disabled`] instead, so that no password write ever unlocks it. Active
-//!   Directory's `lockoutTime` is not read yet.
+//!   [`AccountState::Disabled`] instead, so that no password write ever unlocks it. In Active
+//!   Directory an account is locked out while `msDS-User-Account-Control-Computed` says so (or,
+//!   where that is not given, while `lockoutTime` is not 0).
 //! - Writes first read the account again (a base search with `user_filter`): a missing,
 //!   filtered-out or disabled account, or a locked one with [`IfLocked::Refuse`], is
-//!   [`DirectoryError::AccountNotFound`] and nothing is written. With [`IfLocked::Unlock`], ppolicy
-//!   removes the lock itself in the password modify; if the lock is still there afterwards (a
-//!   database without the ppolicy overlay, or with `ppolicy_disable_write`), the backend deletes
-//!   `pwdAccountLockedTime`, which needs write access to it.
+//!   [`DirectoryError::AccountNotFound`] and nothing is written.
 //! - OpenLDAP: the password is set with the RFC 3062 password modify operation (the server hashes it
 //!   and applies its password policy, whose response control refines a refusal); activation then
-//!   sets the state and terms attributes in one modify.
-//! - Active Directory: one modify replaces `unicodePwd` (and, for activation, the state and terms
-//!   attributes); `userAccountControl`'s ACCOUNTDISABLE flag marks disabled accounts.
+//!   sets the state and terms attributes in one modify. With [`IfLocked::Unlock`], ppolicy removes
+//!   the lock itself in the password modify; if the lock is still there afterwards (a database
+//!   without the ppolicy overlay, or with `ppolicy_disable_write`), the backend deletes
+//!   `pwdAccountLockedTime`, which needs write access to it.
+//! - Active Directory: one modify, which the server applies whole or not at all, holds everything:
+//!   the administrative replace of `unicodePwd`; for an activation the state and terms attributes
+//!   and, with `enable_on_activation`, `userAccountControl` without ACCOUNTDISABLE; `lockoutTime` 0
+//!   when unlocking; `pwdLastSet` 0 with `must_change_at_next_logon`. The domain controller sets
+//!   `pwdLastSet` to the time of the write otherwise, so the person is not asked to change the
+//!   password they chose.
 //! - Retries: when the directory refuses a password as recently used or changed too recently, a bind
 //!   as the account with that password tells whether it is already the account's password (a
 //!   repeated request whose first answer was lost); then the write counts as done and an activation
 //!   is completed.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use ldap3::exop::PasswordModify;
 use ldap3::{
-    Ldap, LdapConnAsync, LdapConnSettings, LdapResult, Mod, Scope, SearchEntry, SearchOptions,
+    Ldap, LdapConnAsync, LdapConnSettings, LdapResult, Mod, ResultEntry, Scope, SearchEntry,
+    SearchOptions,
 };
 use secrecy::ExposeSecret;
 
@@ -53,17 +65,17 @@ use crate::identity::NationalId;
 use outcome::{Step, from_error, from_result};
 use settings::Config;
 
+mod acl;
+mod ad;
 mod encode;
 mod outcome;
+pub mod probe;
 mod settings;
 
 pub use settings::{Flavour, LdapSettings, StateValues};
 
 /// A lookup returning more than this many entries is cut short: more than one is already ambiguous.
 const MAX_MATCHES: i32 = 10;
-
-/// Active Directory's `userAccountControl` flag of a disabled account.
-const ACCOUNTDISABLE: i64 = 0x2;
 
 /// OpenLDAP ppolicy's lock: when the account was locked.
 const PPOLICY_LOCK: &str = "pwdAccountLockedTime";
@@ -83,17 +95,40 @@ pub struct LdapDirectory {
     config: Config,
     clock: Arc<dyn Clock>,
     shared: tokio::sync::Mutex<Option<Ldap>>,
+    /// Active Directory: where groups are searched, `group_base_dn` or the server's
+    /// `defaultNamingContext`, once read.
+    group_base: OnceLock<String>,
+    /// Active Directory: the DN of each primary group met so far, by SID (these do not move).
+    primary_groups: std::sync::Mutex<HashMap<String, String>>,
+}
+
+/// What a write needs to know of the account it is about to write.
+struct Writable {
+    locked: bool,
+    /// Active Directory: `userAccountControl`.
+    account_control: Option<u32>,
 }
 
 impl LdapDirectory {
     /// Checks the settings and reads the files they name; the server is contacted at the first call.
     /// Settings that cannot work are [`DirectoryError::Misconfigured`] naming the key.
     pub fn new(settings: &LdapSettings, clock: Arc<dyn Clock>) -> Result<Self, DirectoryError> {
+        let config = Config::from_settings(settings)?;
+        let group_base = OnceLock::new();
+        if let Some(dn) = &config.group_base_dn {
+            let _ = group_base.set(dn.clone());
+        }
         Ok(Self {
-            config: Config::from_settings(settings)?,
+            config,
             clock,
             shared: tokio::sync::Mutex::new(None),
+            group_base,
+            primary_groups: std::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    fn active_directory(&self) -> bool {
+        self.config.flavour == Flavour::ActiveDirectory
     }
 
     /// The shared connection, bound as the service account; opened if there is none or it closed.
@@ -135,8 +170,15 @@ impl LdapDirectory {
             config.given_name_attribute.as_str(),
             config.family_name_attribute.as_str(),
             config.category_attribute.as_str(),
-            config.group_attribute.as_str(),
         ];
+        if let Some(attribute) = &config.shown_username_attribute {
+            attributes.push(attribute);
+        }
+        if self.active_directory() {
+            attributes.extend([ad::OBJECT_SID, ad::PRIMARY_GROUP_ID]);
+        } else {
+            attributes.push(config.group_attribute.as_str());
+        }
         attributes.extend(self.state_attributes());
         attributes
     }
@@ -148,24 +190,26 @@ impl LdapDirectory {
         if let Some((attribute, _)) = &self.config.state {
             attributes.push(attribute.as_str());
         }
-        if self.config.flavour == Flavour::ActiveDirectory {
-            attributes.push("userAccountControl");
+        match self.config.flavour {
+            Flavour::OpenLdap => attributes.push(PPOLICY_LOCK),
+            Flavour::ActiveDirectory => attributes.extend([
+                ad::ACCOUNT_CONTROL,
+                ad::ACCOUNT_CONTROL_COMPUTED,
+                ad::LOCKOUT_TIME,
+            ]),
         }
-        attributes.extend(self.lock_attribute());
         attributes
     }
 
-    /// The attribute that holds the directory's lock of an account, if the backend reads one.
-    fn lock_attribute(&self) -> Option<&'static str> {
-        match self.config.flavour {
-            Flavour::OpenLdap => Some(PPOLICY_LOCK),
-            Flavour::ActiveDirectory => None,
-        }
-    }
-
+    /// Whether the directory has locked the account of `entry`.
     fn locked(&self, entry: &SearchEntry) -> bool {
-        self.lock_attribute()
-            .is_some_and(|attribute| !values(entry, attribute).is_empty())
+        match self.config.flavour {
+            Flavour::OpenLdap => !values(entry, PPOLICY_LOCK).is_empty(),
+            Flavour::ActiveDirectory => match number(entry, ad::ACCOUNT_CONTROL_COMPUTED) {
+                Some(flags) => flags & i64::from(ad::UF_LOCKOUT) != 0,
+                None => number(entry, ad::LOCKOUT_TIME).is_some_and(|time| time != 0),
+            },
+        }
     }
 
     async fn search_accounts(
@@ -191,11 +235,156 @@ impl LdapDirectory {
             return Err(failed(Step::Search, &result, None));
         }
         let mut accounts = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let account = self.account_from(&SearchEntry::construct(entry))?;
-            accounts.push(self.with_nested_groups(ldap, account).await?);
+        for entry in search_entries(entries) {
+            accounts.push(self.account_with_groups(ldap, &entry).await?);
         }
         Ok(accounts)
+    }
+
+    /// The account of `entry` with its effective groups.
+    async fn account_with_groups(
+        &self,
+        ldap: &Ldap,
+        entry: &SearchEntry,
+    ) -> Result<Account, DirectoryError> {
+        let account = self.account_from(entry)?;
+        match self.config.flavour {
+            Flavour::OpenLdap => self.with_nested_groups(ldap, account).await,
+            Flavour::ActiveDirectory => {
+                let groups = self.groups_in_chain(ldap, entry).await?;
+                Ok(Account { groups, ..account })
+            }
+        }
+    }
+
+    /// Active Directory: every group the account of `entry` is in, through groups in groups and
+    /// through its primary group (see the module's documentation), each once.
+    async fn groups_in_chain(
+        &self,
+        ldap: &Ldap,
+        entry: &SearchEntry,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let base = self.group_base(ldap).await?;
+        let mut members = vec![entry.dn.clone()];
+        let mut groups = Vec::new();
+        if let Some(primary) = self.primary_group(ldap, entry, &base).await? {
+            members.push(primary.clone());
+            groups.push(primary);
+        }
+        let filter = format!(
+            "(|{})",
+            members
+                .iter()
+                .map(|dn| format!("(member:{}:={})", ad::IN_CHAIN, ldap3::ldap_escape(dn)))
+                .collect::<String>()
+        );
+        let found = ldap
+            .clone()
+            .with_timeout(self.config.timeout)
+            .with_search_options(SearchOptions::new().sizelimit(MAX_GROUPS as i32 + 1))
+            .search(&base, Scope::Subtree, &filter, vec!["1.1"])
+            .await
+            .map_err(|error| from_error(Step::ReadGroup, error))?;
+        match found.1.rc {
+            0 => {}
+            4 => {
+                return Err(DirectoryError::misconfigured(format!(
+                    "an account is in more than {MAX_GROUPS} groups, counting groups in groups"
+                )));
+            }
+            32 => {
+                return Err(DirectoryError::misconfigured(
+                    "group search: no such object; check directory.ldap.group_base_dn",
+                ));
+            }
+            _ => return Err(failed(Step::ReadGroup, &found.1, None)),
+        }
+        let mut seen: HashSet<String> = groups.iter().map(|group| group_key(group)).collect();
+        for group in search_entries(found.0) {
+            if seen.insert(group_key(&group.dn)) {
+                groups.push(group.dn);
+            }
+        }
+        Ok(groups)
+    }
+
+    /// Where Active Directory's groups are searched: `group_base_dn`, or the domain the server
+    /// serves (its root DSE's `defaultNamingContext`).
+    async fn group_base(&self, ldap: &Ldap) -> Result<String, DirectoryError> {
+        if let Some(base) = self.group_base.get() {
+            return Ok(base.clone());
+        }
+        let found = ldap
+            .clone()
+            .with_timeout(self.config.timeout)
+            .search(
+                "",
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["defaultNamingContext"],
+            )
+            .await
+            .map_err(|error| from_error(Step::ReadGroup, error))?;
+        if found.1.rc != 0 {
+            return Err(failed(Step::ReadGroup, &found.1, None));
+        }
+        let base = search_entries(found.0)
+            .find_map(|entry| values(&entry, "defaultNamingContext").first().cloned())
+            .ok_or_else(|| {
+                DirectoryError::misconfigured(
+                    "the directory names no defaultNamingContext to search groups in; set \
+                     directory.ldap.group_base_dn",
+                )
+            })?;
+        Ok(self.group_base.get_or_init(|| base).clone())
+    }
+
+    /// The DN of the primary group of the account of `entry`, from its `primaryGroupID` and the
+    /// domain part of its `objectSid`; `None` if it has none or the group cannot be seen.
+    async fn primary_group(
+        &self,
+        ldap: &Ldap,
+        entry: &SearchEntry,
+        base: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        let rid = number(entry, ad::PRIMARY_GROUP_ID).and_then(|rid| u32::try_from(rid).ok());
+        let sid = binary_values(entry, ad::OBJECT_SID)
+            .first()
+            .and_then(|sid| ad::sid_to_string(sid));
+        let (Some(rid), Some(sid)) = (rid, sid) else {
+            return Ok(None);
+        };
+        let Some(group_sid) = ad::sibling_sid(&sid, rid) else {
+            return Ok(None);
+        };
+        if let Some(dn) = self.known_primary_group(&group_sid) {
+            return Ok(Some(dn));
+        }
+        let found = ldap
+            .clone()
+            .with_timeout(self.config.timeout)
+            .search(
+                base,
+                Scope::Subtree,
+                &format!("(objectSid={group_sid})"),
+                vec!["1.1"],
+            )
+            .await
+            .map_err(|error| from_error(Step::ReadGroup, error))?;
+        if found.1.rc != 0 {
+            return Err(failed(Step::ReadGroup, &found.1, None));
+        }
+        let Some(group) = search_entries(found.0).next() else {
+            return Ok(None);
+        };
+        if let Ok(mut known) = self.primary_groups.lock() {
+            known.insert(group_sid, group.dn.clone());
+        }
+        Ok(Some(group.dn))
+    }
+
+    fn known_primary_group(&self, sid: &str) -> Option<String> {
+        self.primary_groups.lock().ok()?.get(sid).cloned()
     }
 
     /// `account` with its groups' groups added, level by level (see the module's documentation).
@@ -281,11 +470,8 @@ impl LdapDirectory {
                     32 => continue,
                     _ => return Err(failed(Step::ReadGroup, &result, None)),
                 }
-                answers[index] = entries
-                    .into_iter()
-                    .flat_map(|entry| {
-                        values(&SearchEntry::construct(entry), &config.group_attribute).to_vec()
-                    })
+                answers[index] = search_entries(entries)
+                    .flat_map(|entry| values(&entry, &config.group_attribute).to_vec())
                     .collect();
             }
             found.extend(answers.into_iter().flatten());
@@ -305,6 +491,7 @@ impl LdapDirectory {
         Ok(Account {
             id: AccountId::new(entry.dn.clone()),
             username,
+            login_name: config.shown_username_attribute.as_deref().and_then(&first),
             given_name: first(&config.given_name_attribute).unwrap_or_default(),
             family_name: first(&config.family_name_attribute).unwrap_or_default(),
             category: first(&config.category_attribute).unwrap_or_default(),
@@ -316,28 +503,32 @@ impl LdapDirectory {
 
     fn state_of(&self, entry: &SearchEntry) -> AccountState {
         let config = &self.config;
-        let locked_for_good = self.lock_attribute().is_some_and(|attribute| {
-            values(entry, attribute)
-                .iter()
-                .any(|value| value.trim() == PPOLICY_LOCKED_FOR_GOOD)
-        });
-        if locked_for_good {
-            return AccountState::Disabled;
-        }
-        if config.flavour == Flavour::ActiveDirectory {
-            let flags = values(entry, "userAccountControl")
-                .first()
-                .and_then(|value| value.trim().parse::<i64>().ok())
-                .unwrap_or(0);
-            if flags & ACCOUNTDISABLE != 0 {
-                return AccountState::Disabled;
-            }
-        }
-        match &config.state {
+        let stored = match &config.state {
             Some((attribute, states)) => values(entry, attribute)
                 .first()
                 .map_or(AccountState::Active, |value| states.state_of(value)),
             None => AccountState::Active,
+        };
+        match config.flavour {
+            Flavour::OpenLdap => {
+                let locked_for_good = values(entry, PPOLICY_LOCK)
+                    .iter()
+                    .any(|value| value.trim() == PPOLICY_LOCKED_FOR_GOOD);
+                if locked_for_good {
+                    AccountState::Disabled
+                } else {
+                    stored
+                }
+            }
+            Flavour::ActiveDirectory => {
+                let disabled = account_control(entry) & ad::ACCOUNTDISABLE != 0;
+                match stored {
+                    // Kept disabled until activated: its state says so.
+                    AccountState::PendingActivation if config.enable_on_activation => stored,
+                    _ if disabled => AccountState::Disabled,
+                    _ => stored,
+                }
+            }
         }
     }
 
@@ -359,21 +550,20 @@ impl LdapDirectory {
             32 => return Ok(None),
             _ => return Err(failed(Step::ReadAccount, &found.1, None)),
         }
-        let Some(entry) = found.0.into_iter().next() else {
+        let Some(entry) = search_entries(found.0).next() else {
             return Ok(None);
         };
-        let account = self.account_from(&SearchEntry::construct(entry))?;
-        Ok(Some(self.with_nested_groups(ldap, account).await?))
+        Ok(Some(self.account_with_groups(ldap, &entry).await?))
     }
 
     /// Reads the account about to be written: it must still exist, match the user filter, not be
-    /// disabled, and not be locked unless the write may unlock it. Returns whether it is locked.
+    /// disabled, and not be locked unless the write may unlock it.
     async fn check_writable(
         &self,
         ldap: &mut Ldap,
         dn: &str,
         if_locked: IfLocked,
-    ) -> Result<bool, DirectoryError> {
+    ) -> Result<Writable, DirectoryError> {
         let config = &self.config;
         let mut attributes = self.state_attributes();
         if attributes.is_empty() {
@@ -388,12 +578,9 @@ impl LdapDirectory {
         if found.1.rc != 0 {
             return Err(failed(Step::ReadAccount, &found.1, None));
         }
-        let entry = found
-            .0
-            .into_iter()
+        let entry = search_entries(found.0)
             .next()
             .ok_or(DirectoryError::AccountNotFound)?;
-        let entry = SearchEntry::construct(entry);
         if self.state_of(&entry) == AccountState::Disabled {
             return Err(DirectoryError::AccountNotFound);
         }
@@ -401,28 +588,26 @@ impl LdapDirectory {
         if locked && if_locked == IfLocked::Refuse {
             return Err(DirectoryError::AccountNotFound);
         }
-        Ok(locked)
+        Ok(Writable {
+            locked,
+            account_control: self.active_directory().then(|| account_control(&entry)),
+        })
     }
 
-    /// Removes the lock of `dn` if it is still there after its password was written.
+    /// OpenLDAP: removes the lock of `dn` if it is still there after its password was written.
     async fn unlock(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
-        let Some(attribute) = self.lock_attribute() else {
-            return Ok(());
-        };
         let timeout = self.config.timeout;
         let found = ldap
             .with_timeout(timeout)
-            .search(dn, Scope::Base, "(objectClass=*)", vec![attribute])
+            .search(dn, Scope::Base, "(objectClass=*)", vec![PPOLICY_LOCK])
             .await
             .map_err(|error| from_error(Step::Unlock, error))?;
         if found.1.rc != 0 {
             return Err(failed(Step::Unlock, &found.1, None));
         }
-        let still_locked = found
-            .0
-            .into_iter()
+        let still_locked = search_entries(found.0)
             .next()
-            .is_some_and(|entry| self.locked(&SearchEntry::construct(entry)));
+            .is_some_and(|entry| self.locked(&entry));
         if !still_locked {
             return Ok(());
         }
@@ -430,7 +615,10 @@ impl LdapDirectory {
             .with_timeout(timeout)
             .modify(
                 dn,
-                vec![Mod::Delete(attribute.as_bytes().to_vec(), HashSet::new())],
+                vec![Mod::Delete(
+                    PPOLICY_LOCK.as_bytes().to_vec(),
+                    HashSet::new(),
+                )],
             )
             .await
             .map_err(|error| from_error(Step::Unlock, error))?;
@@ -462,31 +650,66 @@ impl LdapDirectory {
         succeeded(Step::WritePassword, &answer.1, Some(password))
     }
 
-    /// Active Directory: `unicodePwd` replaced, with the activation attributes when activating.
+    /// Active Directory: the one modify of [`LdapDirectory::unicode_pwd_changes`].
     async fn unicode_pwd_modify(
         &self,
         ldap: &mut Ldap,
         dn: &str,
+        changes: Vec<Mod<Vec<u8>>>,
         password: &str,
-        activate: bool,
     ) -> Result<(), DirectoryError> {
         let result = ldap
             .with_timeout(self.config.timeout)
-            .modify(dn, self.unicode_pwd_changes(password, activate))
+            .modify(dn, changes)
             .await
             .map_err(|error| from_error(Step::WritePassword, error))?;
         succeeded(Step::WritePassword, &result, Some(password))
     }
 
-    /// Active Directory's one modify: the new `unicodePwd`, with the activation attributes when
-    /// activating, so the account is never left active without its password or the reverse.
-    fn unicode_pwd_changes(&self, password: &str, activate: bool) -> Vec<Mod<Vec<u8>>> {
+    /// Active Directory's one modify: the new `unicodePwd` and [`LdapDirectory::ad_completion`].
+    /// All or nothing: the account is never left active without its password, or unlocked with its
+    /// old one.
+    fn unicode_pwd_changes(
+        &self,
+        password: &str,
+        activate: bool,
+        writable: &Writable,
+    ) -> Vec<Mod<Vec<u8>>> {
         let mut changes = vec![Mod::Replace(
             b"unicodePwd".to_vec(),
             HashSet::from([encode::unicode_pwd(password)]),
         )];
+        changes.extend(self.ad_completion(activate, writable));
+        changes
+    }
+
+    /// What Active Directory's write sets besides the password: for an activation the state and
+    /// terms attributes and, when the account is kept disabled until then, `userAccountControl`
+    /// without ACCOUNTDISABLE; `lockoutTime` 0 to unlock; `pwdLastSet` 0 when the person must
+    /// change the password at the next logon.
+    fn ad_completion(&self, activate: bool, writable: &Writable) -> Vec<Mod<Vec<u8>>> {
+        let replace = |attribute: &str, value: Vec<u8>| {
+            Mod::Replace(attribute.as_bytes().to_vec(), HashSet::from([value]))
+        };
+        let mut changes = Vec::new();
         if activate {
             changes.extend(self.activation_changes());
+            if let Some(flags) = writable.account_control
+                && self.config.enable_on_activation
+                && flags & ad::ACCOUNTDISABLE != 0
+            {
+                let enabled = flags & !ad::ACCOUNTDISABLE;
+                changes.push(replace(
+                    ad::ACCOUNT_CONTROL,
+                    enabled.to_string().into_bytes(),
+                ));
+            }
+        }
+        if writable.locked {
+            changes.push(replace(ad::LOCKOUT_TIME, b"0".to_vec()));
+        }
+        if self.config.must_change_at_next_logon {
+            changes.push(replace(ad::PWD_LAST_SET, b"0".to_vec()));
         }
         changes
     }
@@ -511,8 +734,14 @@ impl LdapDirectory {
         changes
     }
 
-    async fn mark_active(&self, ldap: &mut Ldap, dn: &str) -> Result<(), DirectoryError> {
-        let changes = self.activation_changes();
+    /// Writes what completes a write whose password was already set (see the module's
+    /// documentation about retries).
+    async fn write_state(
+        &self,
+        ldap: &mut Ldap,
+        dn: &str,
+        changes: Vec<Mod<Vec<u8>>>,
+    ) -> Result<(), DirectoryError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -549,27 +778,40 @@ impl LdapDirectory {
         if_locked: IfLocked,
     ) -> Result<(), DirectoryError> {
         let mut ldap = self.connection().await?;
-        let locked = self.check_writable(&mut ldap, dn, if_locked).await?;
+        let writable = self.check_writable(&mut ldap, dn, if_locked).await?;
         let written = match self.config.flavour {
             Flavour::OpenLdap => self.password_modify(&mut ldap, dn, password).await,
             Flavour::ActiveDirectory => {
-                self.unicode_pwd_modify(&mut ldap, dn, password, activate)
+                let changes = self.unicode_pwd_changes(password, activate, &writable);
+                self.unicode_pwd_modify(&mut ldap, dn, changes, password)
                     .await
             }
         };
         let state_written = match written {
-            Ok(()) => self.config.flavour == Flavour::ActiveDirectory,
+            Ok(()) => self.active_directory(),
             Err(DirectoryError::PolicyRejected {
                 refusal: PolicyRefusal::RecentlyUsed | PolicyRefusal::ChangedTooRecently,
                 ..
             }) if self.has_password(dn, password).await => false,
             Err(error) => return Err(error),
         };
-        if locked {
-            self.unlock(&mut ldap, dn).await?;
+        if state_written {
+            return Ok(());
         }
-        if activate && !state_written {
-            self.mark_active(&mut ldap, dn).await?;
+        match self.config.flavour {
+            Flavour::OpenLdap => {
+                if writable.locked {
+                    self.unlock(&mut ldap, dn).await?;
+                }
+                if activate {
+                    self.write_state(&mut ldap, dn, self.activation_changes())
+                        .await?;
+                }
+            }
+            Flavour::ActiveDirectory => {
+                let changes = self.ad_completion(activate, &writable);
+                self.write_state(&mut ldap, dn, changes).await?;
+            }
         }
         Ok(())
     }
@@ -647,6 +889,43 @@ fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> &'e [String] {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
         .map_or(&[], |(_, values)| values.as_slice())
+}
+
+/// The entries of a search's answer; references to other servers or partitions and intermediate
+/// messages are left out.
+fn search_entries(found: Vec<ResultEntry>) -> impl Iterator<Item = SearchEntry> {
+    found
+        .into_iter()
+        .filter(|entry| !entry.is_ref() && !entry.is_intermediate())
+        .map(SearchEntry::construct)
+}
+
+/// The first value of `attribute` as a number, if it is one.
+fn number(entry: &SearchEntry, attribute: &str) -> Option<i64> {
+    values(entry, attribute)
+        .first()
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Active Directory's `userAccountControl` (0 when missing or not a number).
+fn account_control(entry: &SearchEntry) -> u32 {
+    number(entry, ad::ACCOUNT_CONTROL)
+        .and_then(|flags| u32::try_from(flags).ok())
+        .unwrap_or(0)
+}
+
+/// The values of a binary attribute (`objectSid`): ldap3 keeps values that happen to be UTF-8 with
+/// the text attributes.
+fn binary_values(entry: &SearchEntry, attribute: &str) -> Vec<Vec<u8>> {
+    let binary = entry
+        .bin_attrs
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(attribute))
+        .flat_map(|(_, values)| values.iter().cloned());
+    let text = values(entry, attribute)
+        .iter()
+        .map(|value| value.as_bytes().to_vec());
+    binary.chain(text).collect()
 }
 
 #[async_trait]
@@ -880,6 +1159,13 @@ mod tests {
             .collect()
     }
 
+    fn writable(locked: bool, account_control: Option<u32>) -> Writable {
+        Writable {
+            locked,
+            account_control,
+        }
+    }
+
     #[test]
     fn active_directory_activation_is_one_modify_with_the_password_and_the_state() {
         let mut directory = directory(LdapSettings {
@@ -892,8 +1178,9 @@ mod tests {
             2026-05-04 03:02:01 UTC
         )));
         let quoted_password = vec![0x22, 0x00, 0x78, 0x00, 0x22, 0x00];
+        let open = writable(false, Some(512));
         assert_eq!(
-            replaced(directory.unicode_pwd_changes("x", true)),
+            replaced(directory.unicode_pwd_changes("x", true, &open)),
             vec![
                 (b"unicodePwd".to_vec(), vec![quoted_password.clone()]),
                 (b"extensionAttribute2".to_vec(), vec![b"active".to_vec()]),
@@ -904,8 +1191,60 @@ mod tests {
             ]
         );
         assert_eq!(
-            replaced(directory.unicode_pwd_changes("x", false)),
+            replaced(directory.unicode_pwd_changes("x", false, &open)),
             vec![(b"unicodePwd".to_vec(), vec![quoted_password])]
+        );
+    }
+
+    #[test]
+    fn active_directory_s_write_enables_unlocks_and_asks_for_a_change_as_configured() {
+        let settings = LdapSettings {
+            flavour: Flavour::ActiveDirectory,
+            state_attribute: Some("extensionAttribute2".to_owned()),
+            ..LdapSettings::default()
+        };
+        let plain = directory(settings.clone());
+        let enabling = directory(LdapSettings {
+            enable_on_activation: true,
+            must_change_at_next_logon: true,
+            ..settings
+        });
+        let names = |changes: Vec<Mod<Vec<u8>>>| {
+            replaced(changes)
+                .into_iter()
+                .map(|(name, values)| {
+                    let values: Vec<String> = values
+                        .into_iter()
+                        .map(|value| String::from_utf8_lossy(&value).into_owned())
+                        .collect();
+                    (String::from_utf8(name).unwrap(), values.join(","))
+                })
+                .filter(|(name, _)| name != "unicodePwd")
+                .collect::<Vec<_>>()
+        };
+        let pending = writable(false, Some(514 | 0x10000));
+        assert_eq!(
+            names(enabling.unicode_pwd_changes("x", true, &pending)),
+            [
+                ("extensionAttribute2".to_owned(), "active".to_owned()),
+                // ACCOUNTDISABLE cleared, DONT_EXPIRE_PASSWORD kept.
+                ("userAccountControl".to_owned(), "66048".to_owned()),
+                ("pwdLastSet".to_owned(), "0".to_owned()),
+            ]
+        );
+        // A reset enables nothing; an account that is not disabled keeps its flags.
+        assert_eq!(
+            names(enabling.unicode_pwd_changes("x", false, &pending)),
+            [("pwdLastSet".to_owned(), "0".to_owned())]
+        );
+        assert_eq!(
+            names(plain.unicode_pwd_changes("x", true, &pending)),
+            [("extensionAttribute2".to_owned(), "active".to_owned())]
+        );
+        let locked = writable(true, Some(512));
+        assert_eq!(
+            names(plain.unicode_pwd_changes("x", false, &locked)),
+            [("lockoutTime".to_owned(), "0".to_owned())]
         );
     }
 
@@ -944,20 +1283,70 @@ mod tests {
     }
 
     #[test]
-    fn active_directory_locks_are_not_read_yet() {
+    fn active_directory_locks_come_from_the_computed_flags_or_else_lockout_time() {
         let directory = directory(LdapSettings {
             flavour: Flavour::ActiveDirectory,
             url: Some(url::Url::parse("ldaps://dc.example.org").unwrap()),
             ..LdapSettings::default()
         });
-        assert_eq!(directory.state_attributes(), ["userAccountControl"]);
-        let account = directory
-            .account_from(&entry(&[
-                ("sAMAccountName", &["tetyra"]),
-                ("pwdAccountLockedTime", &["20260504030201Z"]),
+        assert_eq!(
+            directory.state_attributes(),
+            [
+                "userAccountControl",
+                "msDS-User-Account-Control-Computed",
+                "lockoutTime"
+            ]
+        );
+        let locked = |attributes: &[(&str, &[&str])]| {
+            let mut all: Vec<(&str, &[&str])> = vec![("sAMAccountName", &["tetyra"])];
+            all.extend_from_slice(attributes);
+            directory.account_from(&entry(&all)).unwrap().locked
+        };
+        assert!(locked(&[("msDS-User-Account-Control-Computed", &["16"])]));
+        // A lockout that has run out: lockoutTime stays until the next logon.
+        assert!(!locked(&[
+            ("msDS-User-Account-Control-Computed", &["0"]),
+            ("lockoutTime", &["134410202835896280"]),
+        ]));
+        assert!(locked(&[("lockoutTime", &["134410202835896280"])]));
+        assert!(!locked(&[("lockoutTime", &["0"])]));
+        // ppolicy's attribute means nothing here.
+        assert!(!locked(&[("pwdAccountLockedTime", &["20260504030201Z"])]));
+    }
+
+    #[test]
+    fn a_disabled_account_waits_for_activation_only_when_its_state_says_so_and_it_may_be_enabled() {
+        let settings = LdapSettings {
+            flavour: Flavour::ActiveDirectory,
+            state_attribute: Some("extensionAttribute2".to_owned()),
+            ..LdapSettings::default()
+        };
+        let plain = directory(settings.clone());
+        let enabling = directory(LdapSettings {
+            enable_on_activation: true,
+            ..settings
+        });
+        let state = |directory: &LdapDirectory, flags: &str, state: &str| {
+            directory.state_of(&entry(&[
+                ("userAccountControl", &[flags]),
+                ("extensionAttribute2", &[state]),
             ]))
-            .unwrap();
-        assert!(!account.locked);
+        };
+        assert_eq!(
+            state(&enabling, "514", "pending"),
+            AccountState::PendingActivation
+        );
+        assert_eq!(state(&plain, "514", "pending"), AccountState::Disabled);
+        for directory in [&plain, &enabling] {
+            assert_eq!(state(directory, "514", "active"), AccountState::Disabled);
+            assert_eq!(state(directory, "514", "disabled"), AccountState::Disabled);
+            assert_eq!(state(directory, "514", "archived"), AccountState::Disabled);
+            assert_eq!(
+                state(directory, "512", "pending"),
+                AccountState::PendingActivation
+            );
+            assert_eq!(state(directory, "512", "active"), AccountState::Active);
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use ldap3::LdapError;
 use ldap3::controls::Control;
 
+use super::ad;
 use super::encode::{PPOLICY_OID, ppolicy_error};
 use crate::directory::{DirectoryError, PolicyRefusal};
 
@@ -53,9 +54,6 @@ impl Step {
     }
 }
 
-/// Active Directory's diagnostic for a password its policy refuses (ERROR_PASSWORD_RESTRICTION).
-const AD_PASSWORD_RESTRICTION: &str = "0000052d";
-
 /// A result whose code is not success.
 pub(super) fn from_result(
     step: Step,
@@ -71,30 +69,55 @@ pub(super) fn from_result(
         diagnostic(text, password)
     );
     let lowered = text.to_ascii_lowercase();
+    // Active Directory (and Samba) put a Windows error code in front of the diagnostic.
+    let code = ad::extended_code(text);
     match rc {
-        19 if step.writes() => DirectoryError::PolicyRejected {
-            refusal: refusal(ppolicy_error_of(controls), &lowered),
-            detail,
-        },
-        53 if step.writes() && lowered.contains(AD_PASSWORD_RESTRICTION) => {
+        19 | 53 if step.writes() && code == Some(ad::PASSWORD_RESTRICTION) => {
             DirectoryError::PolicyRejected {
-                refusal: refusal(ppolicy_error_of(controls), &lowered),
+                refusal: refusal(None, &lowered)
+                    .unwrap_or(PolicyRefusal::LengthComplexityOrHistory),
                 detail,
             }
+        }
+        19 if step.writes() && code.is_none() => DirectoryError::PolicyRejected {
+            refusal: refusal(ppolicy_error_of(controls), &lowered).unwrap_or(PolicyRefusal::Other),
+            detail,
+        },
+        53 if step.writes() && code == Some(ad::GENERAL_FAILURE) => {
+            DirectoryError::misconfigured(format!(
+                "{detail}; Active Directory sets passwords only over an encrypted connection: use \
+                 ldaps:// or StartTLS in directory.ldap.url"
+            ))
         }
         32 if step == Step::Search || step == Step::Health => {
             DirectoryError::misconfigured(format!("{detail}; check directory.ldap.base_dn"))
         }
         32 => DirectoryError::AccountNotFound,
-        49 => DirectoryError::misconfigured(format!(
-            "{detail}; check directory.ldap.bind_dn and bind_password_file"
-        )),
+        49 => {
+            let reason = code
+                .and_then(ad::bind_refusal)
+                .map(|reason| format!(" ({reason})"))
+                .unwrap_or_default();
+            DirectoryError::misconfigured(format!(
+                "{detail}{reason}; check directory.ldap.bind_dn and bind_password_file"
+            ))
+        }
         50 if step == Step::Unlock => DirectoryError::misconfigured(format!(
             "{detail}; the service account needs write access to pwdAccountLockedTime to unlock \
              accounts (accounts.reset_unlocks)"
         )),
+        50 if step == Step::WritePassword => DirectoryError::misconfigured(format!(
+            "{detail}; the service account may not write this account's password: Active \
+             Directory needs the Reset Password right on the accounts (and write access to the \
+             attributes set with it), OpenLDAP write access to userPassword; `tunnus check-config` \
+             lists the rights it finds missing"
+        )),
         50 => DirectoryError::misconfigured(format!(
             "{detail}; the service account lacks the rights for this"
+        )),
+        _ if code == Some(ad::ACCESS_DENIED) => DirectoryError::misconfigured(format!(
+            "{detail}; the service account lacks the rights for this; `tunnus check-config` lists \
+             the rights it finds missing"
         )),
         8 | 13 => DirectoryError::misconfigured(format!(
             "{detail}; the directory wants TLS: use StartTLS or ldaps://"
@@ -162,27 +185,27 @@ fn ppolicy_error_of(controls: &[Control]) -> Option<u8> {
 }
 
 /// The refusal's category: from the password policy control when the server sent one, else from
-/// the words of the diagnostic (OpenLDAP's ppolicy, Active Directory and Samba phrase them so).
-fn refusal(ppolicy: Option<u8>, lowered_text: &str) -> PolicyRefusal {
+/// the words of the diagnostic (OpenLDAP's ppolicy and Samba phrase them so; Windows does not).
+fn refusal(ppolicy: Option<u8>, lowered_text: &str) -> Option<PolicyRefusal> {
     match ppolicy {
-        Some(5) => return PolicyRefusal::TooSimple,
-        Some(6) => return PolicyRefusal::TooShort,
-        Some(7) => return PolicyRefusal::ChangedTooRecently,
-        Some(8) => return PolicyRefusal::RecentlyUsed,
+        Some(5) => return Some(PolicyRefusal::TooSimple),
+        Some(6) => return Some(PolicyRefusal::TooShort),
+        Some(7) => return Some(PolicyRefusal::ChangedTooRecently),
+        Some(8) => return Some(PolicyRefusal::RecentlyUsed),
         _ => {}
     }
     let has = |words: &[&str]| words.iter().any(|word| lowered_text.contains(word));
     if has(&["too short", "minimum length", "min length"]) {
-        PolicyRefusal::TooShort
+        Some(PolicyRefusal::TooShort)
     } else if has(&[
         "history",
         "already used",
         "recently used",
         "not being changed from existing",
     ]) {
-        PolicyRefusal::RecentlyUsed
+        Some(PolicyRefusal::RecentlyUsed)
     } else if has(&["too young", "too recently", "minimum password age"]) {
-        PolicyRefusal::ChangedTooRecently
+        Some(PolicyRefusal::ChangedTooRecently)
     } else if has(&[
         "quality",
         "complexity",
@@ -190,9 +213,9 @@ fn refusal(ppolicy: Option<u8>, lowered_text: &str) -> PolicyRefusal {
         "dictionary",
         "strength",
     ]) {
-        PolicyRefusal::TooSimple
+        Some(PolicyRefusal::TooSimple)
     } else {
-        PolicyRefusal::Other
+        None
     }
 }
 
@@ -322,26 +345,114 @@ mod tests {
     }
 
     #[test]
-    fn active_directory_s_unwilling_with_password_restriction_is_a_policy_refusal() {
-        let error = from_result(
-            Step::WritePassword,
-            53,
-            "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0",
-            &[],
-            None,
-        );
-        assert_eq!(refusal_of(&error), PolicyRefusal::Other);
-        let error = from_result(
-            Step::WritePassword,
-            53,
+    fn windows_password_restriction_is_the_rule_of_length_complexity_and_history() {
+        // Windows names no rule: 53 from some versions, 19 with the attribute error from others.
+        for (rc, text) in [
+            (
+                53,
+                "0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0",
+            ),
+            (
+                19,
+                "0000052D: AtrErr: DSID-03191083, #1:\n\t0: 0000052D: DSID-03191083, problem 1005 \
+                 (CONSTRAINT_ATT_TYPE), data 0, Att 9005a (unicodePwd)",
+            ),
+        ] {
+            let error = from_result(Step::WritePassword, rc, text, &[], None);
+            assert_eq!(
+                refusal_of(&error),
+                PolicyRefusal::LengthComplexityOrHistory,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn samba_s_password_restriction_names_its_rule() {
+        for (text, expected) in [
+            (
+                "0000052D: Constraint violation - check_password_restrictions: the password is too short. It should be equal or longer than 12 characters!",
+                PolicyRefusal::TooShort,
+            ),
+            (
+                "0000052D: Constraint violation - check_password_restrictions: the password does not meet the complexity criteria!",
+                PolicyRefusal::TooSimple,
+            ),
+            (
+                "0000052D: Constraint violation - check_password_restrictions: the password was already used (in history)!",
+                PolicyRefusal::RecentlyUsed,
+            ),
+            (
+                "0000052D: Constraint violation - check_password_restrictions: password is too young to change!",
+                PolicyRefusal::ChangedTooRecently,
+            ),
+        ] {
+            let error = from_result(Step::WritePassword, 19, text, &[], None);
+            assert_eq!(refusal_of(&error), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_active_directory_codes_on_a_write_are_not_about_the_password() {
+        for text in [
             "00002077: SvcErr: DSID-03190FD4, problem 5003 (WILL_NOT_PERFORM)",
+            "00002082: AtrErr: DSID-03151904, #1: 0: 00002082: DSID-03151904, problem 1001 (NO_ATTRIBUTE_OR_VAL), data 0",
+        ] {
+            for rc in [19, 53] {
+                let error = from_result(Step::WritePassword, rc, text, &[], None);
+                assert!(
+                    matches!(error, DirectoryError::Misconfigured { .. }),
+                    "{rc} {text}: {error:?}"
+                );
+            }
+        }
+        let error = from_result(
+            Step::WritePassword,
+            53,
+            "0000001F: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM), data 0",
             &[],
             None,
         );
-        assert!(
-            matches!(error, DirectoryError::Misconfigured { .. }),
-            "{error:?}"
-        );
+        match error {
+            DirectoryError::Misconfigured { detail } => {
+                assert!(detail.contains("encrypted connection"), "{detail}")
+            }
+            other => panic!("expected Misconfigured, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_rights_point_at_the_delegation_and_check_config() {
+        for (rc, text) in [
+            (
+                50,
+                "00000005: SecErr: DSID-031A11E5, problem 4003 (INSUFFICIENT_ACCESS_RIGHTS), data 0",
+            ),
+            (
+                50,
+                "error in module acl: insufficient access rights during LDB_MODIFY",
+            ),
+        ] {
+            match from_result(Step::WritePassword, rc, text, &[], None) {
+                DirectoryError::Misconfigured { detail } => {
+                    assert!(detail.contains("Reset Password"), "{detail}");
+                    assert!(detail.contains("tunnus check-config"), "{detail}");
+                }
+                other => panic!("expected Misconfigured, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_service_bind_says_why_active_directory_refused_it() {
+        let text = "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 533, v1db1";
+        match from_result(Step::Bind, 49, text, &[], None) {
+            DirectoryError::Misconfigured { detail } => {
+                assert!(detail.contains("(the account is disabled)"), "{detail}");
+                assert!(detail.contains("bind_password_file"), "{detail}");
+            }
+            other => panic!("expected Misconfigured, got {other:?}"),
+        }
     }
 
     #[test]

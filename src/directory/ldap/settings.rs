@@ -30,7 +30,7 @@ pub struct LdapSettings {
     /// `ldap://host[:port]` or `ldaps://host[:port]`.
     pub url: Option<Url>,
     /// Upgrade `ldap://` connections with StartTLS (default: on). Plain LDAP is allowed only to
-    /// the loopback interface.
+    /// the loopback interface, and never for Active Directory.
     pub starttls: Option<bool>,
     /// PEM file of the CA certificates that sign the directory's certificate; without it, the
     /// system's roots.
@@ -52,6 +52,10 @@ pub struct LdapSettings {
     pub national_id_format: String,
     /// Default `uid` (OpenLDAP) or `sAMAccountName` (Active Directory).
     pub username_attribute: Option<String>,
+    /// The attribute shown to the person as the name to sign in with, when that is not
+    /// `username_attribute`: e.g. `userPrincipalName` where people sign in as `name@example.fi`.
+    /// Accounts without it show `username_attribute`.
+    pub shown_username_attribute: Option<String>,
     pub given_name_attribute: String,
     pub family_name_attribute: String,
     /// Holds the account category (`student`, `staff`, …).
@@ -60,8 +64,12 @@ pub struct LdapSettings {
     pub group_attribute: String,
     /// How many levels of groups in groups are followed by reading `group_attribute` of each group
     /// (default 8); an account whose groups nest deeper is an error. 0 reads only the account's own
-    /// attribute, for a directory that already lists nested groups there.
+    /// attribute, for a directory that already lists nested groups there. Not used for Active
+    /// Directory, whose in-chain matching rule follows groups at any depth.
     pub group_nesting_depth: usize,
+    /// Active Directory: where the groups are searched for the account's groups (the in-chain
+    /// matching rule); default the domain (the server's `defaultNamingContext`).
+    pub group_base_dn: Option<String>,
     /// Holds the account's state; without it every account is active (Active Directory's disabled
     /// flag still counts).
     pub state_attribute: Option<String>,
@@ -69,6 +77,16 @@ pub struct LdapSettings {
     pub state_values: StateValues,
     /// Set to the activation time (generalized time, UTC) when an account is activated.
     pub terms_accepted_attribute: Option<String>,
+    /// Active Directory: accounts waiting for activation are kept disabled (`userAccountControl`'s
+    /// ACCOUNTDISABLE flag). With this on, a disabled account whose `state_attribute` says
+    /// `pending_activation` is waiting for activation rather than closed, and its activation enables
+    /// it in the same write as its first password. Needs `state_attribute`, so that a closed account
+    /// is never enabled.
+    pub enable_on_activation: bool,
+    /// Active Directory: leave the account in "must change password at next logon"
+    /// (`pwdLastSet` 0) after a reset or activation. Off: the person logs in with the password they
+    /// chose, as it is.
+    pub must_change_at_next_logon: bool,
     pub flavour: Flavour,
 }
 
@@ -86,14 +104,18 @@ impl Default for LdapSettings {
             national_id_attribute: "schacPersonalUniqueID".to_owned(),
             national_id_format: format!("urn:schac:personalUniqueID:fi:FIC:{HETU_PLACEHOLDER}"),
             username_attribute: None,
+            shown_username_attribute: None,
             given_name_attribute: "givenName".to_owned(),
             family_name_attribute: "sn".to_owned(),
             category_attribute: "employeeType".to_owned(),
             group_attribute: "memberOf".to_owned(),
             group_nesting_depth: DEFAULT_GROUP_NESTING_DEPTH,
+            group_base_dn: None,
             state_attribute: None,
             state_values: StateValues::default(),
             terms_accepted_attribute: None,
+            enable_on_activation: false,
+            must_change_at_next_logon: false,
             flavour: Flavour::OpenLdap,
         }
     }
@@ -140,7 +162,9 @@ pub enum Flavour {
     /// RFC 3062 password modify: the server hashes the password and applies its policy.
     #[serde(rename = "openldap")]
     OpenLdap,
-    /// `unicodePwd` replaced in a modify, over LDAPS only; `userAccountControl` disables accounts.
+    /// `unicodePwd` replaced in a modify, over LDAPS or StartTLS only; `userAccountControl`
+    /// disables accounts, `lockoutTime` locks them, and groups are found with the in-chain matching
+    /// rule and the primary group.
     ActiveDirectory,
 }
 
@@ -158,13 +182,17 @@ pub(super) struct Config {
     pub national_id_attribute: String,
     pub national_id_format: String,
     pub username_attribute: String,
+    pub shown_username_attribute: Option<String>,
     pub given_name_attribute: String,
     pub family_name_attribute: String,
     pub category_attribute: String,
     pub group_attribute: String,
     pub group_nesting_depth: usize,
+    pub group_base_dn: Option<String>,
     pub state: Option<(String, StateValues)>,
     pub terms_accepted_attribute: Option<String>,
+    pub enable_on_activation: bool,
+    pub must_change_at_next_logon: bool,
     pub flavour: Flavour,
 }
 
@@ -204,6 +232,22 @@ impl Config {
             Some(attribute) => Some(attribute_name("terms_accepted_attribute", attribute)?),
             None => None,
         };
+        let shown_username_attribute = match &settings.shown_username_attribute {
+            Some(attribute) => Some(attribute_name("shown_username_attribute", attribute)?),
+            None => None,
+        };
+        check_active_directory_only(settings)?;
+        if settings.enable_on_activation && state.is_none() {
+            return Err(invalid(
+                "enable_on_activation",
+                "needs directory.ldap.state_attribute: only an account whose state says it waits \
+                 for activation may be enabled, never a closed one",
+            ));
+        }
+        let group_base_dn = match &settings.group_base_dn {
+            Some(dn) => Some(required("group_base_dn", dn)?),
+            None => None,
+        };
         if settings.group_nesting_depth > MAX_GROUP_NESTING_DEPTH {
             return Err(invalid(
                 "group_nesting_depth",
@@ -229,6 +273,7 @@ impl Config {
             )?,
             national_id_format,
             username_attribute: attribute_name("username_attribute", &username_attribute)?,
+            shown_username_attribute,
             given_name_attribute: attribute_name(
                 "given_name_attribute",
                 &settings.given_name_attribute,
@@ -240,8 +285,11 @@ impl Config {
             category_attribute: attribute_name("category_attribute", &settings.category_attribute)?,
             group_attribute: attribute_name("group_attribute", &settings.group_attribute)?,
             group_nesting_depth: settings.group_nesting_depth,
+            group_base_dn,
             state,
             terms_accepted_attribute,
+            enable_on_activation: settings.enable_on_activation,
+            must_change_at_next_logon: settings.must_change_at_next_logon,
             flavour: settings.flavour,
         })
     }
@@ -264,16 +312,39 @@ fn check_url(settings: &LdapSettings) -> Result<Url, DirectoryError> {
             "must be only scheme, host and port (the base DN is directory.ldap.base_dn)",
         ));
     }
-    if settings.flavour == Flavour::ActiveDirectory && url.scheme() != "ldaps" {
-        return Err(invalid(
-            "url",
-            "Active Directory takes passwords only over LDAPS: use an ldaps:// URL",
-        ));
-    }
     Ok(url)
 }
 
+/// Settings that only Active Directory has are refused for OpenLDAP rather than ignored.
+fn check_active_directory_only(settings: &LdapSettings) -> Result<(), DirectoryError> {
+    if settings.flavour == Flavour::ActiveDirectory {
+        return Ok(());
+    }
+    let only_ad = [
+        ("enable_on_activation", settings.enable_on_activation),
+        (
+            "must_change_at_next_logon",
+            settings.must_change_at_next_logon,
+        ),
+        ("group_base_dn", settings.group_base_dn.is_some()),
+    ];
+    match only_ad.into_iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(invalid(key, "is for flavour = \"active_directory\" only")),
+        None => Ok(()),
+    }
+}
+
 fn check_starttls(settings: &LdapSettings, url: &Url) -> Result<bool, DirectoryError> {
+    if settings.flavour == Flavour::ActiveDirectory
+        && url.scheme() == "ldap"
+        && settings.starttls == Some(false)
+    {
+        return Err(invalid(
+            "starttls",
+            "Active Directory takes passwords only over an encrypted connection: use ldaps:// \
+             or StartTLS",
+        ));
+    }
     match (url.scheme(), settings.starttls) {
         ("ldaps", Some(true)) => Err(invalid(
             "starttls",
@@ -514,13 +585,84 @@ mod tests {
     }
 
     #[test]
-    fn active_directory_without_ldaps_is_refused() {
-        let detail = refused(LdapSettings {
+    fn active_directory_without_encryption_is_refused_and_starttls_is_accepted() {
+        for url in ["ldap://dc1.example.org", "ldap://127.0.0.1"] {
+            let detail = refused(LdapSettings {
+                flavour: Flavour::ActiveDirectory,
+                url: Some(Url::parse(url).unwrap()),
+                starttls: Some(false),
+                ..valid()
+            });
+            assert!(detail.starts_with("directory.ldap.starttls:"), "{detail}");
+            assert!(detail.contains("encrypted"), "{detail}");
+        }
+        let config = Config::from_settings(&LdapSettings {
             flavour: Flavour::ActiveDirectory,
             ..valid()
-        });
-        assert!(detail.starts_with("directory.ldap.url:"), "{detail}");
-        assert!(detail.contains("LDAPS"), "{detail}");
+        })
+        .unwrap();
+        assert!(config.starttls);
+        assert_eq!(config.url.scheme(), "ldap");
+    }
+
+    #[test]
+    fn active_directory_s_own_settings_are_refused_for_openldap() {
+        for (settings, key) in [
+            (
+                LdapSettings {
+                    enable_on_activation: true,
+                    state_attribute: Some("tunnusAccountState".to_owned()),
+                    ..valid()
+                },
+                "enable_on_activation",
+            ),
+            (
+                LdapSettings {
+                    must_change_at_next_logon: true,
+                    ..valid()
+                },
+                "must_change_at_next_logon",
+            ),
+            (
+                LdapSettings {
+                    group_base_dn: Some("dc=example,dc=org".to_owned()),
+                    ..valid()
+                },
+                "group_base_dn",
+            ),
+        ] {
+            let detail = refused(settings);
+            assert!(
+                detail.starts_with(&format!("directory.ldap.{key}:")),
+                "{detail}"
+            );
+        }
+    }
+
+    #[test]
+    fn enabling_at_activation_needs_a_state_attribute() {
+        let active_directory = LdapSettings {
+            flavour: Flavour::ActiveDirectory,
+            url: Some(Url::parse("ldaps://dc1.example.org").unwrap()),
+            enable_on_activation: true,
+            ..valid()
+        };
+        let detail = refused(active_directory.clone());
+        assert!(
+            detail.starts_with("directory.ldap.enable_on_activation:"),
+            "{detail}"
+        );
+        let config = Config::from_settings(&LdapSettings {
+            state_attribute: Some("extensionAttribute2".to_owned()),
+            shown_username_attribute: Some("userPrincipalName".to_owned()),
+            ..active_directory
+        })
+        .unwrap();
+        assert!(config.enable_on_activation);
+        assert_eq!(
+            config.shown_username_attribute.as_deref(),
+            Some("userPrincipalName")
+        );
     }
 
     #[test]
