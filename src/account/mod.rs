@@ -29,7 +29,7 @@ pub use eligibility::{AccountSettings, Ineligible, Purpose, Refusal};
 use eligibility::{decide, resolve};
 use password::{PasswordPolicy, PersonContext, Violation};
 pub use seal::SealKey;
-use session::{Channel, CodeRef, Grant, Session, SessionError, Sessions, Taken, Waited};
+use session::{Channel, Claim, CodeRef, Grant, Session, SessionError, Sessions, Taken, Waited};
 pub use session::{Done, SESSION_TTL, SessionId};
 
 /// How the person proved who they are.
@@ -666,8 +666,73 @@ impl AccountService {
             return Ok(Submitted::Refused(refusal));
         }
 
-        let password_tag = self.sessions.password_tag(id, &form.password);
-        let password = NewPassword::new(form.password);
+        // One session of an account writes at a time, and none over a password another session of
+        // the same account set after this one was opened (the person's phone and laptop).
+        let opened_at = session
+            .expires_at
+            .saturating_sub(i64::try_from(SESSION_TTL.as_secs()).unwrap_or(0));
+        match self
+            .sessions
+            .claim_account(&grant.account, id, opened_at)
+            .await?
+        {
+            Claim::Claimed => {}
+            Claim::WrittenElsewhere(at) => {
+                self.sessions.end(id).await?;
+                self.audit(
+                    event_kind,
+                    Outcome::Refused,
+                    event(Some("written_in_another_session")),
+                );
+                let done = Done {
+                    username: session.username.clone(),
+                    purpose: grant.purpose,
+                    at,
+                    expires_at: at,
+                    password_tag: String::new(),
+                };
+                return Ok(Submitted::SetElsewhere { session, done });
+            }
+            Claim::Busy => {
+                self.sessions.return_grant(id, &grant).await?;
+                return Err(AccountError::Unavailable(
+                    "another session of the account is still writing".to_owned(),
+                ));
+            }
+        }
+        let written = self
+            .write(id, &session, &grant, form.password, unlocks, context)
+            .await;
+        let written_at = matches!(written, Ok(Submitted::Done { .. }))
+            .then(|| self.clock.now().unix_timestamp());
+        if let Err(error) = self
+            .sessions
+            .release_account(&grant.account, id, written_at)
+            .await
+        {
+            tracing::error!(%error, "could not release the claim on an account");
+        }
+        written
+    }
+
+    /// Writes the password of `grant`'s account for session `id` and records the outcome.
+    async fn write(
+        &self,
+        id: &SessionId,
+        session: &Session,
+        grant: &Grant,
+        password: String,
+        unlocks: bool,
+        context: Context<'_>,
+    ) -> Result<Submitted, AccountError> {
+        let session = session.clone();
+        let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
+        let event_kind = match grant.purpose {
+            Purpose::Activate => EventKind::Activation,
+            Purpose::Reset => EventKind::Reset,
+        };
+        let password_tag = self.sessions.password_tag(id, &password);
+        let password = NewPassword::new(password);
         // Unlocking is asked for whenever the rules allow it, so that an account locked since it was
         // read is unlocked too rather than left half-done; without the setting, the directory
         // refuses to write to a locked account.
@@ -719,7 +784,7 @@ impl AccountService {
                     // Nothing more can be done with this account here.
                     self.sessions.end(id).await?;
                 } else {
-                    self.sessions.return_grant(id, &grant).await?;
+                    self.sessions.return_grant(id, grant).await?;
                 }
                 let (reason, outcome) = match &error {
                     DirectoryError::PolicyRejected { .. } => ("directory_policy", Outcome::Refused),
