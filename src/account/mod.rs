@@ -577,12 +577,44 @@ impl AccountService {
             return Ok(Submitted::Invalid { session, problems });
         }
 
+        // While this submission may hold the grant, a marker says a write is under way, so that a
+        // submission waiting for it can tell a write in progress from a grant lost to a failure.
+        let submission = crate::random::short_id();
+        self.sessions.mark_writing(id, &submission).await?;
+        let submitted = self
+            .take_and_write(id, &submission, session, form, context)
+            .await;
+        if let Err(error) = self.sessions.clear_writing(id, &submission).await {
+            tracing::warn!(%error, "could not clear a session's writing marker");
+        }
+        submitted
+    }
+
+    /// The grant-holding half of [`AccountService::set_password`]: takes the grant (or waits for
+    /// another submission of the session that holds it), re-reads the account, claims it, writes.
+    async fn take_and_write(
+        &self,
+        id: &SessionId,
+        submission: &str,
+        session: Session,
+        form: PasswordForm,
+        context: Context<'_>,
+    ) -> Result<Submitted, AccountError> {
+        let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
         // Another submission of this session may hold the grant (a double click, a second tab):
         // wait for its outcome. A success is this one's too only if it wrote the same password;
         // a failure puts the grant back, and this submission writes its own.
         let grant = loop {
             match self.sessions.take_grant(id).await? {
-                Taken::Grant(grant) => break grant,
+                Taken::Grant(grant) => {
+                    if let Err(error) = self.sessions.mark_writing(id, submission).await {
+                        if let Err(error) = self.sessions.return_grant(id, &grant).await {
+                            tracing::warn!(%error, "could not return a grant after a store failure");
+                        }
+                        return Err(error.into());
+                    }
+                    break grant;
+                }
                 Taken::Nothing => {}
                 Taken::Rejected => {
                     // Someone wrote into the store: nothing of this session can be trusted.
@@ -593,7 +625,7 @@ impl AccountService {
                 }
             }
             self.metrics.count("tunnus_submissions_waited_total", &[]);
-            match self.sessions.wait_for_other(id).await? {
+            match self.sessions.wait_for_other(id, submission).await? {
                 Waited::Done(done) => {
                     return Ok(self.after_write(id, session, done, &form.password));
                 }
@@ -671,11 +703,22 @@ impl AccountService {
         let opened_at = session
             .expires_at
             .saturating_sub(i64::try_from(SESSION_TTL.as_secs()).unwrap_or(0));
-        match self
+        let claim = match self
             .sessions
             .claim_account(&grant.account, id, opened_at)
-            .await?
+            .await
         {
+            Ok(claim) => claim,
+            Err(error) => {
+                // Nothing was written: the grant goes back if the store allows it, so that a retry
+                // can write.
+                if let Err(error) = self.sessions.return_grant(id, &grant).await {
+                    tracing::warn!(%error, "could not return a grant after a store failure");
+                }
+                return Err(error.into());
+            }
+        };
+        match claim {
             Claim::Claimed => {}
             Claim::WrittenElsewhere(at) => {
                 self.sessions.end(id).await?;

@@ -499,9 +499,49 @@ impl Sessions {
         Ok(())
     }
 
+    fn writing_key(id: &SessionId) -> String {
+        format!("writing:{}", id.fingerprint())
+    }
+
+    /// Notes that `submission` of session `id` is about to take the grant, or (called again once it
+    /// holds the grant) that it writes. Another submission waiting for the grant reads it to tell
+    /// a write in progress from a grant lost to a failure.
+    pub async fn mark_writing(&self, id: &SessionId, submission: &str) -> Result<(), SessionError> {
+        // Outlives any write: directory calls time out well within it.
+        self.store
+            .put(
+                &Self::writing_key(id),
+                submission.as_bytes(),
+                Duration::from_secs(60),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `submission` of session `id` is over (written, failed, or refused); a later submission's
+    /// mark is left alone.
+    pub async fn clear_writing(
+        &self,
+        id: &SessionId,
+        submission: &str,
+    ) -> Result<(), SessionError> {
+        let key = Self::writing_key(id);
+        if self.store.get(&key).await?.as_deref() == Some(submission.as_bytes()) {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     /// Waits while another submission of session `id` holds the grant, and says how it ended.
-    pub async fn wait_for_other(&self, id: &SessionId) -> Result<Waited, SessionError> {
+    pub async fn wait_for_other(
+        &self,
+        id: &SessionId,
+        submission: &str,
+    ) -> Result<Waited, SessionError> {
         let deadline = tokio::time::Instant::now() + CONCURRENT_WRITE_WAIT;
+        // How many times in a row only this submission's own mark was found: the holder of the
+        // grant marks itself right after taking it, so a few of these mean nobody holds it.
+        let mut only_mine = 0;
         loop {
             if let Some(done) = self.load_done(id).await? {
                 return Ok(Waited::Done(done));
@@ -511,6 +551,17 @@ impl Sessions {
             }
             if self.store.get(&Self::key(Kind::Grant, id)).await?.is_some() {
                 return Ok(Waited::GrantReturned);
+            }
+            match self.store.get(&Self::writing_key(id)).await? {
+                // Nobody writes and the grant is gone: a failure lost it. Start again.
+                None => return Ok(Waited::Ended),
+                Some(mark) if mark == submission.as_bytes() => {
+                    only_mine += 1;
+                    if only_mine >= 4 {
+                        return Ok(Waited::Ended);
+                    }
+                }
+                Some(_) => only_mine = 0,
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Waited::StillWriting);

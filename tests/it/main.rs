@@ -20,6 +20,7 @@ mod letters;
 mod limits;
 mod logs;
 mod pages;
+mod partial;
 mod privileged_and_locked;
 mod redis;
 mod replicas;
