@@ -399,6 +399,12 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cluster.replicas[0].terminate();
+    // The broker has not answered yet: the callback was in flight when SIGTERM came.
+    assert_eq!(
+        cluster.broker.tokens_issued(),
+        0,
+        "the token was issued before SIGTERM: nothing was in flight"
+    );
     let status = in_flight.await.unwrap().unwrap();
     assert_eq!(
         status,
