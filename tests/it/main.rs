@@ -5,6 +5,7 @@ mod slapd;
 
 mod account;
 mod browser;
+mod browser_helpdesk;
 mod callback;
 mod cli;
 mod codes;

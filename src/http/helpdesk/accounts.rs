@@ -55,7 +55,7 @@ pub struct SearchPage<'a> {
     accounts: Vec<AccountView>,
     note: Option<&'a str>,
     problem: Option<&'a str>,
-    problem_field: &'static str,
+    problem_field: String,
     documents: Vec<(&'static str, &'a str)>,
     deliveries: Vec<(&'static str, &'a str)>,
     languages: Vec<(&'static str, String)>,
@@ -166,7 +166,8 @@ struct Shown<'a> {
     results: Option<Vec<Found>>,
     note: Option<&'a str>,
     problem: Option<&'a str>,
-    problem_field: &'static str,
+    /// The id of the field (or the account) the problem summary links to.
+    problem_field: String,
 }
 
 fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Shown<'_>) -> Response {
@@ -234,7 +235,7 @@ pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
             results: None,
             note: None,
             problem: None,
-            problem_field: "q",
+            problem_field: "q".to_owned(),
         },
     )
 }
@@ -274,7 +275,7 @@ pub async fn search(
                     results: None,
                     note: None,
                     problem: Some(text),
-                    problem_field: "q",
+                    problem_field: "q".to_owned(),
                 },
             ));
         }
@@ -294,12 +295,38 @@ pub async fn search(
             results: Some(results),
             note: None,
             problem: None,
-            problem_field: "q",
+            problem_field: "q".to_owned(),
         },
     ))
 }
 
-/// The results page of one username, after issuing or revoking.
+/// What a problem of the issue or print form is about: the summary links there, in the form of the
+/// account concerned.
+#[derive(Clone, Copy)]
+enum ProblemAt {
+    /// The identity check (its first field, the document).
+    Check,
+    Campus,
+    PickUp,
+    Address,
+    /// The account as a whole (its heading): who may issue, or a code that cannot be printed.
+    Account,
+}
+
+impl ProblemAt {
+    /// The id prefix in `templates/helpdesk/search.html`.
+    fn id_prefix(self) -> &'static str {
+        match self {
+            ProblemAt::Check => "document",
+            ProblemAt::Campus => "campus",
+            ProblemAt::PickUp => "pick-up",
+            ProblemAt::Address => "address",
+            ProblemAt::Account => "account",
+        }
+    }
+}
+
+/// The results page of one username, after issuing or revoking, or with a problem of its forms.
 async fn results_for(
     state: &AppState,
     helpdesk: &Helpdesk,
@@ -307,10 +334,20 @@ async fn results_for(
     session: &StaffSession,
     username: &str,
     note: Option<&str>,
-    problem: Option<&str>,
+    problem: Option<(&str, ProblemAt)>,
 ) -> Result<Response, AppError> {
     let search = crate::helpdesk::Search::Username(username.to_owned());
     let results = helpdesk.find(&session.staff, &search).await?;
+    // Ids on the page number the accounts from 1.
+    let problem_field = match (
+        problem,
+        results
+            .iter()
+            .position(|found| found.account.username == username),
+    ) {
+        (Some((_, at)), Some(index)) => format!("{}-{}", at.id_prefix(), index + 1),
+        _ => "q".to_owned(),
+    };
     Ok(search_page(
         state,
         lang,
@@ -319,8 +356,8 @@ async fn results_for(
             query: username.to_owned(),
             results: Some(results),
             note,
-            problem,
-            problem_field: "q",
+            problem: problem.map(|(text, _)| text),
+            problem_field,
         },
     ))
 }
@@ -381,11 +418,14 @@ pub async fn issue(
         .ok_or_else(|| AppError::new(ErrorKind::BadRequest, "unknown delivery way"))?;
     let person_lang = Lang::from_code(&form.lang).unwrap_or(lang);
     let problem = match delivery {
-        Delivery::Janitor if form.campus.trim().is_empty() || form.pick_up.trim().is_empty() => {
-            Some(t.staff_janitor_needs.as_str())
+        Delivery::Janitor if form.campus.trim().is_empty() => {
+            Some((t.staff_janitor_needs.as_str(), ProblemAt::Campus))
+        }
+        Delivery::Janitor if form.pick_up.trim().is_empty() => {
+            Some((t.staff_janitor_needs.as_str(), ProblemAt::PickUp))
         }
         Delivery::Letter if address_lines(&form.address).len() < 2 => {
-            Some(t.staff_letter_needs.as_str())
+            Some((t.staff_letter_needs.as_str(), ProblemAt::Address))
         }
         _ => None,
     };
@@ -434,7 +474,13 @@ pub async fn issue(
                 &session,
                 &account.username,
                 None,
-                Some(not_allowed_text(t, reason)),
+                Some((
+                    not_allowed_text(t, reason),
+                    match reason {
+                        NotAllowed::Check => ProblemAt::Check,
+                        _ => ProblemAt::Account,
+                    },
+                )),
             )
             .await;
         }
@@ -531,7 +577,7 @@ pub async fn print(
                 &session,
                 &form.username,
                 None,
-                Some(&t.staff_code_not_open),
+                Some((&t.staff_code_not_open, ProblemAt::Account)),
             )
             .await;
         }
@@ -544,7 +590,7 @@ pub async fn print(
                 &session,
                 &form.username,
                 None,
-                Some(&t.staff_print_problem),
+                Some((&t.staff_print_problem, ProblemAt::Account)),
             )
             .await;
         }
