@@ -71,8 +71,9 @@ async fn issue(app: &TestApp, browser: &Browser, username: &str, fields: &[(&str
 fn shown_code(page: &Page) -> String {
     let start = page.body.find("class=\"code\"").expect("the code is shown");
     let text = &page.body[start..];
-    let open = text.find('>').unwrap() + 1;
     let close = text.find("</p>").unwrap();
+    // After the label that only screen readers read.
+    let open = text[..close].rfind('>').unwrap() + 1;
     text[open..close].trim().to_owned()
 }
 
