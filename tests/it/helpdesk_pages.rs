@@ -266,6 +266,63 @@ async fn an_incomplete_identity_check_or_delivery_issues_nothing() {
 }
 
 #[tokio::test]
+async fn a_form_that_comes_back_with_a_problem_keeps_what_staff_typed() {
+    let app = spawn().await;
+    let staff = app.staff_browser("hd-anna").await;
+    // A letter to a one-line address: everything else is right and must not be typed again.
+    let answer = issue(
+        &app,
+        &staff,
+        "aslind",
+        &[
+            ("document", "identity_card"),
+            ("delivery", "letter"),
+            ("lang", "sv"),
+            ("address", "Storgatan <1>"),
+        ],
+    )
+    .await;
+    answer.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.body.contains("vähintään kaksi riviä"),
+        "{}",
+        answer.body
+    );
+    for kept in [
+        r#"<option value="identity_card" selected>"#,
+        r#"name="country" value="se""#,
+        r#"name="photo_compared" value="yes" checked>"#,
+        r#"name="delivery" value="letter" checked>"#,
+        r#"name="lang" value="sv" checked>"#,
+        // Typed text comes back escaped.
+        "Storgatan &#60;1&#62;</textarea>",
+    ] {
+        assert!(
+            answer.body.contains(kept),
+            "{kept} not kept: {}",
+            answer.body
+        );
+    }
+    assert!(
+        !answer
+            .body
+            .contains(r#"name="delivery" value="in_person" checked"#)
+    );
+    assert!(!open_code(&app, "aslind").await);
+
+    // A new search starts from an empty form.
+    let fresh = search(&app, &staff, "aslind").await;
+    fresh.assert_status(StatusCode::OK);
+    assert!(
+        fresh
+            .body
+            .contains(r#"name="delivery" value="in_person" checked>"#)
+    );
+    assert!(fresh.body.contains(r#"name="photo_compared" value="yes">"#));
+    assert!(!fresh.body.contains("Storgatan"));
+}
+
+#[tokio::test]
 async fn staff_forms_without_their_token_or_session_change_nothing() {
     let app = spawn().await;
     let staff = app.staff_browser("hd-anna").await;

@@ -31,8 +31,53 @@ fn channel(state: &AppState) -> Result<&Helpdesk, AppError> {
         .ok_or_else(|| AppError::new(ErrorKind::NotFound, "the helpdesk channel is off"))
 }
 
+/// What the issue form of an account holds: empty, or what staff typed when the form came back
+/// with a problem, so nothing has to be typed again.
+#[derive(Clone)]
+pub struct Fill {
+    document: String,
+    country: String,
+    photo_compared: bool,
+    delivery: String,
+    lang: String,
+    campus: String,
+    pick_up: String,
+    address: String,
+}
+
+impl Fill {
+    fn empty(lang: Lang) -> Self {
+        Self {
+            document: Document::Passport.as_str().to_owned(),
+            country: String::new(),
+            photo_compared: false,
+            delivery: Delivery::InPerson.as_str().to_owned(),
+            lang: lang.code().to_owned(),
+            campus: String::new(),
+            pick_up: String::new(),
+            address: String::new(),
+        }
+    }
+
+    fn typed(form: &IssueForm) -> Self {
+        let short = |text: &str, max: usize| text.chars().take(max).collect::<String>();
+        Self {
+            document: short(&form.document, 32),
+            country: short(form.country.trim(), 2),
+            photo_compared: form.photo_compared.as_deref() == Some("yes"),
+            delivery: short(&form.delivery, 32),
+            lang: short(&form.lang, 2),
+            campus: short(form.campus.trim(), 100),
+            pick_up: short(form.pick_up.trim(), 100),
+            address: short(&form.address, 600),
+        }
+    }
+}
+
 /// One account on the results page.
 pub struct AccountView {
+    /// What its issue form holds.
+    fill: Fill,
     name: String,
     username: String,
     category: String,
@@ -129,7 +174,7 @@ fn ended_text(t: &Texts, ended: &Ended) -> String {
         .replace("{date}", &date(t, ended.at))
 }
 
-fn view(t: &Texts, found: Found) -> AccountView {
+fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
     let account = found.account;
     let state = if account.locked {
         t.staff_state_locked.clone()
@@ -141,6 +186,7 @@ fn view(t: &Texts, found: Found) -> AccountView {
         }
     };
     AccountView {
+        fill,
         name: format!("{} {}", account.given_name, account.family_name)
             .trim()
             .to_owned(),
@@ -164,6 +210,8 @@ fn view(t: &Texts, found: Found) -> AccountView {
 struct Shown<'a> {
     query: String,
     results: Option<Vec<Found>>,
+    /// What one account's issue form held when it came back with a problem.
+    typed: Option<(String, Fill)>,
     note: Option<&'a str>,
     problem: Option<&'a str>,
     /// The id of the field (or the account) the problem summary links to.
@@ -188,7 +236,13 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
             .results
             .unwrap_or_default()
             .into_iter()
-            .map(|found| view(t, found))
+            .map(|found| {
+                let fill = match &shown.typed {
+                    Some((username, fill)) if *username == found.account.username => fill.clone(),
+                    _ => Fill::empty(lang),
+                };
+                view(t, found, fill)
+            })
             .collect(),
         note: shown.note,
         problem: shown.problem,
@@ -233,6 +287,7 @@ pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
         Shown {
             query: String::new(),
             results: None,
+            typed: None,
             note: None,
             problem: None,
             problem_field: "q".to_owned(),
@@ -273,6 +328,7 @@ pub async fn search(
                 Shown {
                     query: form.q.chars().take(128).collect(),
                     results: None,
+                    typed: None,
                     note: None,
                     problem: Some(text),
                     problem_field: "q".to_owned(),
@@ -293,6 +349,7 @@ pub async fn search(
         Shown {
             query,
             results: Some(results),
+            typed: None,
             note: None,
             problem: None,
             problem_field: "q".to_owned(),
@@ -327,6 +384,7 @@ impl ProblemAt {
 }
 
 /// The results page of one username, after issuing or revoking, or with a problem of its forms.
+#[allow(clippy::too_many_arguments)]
 async fn results_for(
     state: &AppState,
     helpdesk: &Helpdesk,
@@ -335,6 +393,7 @@ async fn results_for(
     username: &str,
     note: Option<&str>,
     problem: Option<(&str, ProblemAt)>,
+    typed: Option<Fill>,
 ) -> Result<Response, AppError> {
     let search = crate::helpdesk::Search::Username(username.to_owned());
     let results = helpdesk.find(&session.staff, &search).await?;
@@ -355,6 +414,7 @@ async fn results_for(
         Shown {
             query: username.to_owned(),
             results: Some(results),
+            typed: typed.map(|fill| (username.to_owned(), fill)),
             note,
             problem: problem.map(|(text, _)| text),
             problem_field,
@@ -453,6 +513,7 @@ pub async fn issue(
             &account.username,
             None,
             problem,
+            Some(Fill::typed(&form)),
         )
         .await;
     }
@@ -481,6 +542,7 @@ pub async fn issue(
                         _ => ProblemAt::Account,
                     },
                 )),
+                Some(Fill::typed(&form)),
             )
             .await;
         }
@@ -578,6 +640,7 @@ pub async fn print(
                 &form.username,
                 None,
                 Some((&t.staff_code_not_open, ProblemAt::Account)),
+                None,
             )
             .await;
         }
@@ -591,6 +654,7 @@ pub async fn print(
                 &form.username,
                 None,
                 Some((&t.staff_print_problem, ProblemAt::Account)),
+                None,
             )
             .await;
         }
@@ -659,6 +723,7 @@ pub async fn revoke(
         &session,
         &form.username,
         Some(note),
+        None,
         None,
     )
     .await
