@@ -36,12 +36,26 @@ use crate::config::{ConfigError, Mode};
 use crate::oidc::jwe::{DecryptionKeyRef, KeyManagementAlg};
 
 /// `[keys]`
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeySettings {
     /// Folder with `signing.pem`, `encryption.pem`, `entity.pem` (and older `encryption-*.pem`).
     /// Without it (development only) fresh keys are made at every start.
     pub dir: Option<PathBuf>,
+    /// How long keys retired by `tunnus keys rotate activate` stay published (brokers cache the
+    /// JWKS up to a day); a retired encryption key decrypts for as long as its file is kept.
+    pub retired_published_for: crate::config::HumanDuration,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            retired_published_for: crate::config::HumanDuration(std::time::Duration::from_secs(
+                24 * 3600,
+            )),
+        }
+    }
 }
 
 impl KeySettings {
@@ -60,6 +74,11 @@ impl KeySettings {
 const SIGNING_FILE: &str = "signing.pem";
 const ENCRYPTION_FILE: &str = "encryption.pem";
 const ENTITY_FILE: &str = "entity.pem";
+/// Prepared by `tunnus keys rotate prepare`: published, not yet used.
+const NEXT_SIGNING_FILE: &str = "next-signing.pem";
+const NEXT_ENCRYPTION_FILE: &str = "next-encryption.pem";
+/// A signing key retired by `tunnus keys rotate activate`: `retired-signing-{kid}.pem`.
+const RETIRED_SIGNING_PREFIX: &str = "retired-signing-";
 const MIN_RSA_BITS: usize = 2048;
 
 /// JWS algorithm for what the service signs.
@@ -471,10 +490,35 @@ impl fmt::Debug for DecryptionKey {
 pub struct ServiceKeys {
     /// Signs request objects and client assertions.
     pub signing: SigningKey,
-    /// Decrypts ID tokens: the current key first, then older ones still accepted.
+    /// Decrypts ID tokens: the current key first, then the prepared next one, then older ones
+    /// still accepted.
     pub encryption: Vec<DecryptionKey>,
     /// Signs the signed JWKS and the entity statement.
     pub entity: SigningKey,
+    /// Keys of a rotation in progress: the next ones (published before they are used, so that
+    /// brokers caching the JWKS know them in time) and the retired ones (published for a while
+    /// after).
+    pub rotation: Rotation,
+}
+
+/// The keys of a rotation in progress, by `tunnus keys rotate`.
+#[derive(Default)]
+pub struct Rotation {
+    /// `next-signing.pem`.
+    pub next_signing: Option<SigningKey>,
+    /// The `kid` of `next-encryption.pem` (the key itself decrypts, in [`ServiceKeys::encryption`]).
+    pub next_encryption: Option<String>,
+    /// Retired keys' public JWKs (signing ones with their `alg`, encryption ones without) and
+    /// when they were retired.
+    pub retired: Vec<Retired>,
+}
+
+/// A retired key, still published for a while.
+pub struct Retired {
+    pub signing: Option<SigningKey>,
+    /// The `kid` of a retired encryption key.
+    pub encryption: Option<String>,
+    pub retired_at: OffsetDateTime,
 }
 
 impl ServiceKeys {
@@ -484,6 +528,7 @@ impl ServiceKeys {
             signing: SigningKey::generate(signing_alg)?,
             encryption: vec![DecryptionKey::generate()?],
             entity: SigningKey::generate(SigningAlg::RS256)?,
+            rotation: Rotation::default(),
         })
     }
 
@@ -519,13 +564,16 @@ impl ServiceKeys {
             signing,
             encryption: vec![encryption],
             entity,
+            rotation: Rotation::default(),
         })
     }
 
-    /// Loads `signing.pem`, `encryption.pem`, `entity.pem` and any `encryption-*.pem` (older keys,
-    /// decryption only) from `dir`.
+    /// Loads `signing.pem`, `encryption.pem`, `entity.pem`, any `encryption-*.pem` (older keys,
+    /// decryption only), and the keys of a rotation in progress (`next-*.pem`,
+    /// `retired-signing-*.pem`) from `dir`.
     ///
-    /// Older keys follow the current one in the order of their file names.
+    /// Decryption keys: the current one, the prepared next one, then older ones in the order of
+    /// their file names.
     pub fn load(dir: &Path, signing_alg: SigningAlg) -> Result<Self, KeyError> {
         let signing = load_key_file(&dir.join(SIGNING_FILE), |pem| {
             SigningKey::from_pem(pem, signing_alg)
@@ -534,8 +582,33 @@ impl ServiceKeys {
             &dir.join(ENCRYPTION_FILE),
             DecryptionKey::from_pem,
         )?];
+        let mut rotation = Rotation::default();
+        if dir.join(NEXT_SIGNING_FILE).exists() {
+            rotation.next_signing = Some(load_key_file(&dir.join(NEXT_SIGNING_FILE), |pem| {
+                SigningKey::from_pem(pem, signing_alg)
+            })?);
+        }
+        if dir.join(NEXT_ENCRYPTION_FILE).exists() {
+            let next = load_key_file(&dir.join(NEXT_ENCRYPTION_FILE), DecryptionKey::from_pem)?;
+            rotation.next_encryption = Some(next.kid().to_owned());
+            encryption.push(next);
+        }
         for path in older_encryption_files(dir)? {
-            encryption.push(load_key_file(&path, DecryptionKey::from_pem)?);
+            let key = load_key_file(&path, DecryptionKey::from_pem)?;
+            rotation.retired.push(Retired {
+                signing: None,
+                encryption: Some(key.kid().to_owned()),
+                retired_at: modified(&path)?,
+            });
+            encryption.push(key);
+        }
+        for path in files_starting_with(dir, RETIRED_SIGNING_PREFIX)? {
+            let key = load_key_file(&path, |pem| SigningKey::from_pem(pem, signing_alg))?;
+            rotation.retired.push(Retired {
+                signing: Some(key),
+                encryption: None,
+                retired_at: modified(&path)?,
+            });
         }
         let entity = load_key_file(&dir.join(ENTITY_FILE), |pem| {
             SigningKey::from_pem(pem, SigningAlg::RS256)
@@ -544,7 +617,86 @@ impl ServiceKeys {
             signing,
             encryption,
             entity,
+            rotation,
         })
+    }
+
+    /// Starts a rotation: writes `next-signing.pem` and `next-encryption.pem`, which are published
+    /// at once and used only after [`ServiceKeys::activate_rotation`]. Refuses, writing nothing,
+    /// when a rotation is already prepared. Returns the new keys' `kid`s.
+    pub fn prepare_rotation(
+        dir: &Path,
+        signing_alg: SigningAlg,
+    ) -> Result<(String, String), KeyError> {
+        let paths = [NEXT_SIGNING_FILE, NEXT_ENCRYPTION_FILE].map(|name| dir.join(name));
+        for path in &paths {
+            refuse_existing(path)?;
+        }
+        let signing = SigningKey::generate(signing_alg)?;
+        let encryption = DecryptionKey::generate()?;
+        write_private_file(&paths[0], &signing.to_pem())?;
+        if let Err(error) = write_private_file(&paths[1], &encryption.to_pem()) {
+            let _ = fs::remove_file(&paths[0]);
+            return Err(error);
+        }
+        Ok((signing.kid().to_owned(), encryption.kid().to_owned()))
+    }
+
+    /// Finishes a prepared rotation: the next keys become the current ones; the current signing
+    /// key becomes `retired-signing-{kid}.pem` and the current encryption key
+    /// `encryption-{kid}.pem` (it keeps decrypting what brokers still encrypt to it), both
+    /// published for `keys.retired_published_for` from now.
+    pub fn activate_rotation(dir: &Path, signing_alg: SigningAlg) -> Result<(), KeyError> {
+        let next_signing = dir.join(NEXT_SIGNING_FILE);
+        let next_encryption = dir.join(NEXT_ENCRYPTION_FILE);
+        for path in [&next_signing, &next_encryption] {
+            if !path.exists() {
+                return Err(KeyError::Missing { path: path.clone() });
+            }
+        }
+        // Everything is read first: a broken file stops the rotation before anything moves.
+        let current = Self::load(dir, signing_alg)?;
+        let retired_signing = dir.join(format!(
+            "{RETIRED_SIGNING_PREFIX}{}.pem",
+            current.signing.kid()
+        ));
+        let retired_encryption = dir.join(format!(
+            "encryption-{}.pem",
+            current
+                .encryption
+                .first()
+                .map(DecryptionKey::kid)
+                .unwrap_or_default()
+        ));
+        for path in [&retired_signing, &retired_encryption] {
+            refuse_existing(path)?;
+        }
+        let moves = [
+            (dir.join(SIGNING_FILE), retired_signing.clone()),
+            (dir.join(ENCRYPTION_FILE), retired_encryption.clone()),
+            (next_signing, dir.join(SIGNING_FILE)),
+            (next_encryption, dir.join(ENCRYPTION_FILE)),
+        ];
+        for (from, to) in &moves {
+            fs::rename(from, to).map_err(|error| KeyError::WriteFailed {
+                path: to.clone(),
+                error,
+            })?;
+        }
+        // The retirement time is the file's modification time.
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::SystemTime::now();
+        for path in [&retired_signing, &retired_encryption] {
+            fs::File::options()
+                .write(true)
+                .open(path)
+                .and_then(|file| file.set_modified(now))
+                .map_err(|error| KeyError::WriteFailed {
+                    path: path.clone(),
+                    error,
+                })?;
+        }
+        Ok(())
     }
 
     /// The keys that may decrypt, current first.
@@ -558,16 +710,63 @@ impl ServiceKeys {
             .collect()
     }
 
-    /// The public JWKS brokers use: the signing key and the current encryption key.
+    /// The public JWKS brokers use: the signing key and the current encryption key first, then
+    /// the next ones of a prepared rotation (so a broker that caches the JWKS knows them before
+    /// they are used).
     ///
     /// Older encryption keys are not published: brokers must stop encrypting to them.
     pub fn public_jwks(&self, enc_alg: KeyManagementAlg) -> serde_json::Value {
         let mut keys = vec![self.signing.public_jwk()];
         keys.extend(self.encryption.first().map(|key| key.public_jwk(enc_alg)));
+        keys.extend(
+            self.rotation
+                .next_signing
+                .as_ref()
+                .map(SigningKey::public_jwk),
+        );
+        if let Some(kid) = &self.rotation.next_encryption
+            && let Some(key) = self.encryption.iter().find(|key| key.kid() == kid)
+        {
+            keys.push(key.public_jwk(enc_alg));
+        }
         json!({ "keys": keys })
     }
 
-    /// The public JWKS signed by the entity key: header `typ: "jwk-set+jwt"`, payload
+    /// The JWKS the service serves at `now`: [`ServiceKeys::public_jwks`] and the keys retired
+    /// less than `retired_for` ago, last.
+    pub fn published_jwks(
+        &self,
+        enc_alg: KeyManagementAlg,
+        now: OffsetDateTime,
+        retired_for: std::time::Duration,
+    ) -> serde_json::Value {
+        let mut jwks = self.public_jwks(enc_alg);
+        let Some(keys) = jwks["keys"].as_array_mut() else {
+            return jwks;
+        };
+        let published = self
+            .rotation
+            .retired
+            .iter()
+            .filter(|retired| retired.retired_at + retired_for > now);
+        // Signing keys first, as for the current keys.
+        for retired in published.clone() {
+            if let Some(key) = &retired.signing {
+                keys.push(key.public_jwk());
+            }
+        }
+        for retired in published {
+            if let Some(kid) = &retired.encryption
+                && let Some(key) = self.encryption.iter().find(|key| key.kid() == kid)
+            {
+                keys.push(key.public_jwk(enc_alg));
+            }
+        }
+        jwks
+    }
+
+    /// The published JWKS ([`ServiceKeys::published_jwks`]) signed by the entity key: header
+    /// `typ: "jwk-set+jwt"`, payload
     /// `{iss, sub, iat, exp, keys}` with `iss = sub = entity_id`.
     pub fn signed_jwks(
         &self,
@@ -575,8 +774,9 @@ impl ServiceKeys {
         enc_alg: KeyManagementAlg,
         now: OffsetDateTime,
         lifetime: Duration,
+        retired_for: std::time::Duration,
     ) -> Result<String, KeyError> {
-        let mut jwks = self.public_jwks(enc_alg);
+        let mut jwks = self.published_jwks(enc_alg, now, retired_for);
         let claims = json!({
             "iss": entity_id,
             "sub": entity_id,
@@ -934,6 +1134,11 @@ fn load_key_file<T>(
 
 /// The `encryption-*.pem` files in `dir`, sorted by name.
 fn older_encryption_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    files_starting_with(dir, "encryption-")
+}
+
+/// The `.pem` files in `dir` whose names start with `prefix`, in name order.
+fn files_starting_with(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, KeyError> {
     let unreadable = |error| KeyError::Unreadable {
         path: dir.to_owned(),
         error,
@@ -942,15 +1147,26 @@ fn older_encryption_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
     for entry in fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let name = entry.file_name();
-        let is_older_key = name
+        let matches = name
             .to_str()
-            .is_some_and(|name| name.starts_with("encryption-") && name.ends_with(".pem"));
-        if is_older_key {
+            .is_some_and(|name| name.starts_with(prefix) && name.ends_with(".pem"));
+        if matches {
             paths.push(entry.path());
         }
     }
     paths.sort();
     Ok(paths)
+}
+
+/// When the file at `path` was last changed: for a retired key, when it was retired.
+fn modified(path: &Path) -> Result<OffsetDateTime, KeyError> {
+    fs::metadata(path)
+        .and_then(|metadata| metadata.modified())
+        .map(OffsetDateTime::from)
+        .map_err(|error| KeyError::Unreadable {
+            path: path.to_owned(),
+            error,
+        })
 }
 
 #[cfg(test)]
@@ -1591,6 +1807,7 @@ mod tests {
             KeyManagementAlg::RsaOaep,
             now,
             Duration::days(1),
+            std::time::Duration::from_secs(86400),
         )?;
         let verified = verify(&token, &keys.entity.public_jwk(), Algorithm::RS256)?;
         assert_eq!(verified.header.typ.as_deref(), Some("jwk-set+jwt"));
@@ -1650,6 +1867,89 @@ mod tests {
         assert!(printed.contains(signing.kid()));
         assert!(!printed.contains(&n[..20]));
         assert!(!printed.contains("PRIVATE KEY"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_rotation_publishes_the_next_keys_first_and_the_retired_ones_for_a_while() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!(
+            "tunnus-keys-rotation-{}-{}",
+            std::process::id(),
+            crate::random::short_id()
+        ));
+        let before = ServiceKeys::write_new(&dir, SigningAlg::RS256)?;
+        let kids = |jwks: &Value| -> Vec<String> {
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|key| key["kid"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let old_signing = before.signing.kid().to_owned();
+        let old_encryption = before.encryption[0].kid().to_owned();
+
+        let (next_signing, next_encryption) =
+            ServiceKeys::prepare_rotation(&dir, SigningAlg::RS256)?;
+        assert!(
+            ServiceKeys::prepare_rotation(&dir, SigningAlg::RS256).is_err(),
+            "a prepared rotation is not prepared again"
+        );
+        let prepared = ServiceKeys::load(&dir, SigningAlg::RS256)?;
+        assert_eq!(
+            prepared.signing.kid(),
+            old_signing,
+            "the next key is not used yet"
+        );
+        assert_eq!(
+            kids(&prepared.public_jwks(KeyManagementAlg::RsaOaep)),
+            [
+                old_signing.clone(),
+                old_encryption.clone(),
+                next_signing.clone(),
+                next_encryption.clone()
+            ]
+        );
+        // A broker that already encrypts to the published next key is understood.
+        assert!(
+            prepared
+                .decryption_keys()
+                .iter()
+                .any(|key| key.kid == next_encryption)
+        );
+
+        ServiceKeys::activate_rotation(&dir, SigningAlg::RS256)?;
+        assert!(
+            ServiceKeys::activate_rotation(&dir, SigningAlg::RS256).is_err(),
+            "nothing prepared, nothing to activate"
+        );
+        let after = ServiceKeys::load(&dir, SigningAlg::RS256)?;
+        assert_eq!(after.signing.kid(), next_signing);
+        assert_eq!(after.encryption[0].kid(), next_encryption);
+        assert!(
+            after
+                .decryption_keys()
+                .iter()
+                .any(|key| key.kid == old_encryption)
+        );
+        let day = std::time::Duration::from_secs(86400);
+        #[allow(clippy::disallowed_methods)]
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(
+            kids(&after.published_jwks(KeyManagementAlg::RsaOaep, now, day)),
+            [
+                next_signing.clone(),
+                next_encryption.clone(),
+                old_signing.clone(),
+                old_encryption.clone()
+            ]
+        );
+        assert_eq!(
+            kids(&after.published_jwks(KeyManagementAlg::RsaOaep, now + Duration::days(2), day)),
+            [next_signing.clone(), next_encryption.clone()],
+            "retired keys drop out after the overlap"
+        );
+        fs::remove_dir_all(&dir)?;
         Ok(())
     }
 }

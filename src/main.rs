@@ -65,6 +65,25 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum RotateStep {
+    /// Write next-signing.pem and next-encryption.pem: published at once, used after `activate`.
+    Prepare {
+        #[arg(long)]
+        keys: PathBuf,
+        #[arg(long, default_value = "RS256")]
+        signing_alg: String,
+    },
+    /// Put the prepared keys into use; the current ones are retired (still published for
+    /// `keys.retired_published_for`; the encryption key keeps decrypting).
+    Activate {
+        #[arg(long)]
+        keys: PathBuf,
+        #[arg(long, default_value = "RS256")]
+        signing_alg: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Write new signing.pem, encryption.pem and entity.pem into DIR (never overwrites).
     Generate {
@@ -73,6 +92,12 @@ enum KeysCommand {
         /// Algorithm of the signing key: RS256, PS256 or ES256.
         #[arg(long, default_value = "RS256")]
         signing_alg: String,
+    },
+    /// Rotate the keys in DIR: `prepare` publishes the next keys, `activate` (a day later: brokers
+    /// cache the JWKS) puts them into use; restart every replica after each step.
+    Rotate {
+        #[command(subcommand)]
+        step: RotateStep,
     },
     /// Print the public JWKS of the keys in DIR, for static registration at a broker.
     Jwks {
@@ -261,6 +286,27 @@ fn keys(command: KeysCommand) -> Result<()> {
             )?;
             Ok(())
         }
+        KeysCommand::Rotate { step } => match step {
+            RotateStep::Prepare { keys, signing_alg } => {
+                let (signing, encryption) =
+                    ServiceKeys::prepare_rotation(&keys, signing_alg_from(&signing_alg)?)?;
+                output!(
+                    "wrote next-signing.pem (kid {signing}) and next-encryption.pem (kid {encryption}) \
+                     to {}: restart every replica so that they are published, and activate them once \
+                     brokers have read the JWKS again (they cache it up to a day)",
+                    keys.display()
+                )?;
+                Ok(())
+            }
+            RotateStep::Activate { keys, signing_alg } => {
+                ServiceKeys::activate_rotation(&keys, signing_alg_from(&signing_alg)?)?;
+                output!(
+                    "the prepared keys in {} are now in use: restart every replica",
+                    keys.display()
+                )?;
+                Ok(())
+            }
+        },
         KeysCommand::Jwks {
             keys,
             signing_alg,

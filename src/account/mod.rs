@@ -29,7 +29,7 @@ pub use eligibility::{AccountSettings, Ineligible, Purpose, Refusal};
 use eligibility::{decide, resolve};
 use password::{PasswordPolicy, PersonContext, Violation};
 pub use seal::SealKey;
-use session::{Channel, CodeRef, Grant, Session, SessionError, Sessions, Taken, Waited};
+use session::{Channel, Claim, CodeRef, Grant, Session, SessionError, Sessions, Taken, Waited};
 pub use session::{Done, SESSION_TTL, SessionId};
 
 /// How the person proved who they are.
@@ -579,12 +579,44 @@ impl AccountService {
             return Ok(Submitted::Invalid { session, problems });
         }
 
+        // While this submission may hold the grant, a marker says a write is under way, so that a
+        // submission waiting for it can tell a write in progress from a grant lost to a failure.
+        let submission = crate::random::short_id();
+        self.sessions.mark_writing(id, &submission).await?;
+        let submitted = self
+            .take_and_write(id, &submission, session, form, context)
+            .await;
+        if let Err(error) = self.sessions.clear_writing(id, &submission).await {
+            tracing::warn!(%error, "could not clear a session's writing marker");
+        }
+        submitted
+    }
+
+    /// The grant-holding half of [`AccountService::set_password`]: takes the grant (or waits for
+    /// another submission of the session that holds it), re-reads the account, claims it, writes.
+    async fn take_and_write(
+        &self,
+        id: &SessionId,
+        submission: &str,
+        session: Session,
+        form: PasswordForm,
+        context: Context<'_>,
+    ) -> Result<Submitted, AccountError> {
+        let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
         // Another submission of this session may hold the grant (a double click, a second tab):
         // wait for its outcome. A success is this one's too only if it wrote the same password;
         // a failure puts the grant back, and this submission writes its own.
         let grant = loop {
             match self.sessions.take_grant(id).await? {
-                Taken::Grant(grant) => break grant,
+                Taken::Grant(grant) => {
+                    if let Err(error) = self.sessions.mark_writing(id, submission).await {
+                        if let Err(error) = self.sessions.return_grant(id, &grant).await {
+                            tracing::warn!(%error, "could not return a grant after a store failure");
+                        }
+                        return Err(error.into());
+                    }
+                    break grant;
+                }
                 Taken::Nothing => {}
                 Taken::Rejected => {
                     // Someone wrote into the store: nothing of this session can be trusted.
@@ -595,7 +627,7 @@ impl AccountService {
                 }
             }
             self.metrics.count("tunnus_submissions_waited_total", &[]);
-            match self.sessions.wait_for_other(id).await? {
+            match self.sessions.wait_for_other(id, submission).await? {
                 Waited::Done(done) => {
                     return Ok(self.after_write(id, session, done, &form.password));
                 }
@@ -668,8 +700,84 @@ impl AccountService {
             return Ok(Submitted::Refused(refusal));
         }
 
-        let password_tag = self.sessions.password_tag(id, &form.password);
-        let password = NewPassword::new(form.password);
+        // One session of an account writes at a time, and none over a password another session of
+        // the same account set after this one was opened (the person's phone and laptop).
+        let opened_at = session
+            .expires_at
+            .saturating_sub(i64::try_from(SESSION_TTL.as_secs()).unwrap_or(0));
+        let claim = match self
+            .sessions
+            .claim_account(&grant.account, id, opened_at)
+            .await
+        {
+            Ok(claim) => claim,
+            Err(error) => {
+                // Nothing was written: the grant goes back if the store allows it, so that a retry
+                // can write.
+                if let Err(error) = self.sessions.return_grant(id, &grant).await {
+                    tracing::warn!(%error, "could not return a grant after a store failure");
+                }
+                return Err(error.into());
+            }
+        };
+        match claim {
+            Claim::Claimed => {}
+            Claim::WrittenElsewhere(at) => {
+                self.sessions.end(id).await?;
+                self.audit(
+                    event_kind,
+                    Outcome::Refused,
+                    event(Some("written_in_another_session")),
+                );
+                let done = Done {
+                    username: session.username.clone(),
+                    purpose: grant.purpose,
+                    at,
+                    expires_at: at,
+                    password_tag: String::new(),
+                };
+                return Ok(Submitted::SetElsewhere { session, done });
+            }
+            Claim::Busy => {
+                self.sessions.return_grant(id, &grant).await?;
+                return Err(AccountError::Unavailable(
+                    "another session of the account is still writing".to_owned(),
+                ));
+            }
+        }
+        let written = self
+            .write(id, &session, &grant, form.password, unlocks, context)
+            .await;
+        let written_at = matches!(written, Ok(Submitted::Done { .. }))
+            .then(|| self.clock.now().unix_timestamp());
+        if let Err(error) = self
+            .sessions
+            .release_account(&grant.account, id, written_at)
+            .await
+        {
+            tracing::error!(%error, "could not release the claim on an account");
+        }
+        written
+    }
+
+    /// Writes the password of `grant`'s account for session `id` and records the outcome.
+    async fn write(
+        &self,
+        id: &SessionId,
+        session: &Session,
+        grant: &Grant,
+        password: String,
+        unlocks: bool,
+        context: Context<'_>,
+    ) -> Result<Submitted, AccountError> {
+        let session = session.clone();
+        let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
+        let event_kind = match grant.purpose {
+            Purpose::Activate => EventKind::Activation,
+            Purpose::Reset => EventKind::Reset,
+        };
+        let password_tag = self.sessions.password_tag(id, &password);
+        let password = NewPassword::new(password);
         // Unlocking is asked for whenever the rules allow it, so that an account locked since it was
         // read is unlocked too rather than left half-done; without the setting, the directory
         // refuses to write to a locked account.
@@ -722,7 +830,7 @@ impl AccountService {
                     // Nothing more can be done with this account here.
                     self.sessions.end(id).await?;
                 } else {
-                    self.sessions.return_grant(id, &grant).await?;
+                    self.sessions.return_grant(id, grant).await?;
                 }
                 let (reason, outcome) = match &error {
                     DirectoryError::PolicyRejected { .. } => ("directory_policy", Outcome::Refused),

@@ -223,6 +223,7 @@ enum Kind {
     Session,
     Grant,
     Done,
+    AccountWritten,
 }
 
 impl Kind {
@@ -231,6 +232,7 @@ impl Kind {
             Kind::Session => "session",
             Kind::Grant => "grant",
             Kind::Done => "done",
+            Kind::AccountWritten => "account-written",
         }
     }
 }
@@ -276,6 +278,33 @@ pub enum Taken {
     Nothing,
     /// A record that this service did not write for this session, or one past its expiry.
     Rejected,
+}
+
+/// What [`Sessions::claim_account`] found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This submission may write; release the claim with [`Sessions::release_account`].
+    Claimed,
+    /// Another session of the same account wrote a password at this time (unix), after this
+    /// session was opened: this one must not write over it.
+    WrittenElsewhere(i64),
+    /// Another session of the account is still writing after the longest wait.
+    Busy,
+}
+
+/// The last write to an account, as the account's sessions see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AccountWritten {
+    /// Fingerprint of the writing session's id.
+    by: String,
+    at: i64,
+    expires_at: i64,
+}
+
+impl Expiring for AccountWritten {
+    fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
 }
 
 /// What happened while a submission waited for another one of its session.
@@ -475,9 +504,49 @@ impl Sessions {
         Ok(())
     }
 
+    fn writing_key(id: &SessionId) -> String {
+        format!("writing:{}", id.fingerprint())
+    }
+
+    /// Notes that `submission` of session `id` is about to take the grant, or (called again once it
+    /// holds the grant) that it writes. Another submission waiting for the grant reads it to tell
+    /// a write in progress from a grant lost to a failure.
+    pub async fn mark_writing(&self, id: &SessionId, submission: &str) -> Result<(), SessionError> {
+        // Outlives any write: directory calls time out well within it.
+        self.store
+            .put(
+                &Self::writing_key(id),
+                submission.as_bytes(),
+                Duration::from_secs(60),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `submission` of session `id` is over (written, failed, or refused); a later submission's
+    /// mark is left alone.
+    pub async fn clear_writing(
+        &self,
+        id: &SessionId,
+        submission: &str,
+    ) -> Result<(), SessionError> {
+        let key = Self::writing_key(id);
+        if self.store.get(&key).await?.as_deref() == Some(submission.as_bytes()) {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     /// Waits while another submission of session `id` holds the grant, and says how it ended.
-    pub async fn wait_for_other(&self, id: &SessionId) -> Result<Waited, SessionError> {
+    pub async fn wait_for_other(
+        &self,
+        id: &SessionId,
+        submission: &str,
+    ) -> Result<Waited, SessionError> {
         let deadline = tokio::time::Instant::now() + CONCURRENT_WRITE_WAIT;
+        // How many times in a row only this submission's own mark was found: the holder of the
+        // grant marks itself right after taking it, so a few of these mean nobody holds it.
+        let mut only_mine = 0;
         loop {
             if let Some(done) = self.load_done(id).await? {
                 return Ok(Waited::Done(done));
@@ -488,11 +557,94 @@ impl Sessions {
             if self.store.get(&Self::key(Kind::Grant, id)).await?.is_some() {
                 return Ok(Waited::GrantReturned);
             }
+            match self.store.get(&Self::writing_key(id)).await? {
+                // Nobody writes and the grant is gone: a failure lost it. Start again.
+                None => return Ok(Waited::Ended),
+                Some(mark) if mark == submission.as_bytes() => {
+                    only_mine += 1;
+                    if only_mine >= 4 {
+                        return Ok(Waited::Ended);
+                    }
+                }
+                Some(_) => only_mine = 0,
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Waited::StillWriting);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    fn account_key(kind: &str, account: &AccountId) -> String {
+        format!("{kind}:{}", fingerprint(account.as_str()))
+    }
+
+    /// Claims the right to write `account`'s password for session `id`, opened at `opened_at`:
+    /// one session of an account writes at a time (a person identified on a phone and on a laptop
+    /// submits on both), and none writes over a password another session set after this one was
+    /// opened. Waits while another session of the account writes.
+    pub async fn claim_account(
+        &self,
+        account: &AccountId,
+        id: &SessionId,
+        opened_at: i64,
+    ) -> Result<Claim, SessionError> {
+        let me = id.fingerprint();
+        let written_key = Self::account_key(Kind::AccountWritten.name(), account);
+        let lock_key = Self::account_key("account-writing", account);
+        let deadline = tokio::time::Instant::now() + CONCURRENT_WRITE_WAIT;
+        loop {
+            let written: Option<AccountWritten> = match self.store.get(&written_key).await? {
+                Some(bytes) => self.open(Kind::AccountWritten, &written_key, &bytes),
+                None => None,
+            };
+            if let Some(written) = written
+                && written.by != me
+                && written.at >= opened_at
+            {
+                return Ok(Claim::WrittenElsewhere(written.at));
+            }
+            // The claim outlives no write: directory calls time out well within it.
+            if self
+                .store
+                .put_new(&lock_key, me.as_bytes(), Duration::from_secs(60))
+                .await?
+            {
+                return Ok(Claim::Claimed);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Claim::Busy);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Releases session `id`'s claim on `account`, recording the write when it succeeded.
+    pub async fn release_account(
+        &self,
+        account: &AccountId,
+        id: &SessionId,
+        written_at: Option<i64>,
+    ) -> Result<(), SessionError> {
+        if let Some(at) = written_at {
+            let key = Self::account_key(Kind::AccountWritten.name(), account);
+            let record = AccountWritten {
+                by: id.fingerprint(),
+                at,
+                expires_at: self.expiry(SESSION_TTL),
+            };
+            self.store
+                .put(
+                    &key,
+                    &self.seal(Kind::AccountWritten, &key, &record)?,
+                    SESSION_TTL,
+                )
+                .await?;
+        }
+        self.store
+            .delete(&Self::account_key("account-writing", account))
+            .await?;
+        Ok(())
     }
 
     /// Ends session `id`: the session, its grant and any recorded success.

@@ -61,6 +61,8 @@ fn page(
         return_to,
         username: username.chars().take(128).collect(),
         problem: text,
+        // A missing username is the username's problem; anything else is the code's (a wrong
+        // code never says whether the username exists).
         problem_field: if username.trim().is_empty() {
             "username"
         } else {

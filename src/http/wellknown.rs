@@ -25,9 +25,11 @@ fn with_type(body: String, content_type: &'static str) -> Response {
 
 /// `GET /.well-known/jwks.json`: the plain public JWKS.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let jwks = state
-        .keys
-        .public_jwks(state.settings.broker.id_token_encryption.alg);
+    let jwks = state.keys.published_jwks(
+        state.settings.broker.id_token_encryption.alg,
+        state.clock.now(),
+        state.settings.keys.retired_published_for.get(),
+    );
     with_type(jwks.to_string(), "application/jwk-set+json")
 }
 
@@ -40,6 +42,7 @@ pub async fn signed_jwks(State(state): State<AppState>) -> Result<Response, AppE
             state.settings.broker.id_token_encryption.alg,
             state.clock.now(),
             STATEMENT_LIFETIME,
+            state.settings.keys.retired_published_for.get(),
         )
         .map_err(|error| AppError::new(ErrorKind::Internal, format!("signed JWKS: {error}")))?;
     Ok(with_type(jwt, "application/jwk-set+jwt"))

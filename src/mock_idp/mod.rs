@@ -92,6 +92,10 @@ pub struct MockIdpSettings {
     pub code_lifetime_secs: u64,
     /// How long ID and access tokens live, in seconds.
     pub token_lifetime_secs: u64,
+    /// Seconds added to the times written into ID tokens (`iat`, `exp`, `auth_time`): a broker
+    /// whose token clock is off, for testing how a relying party copes with clock skew. Negative
+    /// for a clock behind. Nothing else (request objects, codes) is affected.
+    pub token_clock_offset_secs: i64,
     /// The one registered client.
     pub client: MockClientSettings,
     /// Faults switched on for the whole realm from the start.
@@ -112,6 +116,7 @@ impl Default for MockIdpSettings {
             acr: DEFAULT_ACR.to_owned(),
             code_lifetime_secs: 60,
             token_lifetime_secs: 600,
+            token_clock_offset_secs: 0,
             client: MockClientSettings::default(),
             faults: FaultSettings::default(),
             campus: None,

@@ -446,9 +446,12 @@ fn id_token_claims(
 ) -> Map<String, Value> {
     let settings = &realm.settings;
     let lifetime = Duration::seconds(token_lifetime(realm));
+    let now = now + Duration::seconds(settings.token_clock_offset_secs);
     let (iat, exp) = if faults.has(Fault::ExpiredToken) {
+        // Expired, and only that: issued six minutes ago, well within any accepted age, for a
+        // minute.
         let exp = now - Duration::minutes(5);
-        (exp - lifetime, exp)
+        (exp - Duration::minutes(1), exp)
     } else if faults.has(Fault::FutureToken) {
         let iat = now + Duration::hours(1);
         (iat, iat + lifetime)

@@ -328,6 +328,12 @@ async fn a_directory_policy_refusal_is_shown_in_safe_words() {
     let page = set_password(&app, &browser, &form, GOOD).await;
     page.assert_status(StatusCode::UNPROCESSABLE_ENTITY)
         .assert_contains("Olet käyttänyt tätä salasanaa aiemmin");
+    // The directory's own words reached the log, for the operator, and not the page.
+    assert!(
+        crate::harness::captured_logs().contains("injected by a test"),
+        "the directory's text was not produced at all"
+    );
+    assert!(!page.body.contains("injected by a test"), "{}", page.body);
     assert_eq!(app.directory.writes(), 0);
     app.directory.fail_writes_with(None);
     set_password(&app, &browser, &form, GOOD)
@@ -502,4 +508,41 @@ async fn a_password_is_written_in_one_unicode_form_whatever_the_keyboard_sent() 
     .assert_contains("Salasana on vaihdettu");
     assert!(slapd.can_bind(&dn, COMPOSED).await);
     assert!(!slapd.can_bind(&dn, DECOMPOSED).await);
+}
+
+/// `return_to` is checked again where the form sends it: a return address added to the start form
+/// by hand, not on the allow-list, is not where the success page leads.
+#[tokio::test]
+async fn a_return_address_posted_to_the_start_form_is_checked_there_too() {
+    let app = TestApp::spawn_with(crate::harness::Options {
+        service_toml: "[ui]\nreturn_to_allowlist = [\"https://sso.example.fi/idp/\"]\n\
+                       login_url = \"https://login.example.fi/\""
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    let browser = app.browser();
+    let landing = browser.get_path("/").await;
+    let started = browser
+        .post_form(
+            app.at("/login"),
+            &[
+                ("csrf", &landing.field("csrf")),
+                ("return_to", "https://evil.example/collect"),
+            ],
+        )
+        .await;
+    started.assert_status(StatusCode::SEE_OTHER);
+    let back = browser
+        .at_broker(
+            started.location(),
+            crate::harness::Choice::Person(app.person("010170-999R")),
+        )
+        .await;
+    browser.get(back).await.assert_status(StatusCode::SEE_OTHER);
+    let form = browser.get_path("/account").await;
+    let done = set_password(&app, &browser, &form, GOOD).await;
+    done.assert_status(StatusCode::OK)
+        .assert_contains("href=\"https://login.example.fi/\"");
+    assert!(!done.body.contains("evil.example"), "{}", done.body);
 }

@@ -1,10 +1,11 @@
 //! The pages in a real browser: headless Chromium driven through chromedriver (WebDriver).
 //!
 //! Every journey runs in Finnish, Swedish and English, at a phone and at a desktop viewport. Every
-//! page of the service gets the axe-core audit (WCAG 2.0/2.1 A and AA), a check that nothing scrolls
-//! sideways (also at 320 px on the phone), and a screenshot under `target/screenshots/`. Beside the
-//! journeys: keyboard focus, 200 % zoom, the show/hide password button, and the whole reset with
-//! JavaScript turned off.
+//! page of the service gets the axe-core audit (WCAG 2.0/2.1 A and AA), a check that each label
+//! names a field of its own form, a check that nothing scrolls sideways (also at 320 px on the
+//! phone), and a screenshot under `target/screenshots/`. Beside the journeys: keyboard focus,
+//! 200 % zoom, the show/hide password button, and the whole reset with JavaScript turned off. The
+//! helpdesk channel's pages are in [`crate::browser_helpdesk`], with these helpers.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`, and axe-core in `tests/browser/node_modules`
 //! (`scripts/test` installs all three).
@@ -31,35 +32,35 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const AXE: &str = "tests/browser/node_modules/axe-core/axe.min.js";
 
 /// A password every check accepts: long, not common, nothing personal.
-const GOOD_PASSWORD: &str = "kuusi sinistä kamelia tanssii Oulussa";
+pub(crate) const GOOD_PASSWORD: &str = "kuusi sinistä kamelia tanssii Oulussa";
 
 /// At most this many browsers at once in one test binary: the machine has two cores.
 static SESSIONS: Semaphore = Semaphore::const_new(2);
 
 /// Where a page is looked at.
 #[derive(Clone, Copy)]
-struct Viewport {
-    name: &'static str,
-    width: u32,
-    height: u32,
+pub(crate) struct Viewport {
+    pub(crate) name: &'static str,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     /// A phone is also checked at the narrowest width the pages must fit (WCAG reflow).
-    phone: bool,
+    pub(crate) phone: bool,
 }
 
-const PHONE: Viewport = Viewport {
+pub(crate) const PHONE: Viewport = Viewport {
     name: "phone",
     width: 360,
     height: 740,
     phone: true,
 };
-const DESKTOP: Viewport = Viewport {
+pub(crate) const DESKTOP: Viewport = Viewport {
     name: "desktop",
     width: 1280,
     height: 900,
     phone: false,
 };
 /// A 1280-px desktop at 200 % zoom lays out in 640 CSS pixels.
-const ZOOMED: Viewport = Viewport {
+pub(crate) const ZOOMED: Viewport = Viewport {
     name: "zoom200",
     width: 640,
     height: 450,
@@ -145,9 +146,9 @@ async fn wait_until_ready(url: &str) {
 
 /// How a browser session starts.
 #[derive(Clone, Copy, Default)]
-struct BrowserOptions {
-    javascript_off: bool,
-    device_scale: Option<u32>,
+pub(crate) struct BrowserOptions {
+    pub(crate) javascript_off: bool,
+    pub(crate) device_scale: Option<u32>,
 }
 
 /// A fresh profile directory for one browser, removed when this is dropped.
@@ -174,7 +175,7 @@ impl Drop for Profile {
 
 /// Runs `body` in a new headless Chromium and closes the browser afterwards, also when `body`
 /// panics (the panic is passed on).
-async fn in_browser<F, Fut>(options: BrowserOptions, body: F)
+pub(crate) async fn in_browser<F, Fut>(options: BrowserOptions, body: F)
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -227,7 +228,7 @@ where
 // Looking at a page
 
 /// Sizes the window so that the page's viewport is `width` × `height` CSS pixels.
-async fn set_viewport(client: &Client, width: u32, height: u32) {
+pub(crate) async fn set_viewport(client: &Client, width: u32, height: u32) {
     let wanted = (i64::from(width), i64::from(height));
     let mut window = wanted;
     let mut seen = Vec::new();
@@ -270,7 +271,7 @@ fn as_u32(value: &Value) -> u32 {
         .unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
-async fn script(client: &Client, source: &str) -> Value {
+pub(crate) async fn script(client: &Client, source: &str) -> Value {
     client
         .execute(source, vec![])
         .await
@@ -278,7 +279,11 @@ async fn script(client: &Client, source: &str) -> Value {
 }
 
 /// Waits until the browser shows a page whose URL satisfies `wanted`.
-async fn wait_for_url(client: &Client, what: &str, wanted: impl Fn(&Url) -> bool) -> Url {
+pub(crate) async fn wait_for_url(
+    client: &Client,
+    what: &str,
+    wanted: impl Fn(&Url) -> bool,
+) -> Url {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let url = client.current_url().await.expect("current url");
@@ -303,7 +308,7 @@ async fn ready_state(client: &Client) -> bool {
         .is_ok_and(|state| state == "complete")
 }
 
-async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
     match client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -321,11 +326,11 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
     }
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     find(client, css).await.text().await.expect("element text")
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     find(client, css)
         .await
         .click()
@@ -333,7 +338,7 @@ async fn click(client: &Client, css: &str) {
         .unwrap_or_else(|error| panic!("could not click {css}: {error}"));
 }
 
-async fn type_into(client: &Client, css: &str, text: &str) {
+pub(crate) async fn type_into(client: &Client, css: &str, text: &str) {
     find(client, css)
         .await
         .send_keys(text)
@@ -342,15 +347,15 @@ async fn type_into(client: &Client, css: &str, text: &str) {
 }
 
 /// Where a journey's pages are looked at, and in which language.
-struct Visit<'a> {
-    client: &'a Client,
-    lang: Lang,
-    viewport: Viewport,
+pub(crate) struct Visit<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) lang: Lang,
+    pub(crate) viewport: Viewport,
 }
 
 impl Visit<'_> {
     /// Every check a page of the service gets, then its screenshot.
-    async fn check(&self, page: &str) {
+    pub(crate) async fn check(&self, page: &str) {
         let html_lang = script(self.client, "return document.documentElement.lang;").await;
         assert_eq!(
             html_lang,
@@ -358,6 +363,7 @@ impl Visit<'_> {
             "{page} is not in the chosen language"
         );
         audit(self.client, page, SERVICE_RULES).await;
+        assert_labels_name_their_own_fields(self.client, page).await;
         assert_no_sideways_scroll(self.client, page, self.viewport.width).await;
         if self.viewport.phone {
             set_viewport(self.client, NARROWEST, self.viewport.height).await;
@@ -368,7 +374,7 @@ impl Visit<'_> {
     }
 
     /// Writes `target/screenshots/{lang}-{viewport}-{page}.png`, of the whole page.
-    async fn screenshot(&self, page: &str) {
+    pub(crate) async fn screenshot(&self, page: &str) {
         let full = script(
             self.client,
             "return Math.max(document.documentElement.scrollHeight, window.innerHeight);",
@@ -426,6 +432,39 @@ async fn assert_no_sideways_scroll(client: &Client, page: &str, width: u32) {
     );
 }
 
+/// Every id is used once and every label's field is in the label's own form. axe-core no longer
+/// checks for repeated ids (WCAG 2.2 made the parsing criterion obsolete), but a label whose `for`
+/// names a repeated id ticks or names the field of another form: clicking it changes the wrong form.
+async fn assert_labels_name_their_own_fields(client: &Client, page: &str) {
+    let problems = label_problems(client).await;
+    assert!(
+        problems.is_null(),
+        "{page} repeats ids or has labels of fields in another form: {problems}"
+    );
+}
+
+/// Null when every id is used once and every label's field is in its form; otherwise the ids.
+async fn label_problems(client: &Client) -> Value {
+    script(
+        client,
+        r#"const seen = new Set();
+        const repeated = [];
+        for (const el of document.querySelectorAll("[id]")) {
+            if (seen.has(el.id)) { repeated.push(el.id); }
+            seen.add(el.id);
+        }
+        const astray = [];
+        for (const label of document.querySelectorAll("label[for]")) {
+            const field = document.getElementById(label.htmlFor);
+            if (!field || field.closest("form") !== label.closest("form")) {
+                astray.push(label.htmlFor);
+            }
+        }
+        return repeated.length || astray.length ? { repeated: repeated, astray: astray } : null;"#,
+    )
+    .await
+}
+
 /// The axe-core source, read once.
 fn axe_source() -> &'static str {
     static SOURCE: OnceLock<String> = OnceLock::new();
@@ -440,7 +479,7 @@ fn axe_source() -> &'static str {
 }
 
 /// axe-core's rules for WCAG 2.0 and 2.1, levels A and AA.
-const WCAG_21_AA: &[&str] = &["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
+pub(crate) const WCAG_21_AA: &[&str] = &["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"];
 /// The service's own pages are held to more: also WCAG 2.2 AA (target size matters on a phone) and
 /// axe-core's best practices (one main landmark, heading order, ...).
 const SERVICE_RULES: &[&str] = &[
@@ -492,7 +531,7 @@ async fn axe_violations(client: &Client, tags: &[&str]) -> Vec<Value> {
 }
 
 /// Runs axe-core on the page and fails with every violation it finds.
-async fn audit(client: &Client, page: &str, tags: &[&str]) {
+pub(crate) async fn audit(client: &Client, page: &str, tags: &[&str]) {
     let violations = axe_violations(client, tags).await;
     if violations.is_empty() {
         return;
@@ -529,26 +568,31 @@ async fn audit(client: &Client, page: &str, tags: &[&str]) {
 /// A service configured as a campus would: its name, logo, links and terms of use.
 async fn campus_app() -> TestApp {
     TestApp::spawn_with(Options {
-        service_toml: format!(
-            r#"
-            [ui]
-            organisation = {{ fi = "Esimerkin ammattikorkeakoulu", sv = "Exempel yrkeshögskola", en = "Example University of Applied Sciences" }}
-            logo = "{logo}"
-            helpdesk_url = "https://helpdesk.example.fi/"
-            service_request_url = "https://requests.example.fi/"
-            service_points_url = "https://www.example.fi/service-points"
-            hr_url = "https://intra.example.fi/hr"
-            terms_url = "https://www.example.fi/it-rules"
-            login_url = "https://login.example.fi/"
-            "#,
-            logo = repo_path("config/examples/logo.svg").display()
-        ),
+        service_toml: campus_ui(),
         ..Options::default()
     })
     .await
 }
 
-fn texts(lang: Lang) -> Texts {
+/// The `[ui]` settings of a campus: its name, logo, links and terms of use.
+pub(crate) fn campus_ui() -> String {
+    format!(
+        r#"
+        [ui]
+        organisation = {{ fi = "Esimerkin ammattikorkeakoulu", sv = "Exempel yrkeshögskola", en = "Example University of Applied Sciences" }}
+        logo = "{logo}"
+        helpdesk_url = "https://helpdesk.example.fi/"
+        service_request_url = "https://requests.example.fi/"
+        service_points_url = "https://www.example.fi/service-points"
+        hr_url = "https://intra.example.fi/hr"
+        terms_url = "https://www.example.fi/it-rules"
+        login_url = "https://login.example.fi/"
+        "#,
+        logo = repo_path("config/examples/logo.svg").display()
+    )
+}
+
+pub(crate) fn texts(lang: Lang) -> Texts {
     Catalog::load()
         .expect("the built-in texts load")
         .texts(lang)
@@ -602,14 +646,14 @@ async fn pick_person(client: &Client, app: &TestApp, hetu: &str) {
     back_at_service(client, app).await;
 }
 
-async fn back_at_service(client: &Client, app: &TestApp) -> Url {
+pub(crate) async fn back_at_service(client: &Client, app: &TestApp) -> Url {
     let origin = app.url.origin();
     wait_for_url(client, "the service", |url| url.origin() == origin).await
 }
 
 /// Runs `journey` at the phone and then at the desktop viewport, each against a fresh service and
 /// with no cookies left from before.
-async fn at_each_viewport<J, Fut>(lang: Lang, options: BrowserOptions, journey: J)
+pub(crate) async fn at_each_viewport<J, Fut>(lang: Lang, options: BrowserOptions, journey: J)
 where
     J: Fn(Client, Lang, Viewport) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send,
@@ -804,7 +848,7 @@ async fn assert_next_to(client: &Client, field: &str, error: &str) {
 }
 
 /// The summary of problems at the top has the focus and links each problem to its field.
-async fn assert_problem_summary(client: &Client, links: &[(&str, &str)]) {
+pub(crate) async fn assert_problem_summary(client: &Client, links: &[(&str, &str)]) {
     let focused = script(client, "return document.activeElement.id;").await;
     assert_eq!(
         focused, "form-problem",
@@ -828,7 +872,7 @@ async fn assert_problem_summary(client: &Client, links: &[(&str, &str)]) {
     );
 }
 
-async fn wait_for_heading(client: &Client, heading: &str) {
+pub(crate) async fn wait_for_heading(client: &Client, heading: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let now = match client.find(Locator::Css("h1")).await {
@@ -902,6 +946,7 @@ macro_rules! in_each_language {
         }
     )*};
 }
+pub(crate) use in_each_language;
 
 in_each_language! {
     a_new_account_is_activated => activation,
@@ -916,7 +961,7 @@ in_each_language! {
 // Keyboard, zoom, the show/hide button, and no JavaScript
 
 /// Presses Tab until `css` has the focus (at most `limit` times).
-async fn tab_to(client: &Client, css: &str, limit: usize) {
+pub(crate) async fn tab_to(client: &Client, css: &str, limit: usize) {
     for _ in 0..limit {
         let tab = KeyActions::new("keyboard".to_owned())
             .then(KeyAction::Down {
@@ -939,7 +984,7 @@ async fn tab_to(client: &Client, css: &str, limit: usize) {
 }
 
 /// The focused element shows an outline that stands out from the page (3:1, WCAG non-text contrast).
-async fn assert_visible_focus(client: &Client, what: &str) {
+pub(crate) async fn assert_visible_focus(client: &Client, what: &str) {
     let style = script(
         client,
         r#"const style = getComputedStyle(document.activeElement);
@@ -1185,7 +1230,8 @@ async fn the_checks_find_what_they_should() {
         client
             .goto(
                 "data:text/html,<!DOCTYPE html><title>t</title><img src=x><a href=/></a>\
-                 <div id=wide style='width:500px'>wide</div>",
+                 <div id=wide style='width:500px'>wide</div>\
+                 <form><input id=twice></form><form><label for=twice>x</label><input id=twice></form>",
             )
             .await
             .expect("open a page with known faults");
@@ -1203,6 +1249,10 @@ async fn the_checks_find_what_they_should() {
                 .iter()
                 .any(|w| w.as_str().is_some_and(|w| w.starts_with("div#wide")))),
             "the wide block was not found: {overflow}"
+        );
+        assert_eq!(
+            label_problems(&client).await,
+            json!({ "repeated": ["twice"], "astray": ["twice"] })
         );
     })
     .await;

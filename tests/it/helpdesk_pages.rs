@@ -71,8 +71,9 @@ async fn issue(app: &TestApp, browser: &Browser, username: &str, fields: &[(&str
 fn shown_code(page: &Page) -> String {
     let start = page.body.find("class=\"code\"").expect("the code is shown");
     let text = &page.body[start..];
-    let open = text.find('>').unwrap() + 1;
     let close = text.find("</p>").unwrap();
+    // After the label that only screen readers read.
+    let open = text[..close].rfind('>').unwrap() + 1;
     text[open..close].trim().to_owned()
 }
 
@@ -262,6 +263,63 @@ async fn an_incomplete_identity_check_or_delivery_issues_nothing() {
         !app.audit_log()
             .contains("\"outcome\":\"success\",\"account\":\"aslind\"")
     );
+}
+
+#[tokio::test]
+async fn a_form_that_comes_back_with_a_problem_keeps_what_staff_typed() {
+    let app = spawn().await;
+    let staff = app.staff_browser("hd-anna").await;
+    // A letter to a one-line address: everything else is right and must not be typed again.
+    let answer = issue(
+        &app,
+        &staff,
+        "aslind",
+        &[
+            ("document", "identity_card"),
+            ("delivery", "letter"),
+            ("lang", "sv"),
+            ("address", "Storgatan <1>"),
+        ],
+    )
+    .await;
+    answer.assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        answer.body.contains("vähintään kaksi riviä"),
+        "{}",
+        answer.body
+    );
+    for kept in [
+        r#"<option value="identity_card" selected>"#,
+        r#"name="country" value="se""#,
+        r#"name="photo_compared" value="yes" checked>"#,
+        r#"name="delivery" value="letter" checked>"#,
+        r#"name="lang" value="sv" checked>"#,
+        // Typed text comes back escaped.
+        "Storgatan &#60;1&#62;</textarea>",
+    ] {
+        assert!(
+            answer.body.contains(kept),
+            "{kept} not kept: {}",
+            answer.body
+        );
+    }
+    assert!(
+        !answer
+            .body
+            .contains(r#"name="delivery" value="in_person" checked"#)
+    );
+    assert!(!open_code(&app, "aslind").await);
+
+    // A new search starts from an empty form.
+    let fresh = search(&app, &staff, "aslind").await;
+    fresh.assert_status(StatusCode::OK);
+    assert!(
+        fresh
+            .body
+            .contains(r#"name="delivery" value="in_person" checked>"#)
+    );
+    assert!(fresh.body.contains(r#"name="photo_compared" value="yes">"#));
+    assert!(!fresh.body.contains("Storgatan"));
 }
 
 #[tokio::test]

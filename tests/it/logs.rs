@@ -54,10 +54,60 @@ async fn logs_never_contain_codes_tokens_or_identity_codes() {
         .await
         .assert_status(StatusCode::OK);
 
+    let callback_id = answer.headers["x-request-id"].to_str().unwrap().to_owned();
+
+    // Refusals log their causes too, and never what was refused: a password the rules refuse, a
+    // form with a forged CSRF token, and a token the broker made with a wrong nonce.
+    let weak = "Tunturi-010170";
+    browser
+        .post_form(
+            app.at("/account"),
+            &[("csrf", &csrf), ("password", weak), ("confirmation", weak)],
+        )
+        .await;
+    let forged_csrf = "forged-csrf-value-that-must-not-be-logged";
+    let forged = browser
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", forged_csrf),
+                ("password", password),
+                ("confirmation", password),
+            ],
+        )
+        .await;
+    forged.assert_status(StatusCode::FORBIDDEN);
+    let forged_id = forged.headers["x-request-id"].to_str().unwrap().to_owned();
+    app.mock.set_faults([tunnus::mock_idp::Fault::WrongNonce]);
+    let refused_browser = app.browser();
+    let authorize = refused_browser.start_login().await;
+    let refused_callback = refused_browser
+        .at_broker(authorize, Choice::Person(app.person("010170-999R")))
+        .await;
+    let refused_code = refused_callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let refused = refused_browser.get(refused_callback).await;
+    refused.assert_status(StatusCode::BAD_GATEWAY);
+    let refused_id = refused.headers["x-request-id"].to_str().unwrap().to_owned();
+
     let logs = captured_logs();
+    // This test's own requests were logged (other tests share the buffer; these ids are ours).
+    for (what, id) in [
+        ("callback", &callback_id),
+        ("forged form", &forged_id),
+        ("refused token", &refused_id),
+    ] {
+        assert!(
+            logs.lines().any(|line| line.contains(id.as_str())),
+            "the {what} request was not logged"
+        );
+    }
     assert!(
-        logs.contains("\"identified\""),
-        "the flow was not logged at all"
+        crate::faults::logged_reason(&refused).contains("nonce"),
+        "the refusal's cause was not logged"
     );
     let secrets = [
         ("authorization code", code.as_str()),
@@ -65,7 +115,10 @@ async fn logs_never_contain_codes_tokens_or_identity_codes() {
         ("session id", session.as_str()),
         ("request object", &request_object[..40]),
         ("password", password),
+        ("refused password", weak),
         ("account CSRF token", &csrf),
+        ("forged CSRF token", forged_csrf),
+        ("refused callback's code", refused_code.as_str()),
     ];
     for (what, secret) in secrets {
         assert!(!logs.contains(secret), "the {what} was logged");

@@ -113,6 +113,9 @@ impl Drop for Replica {
 /// Two replicas, the broker, Redis and OpenLDAP, wired together.
 struct Cluster {
     replicas: Vec<Replica>,
+    /// Each replica's settings file, address and log, to start it again.
+    starts: Vec<(PathBuf, SocketAddr, PathBuf)>,
+    keys_dir: PathBuf,
     broker: MockControls,
     public: Url,
     dn: String,
@@ -163,6 +166,7 @@ impl Cluster {
         let audit_key = dir.path().join("audit-key");
         crate::harness::write_secret(&audit_key, tunnus::random::token());
         let mut replicas = Vec::new();
+        let mut starts = Vec::new();
         for (index, addr) in addrs.iter().enumerate() {
             let config = dir.path().join(format!("replica{index}.toml"));
             std::fs::write(
@@ -223,10 +227,13 @@ impl Cluster {
             )
             .unwrap();
             let log = dir.path().join(format!("replica{index}.log"));
-            replicas.push(Replica::start(&config, *addr, log).await);
+            replicas.push(Replica::start(&config, *addr, log.clone()).await);
+            starts.push((config, *addr, log));
         }
         Cluster {
             replicas,
+            starts,
+            keys_dir,
             broker: controls,
             public,
             dn,
@@ -237,6 +244,30 @@ impl Cluster {
 
     fn browser(&self) -> Browser {
         Browser::new(self.public.clone())
+    }
+
+    /// Stops replica `index` (SIGTERM) and starts it again with the same settings: it reads its
+    /// keys anew.
+    async fn restart(&mut self, index: usize) {
+        self.replicas[index].terminate();
+        assert!(self.replicas[index].exit_status().await.success());
+        let (config, addr, log) = self.starts[index].clone();
+        self.replicas[index] = Replica::start(&config, addr, log).await;
+    }
+
+    /// The JWKS replica `index` publishes.
+    async fn jwks(&self, index: usize) -> serde_json::Value {
+        reqwest::get(
+            self.replicas[index]
+                .url
+                .join("/.well-known/jwks.json")
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
     }
 
     /// The landing page and start form on `replica`; returns the broker's authorization URL.
@@ -368,6 +399,12 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     cluster.replicas[0].terminate();
+    // The broker has not answered yet: the callback was in flight when SIGTERM came.
+    assert_eq!(
+        cluster.broker.tokens_issued(),
+        0,
+        "the token was issued before SIGTERM: nothing was in flight"
+    );
     let status = in_flight.await.unwrap().unwrap();
     assert_eq!(
         status,
@@ -386,4 +423,78 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_cleanly() {
             .await
             .is_err()
     );
+}
+
+/// `tunnus keys rotate {step}` on the cluster's keys.
+fn rotate(cluster: &Cluster, step: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["keys", "rotate", step, "--keys"])
+        .arg(&cluster.keys_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A whole key rotation with a broker that caches the service's JWKS (registered statically here:
+/// it knows only what it last read) and a login in flight across the switch.
+#[tokio::test]
+async fn keys_rotate_while_a_login_is_in_flight_and_the_broker_caches_the_jwks() {
+    let mut cluster = Cluster::start(0).await;
+    let cached_at_start = cluster.jwks(0).await;
+    assert_eq!(cached_at_start["keys"].as_array().unwrap().len(), 2);
+
+    // Prepared: the next keys are published; the broker reads the JWKS again (its daily refresh).
+    rotate(&cluster, "prepare");
+    cluster.restart(0).await;
+    cluster.restart(1).await;
+    let published = cluster.jwks(1).await;
+    assert_eq!(
+        published["keys"].as_array().unwrap().len(),
+        4,
+        "{published}"
+    );
+    cluster.broker.set_client_jwks(published);
+
+    // A login starts on the first replica with the keys in use...
+    let browser = cluster.browser();
+    let authorize = cluster.start_login(&browser, 0).await;
+    let callback = browser.at_broker(authorize, tero()).await;
+    // ...the prepared keys are put into use and the second replica restarted; the login finishes
+    // there: the broker encrypted to the key it had cached, now retired, which still decrypts.
+    rotate(&cluster, "activate");
+    cluster.restart(1).await;
+    let on_b = &cluster.replicas[1];
+    browser
+        .get(on_b.route(&callback))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    browser
+        .get(on_b.route(&cluster.public.join("/account").unwrap()))
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_contains("tetyra");
+
+    // A new login on the restarted replica signs with the new key, which the broker knew in time.
+    let fresh = cluster.browser();
+    let authorize = cluster.start_login(&fresh, 1).await;
+    let callback = fresh.at_broker(authorize, tero()).await;
+    fresh
+        .get(on_b.route(&callback))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    // The retired keys are still published, after the current ones.
+    let after = cluster.jwks(1).await;
+    assert_eq!(after["keys"].as_array().unwrap().len(), 4, "{after}");
+
+    // Control: a broker that never read the JWKS again does not know the new signing key and
+    // refuses the replica's request object; without the prepared step that is every broker.
+    cluster.broker.set_client_jwks(cached_at_start);
+    let stale = cluster.browser();
+    let authorize = cluster.start_login(&stale, 1).await;
+    let refused = stale.get(authorize).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
 }

@@ -31,8 +31,53 @@ fn channel(state: &AppState) -> Result<&Helpdesk, AppError> {
         .ok_or_else(|| AppError::new(ErrorKind::NotFound, "the helpdesk channel is off"))
 }
 
+/// What the issue form of an account holds: empty, or what staff typed when the form came back
+/// with a problem, so nothing has to be typed again.
+#[derive(Clone)]
+pub struct Fill {
+    document: String,
+    country: String,
+    photo_compared: bool,
+    delivery: String,
+    lang: String,
+    campus: String,
+    pick_up: String,
+    address: String,
+}
+
+impl Fill {
+    fn empty(lang: Lang) -> Self {
+        Self {
+            document: Document::Passport.as_str().to_owned(),
+            country: String::new(),
+            photo_compared: false,
+            delivery: Delivery::InPerson.as_str().to_owned(),
+            lang: lang.code().to_owned(),
+            campus: String::new(),
+            pick_up: String::new(),
+            address: String::new(),
+        }
+    }
+
+    fn typed(form: &IssueForm) -> Self {
+        let short = |text: &str, max: usize| text.chars().take(max).collect::<String>();
+        Self {
+            document: short(&form.document, 32),
+            country: short(form.country.trim(), 2),
+            photo_compared: form.photo_compared.as_deref() == Some("yes"),
+            delivery: short(&form.delivery, 32),
+            lang: short(&form.lang, 2),
+            campus: short(form.campus.trim(), 100),
+            pick_up: short(form.pick_up.trim(), 100),
+            address: short(&form.address, 600),
+        }
+    }
+}
+
 /// One account on the results page.
 pub struct AccountView {
+    /// What its issue form holds.
+    fill: Fill,
     name: String,
     username: String,
     category: String,
@@ -55,7 +100,7 @@ pub struct SearchPage<'a> {
     accounts: Vec<AccountView>,
     note: Option<&'a str>,
     problem: Option<&'a str>,
-    problem_field: &'static str,
+    problem_field: String,
     documents: Vec<(&'static str, &'a str)>,
     deliveries: Vec<(&'static str, &'a str)>,
     languages: Vec<(&'static str, String)>,
@@ -129,7 +174,7 @@ fn ended_text(t: &Texts, ended: &Ended) -> String {
         .replace("{date}", &date(t, ended.at))
 }
 
-fn view(t: &Texts, found: Found) -> AccountView {
+fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
     let account = found.account;
     let state = if account.locked {
         t.staff_state_locked.clone()
@@ -141,6 +186,7 @@ fn view(t: &Texts, found: Found) -> AccountView {
         }
     };
     AccountView {
+        fill,
         name: format!("{} {}", account.given_name, account.family_name)
             .trim()
             .to_owned(),
@@ -164,9 +210,12 @@ fn view(t: &Texts, found: Found) -> AccountView {
 struct Shown<'a> {
     query: String,
     results: Option<Vec<Found>>,
+    /// What one account's issue form held when it came back with a problem.
+    typed: Option<(String, Fill)>,
     note: Option<&'a str>,
     problem: Option<&'a str>,
-    problem_field: &'static str,
+    /// The id of the field (or the account) the problem summary links to.
+    problem_field: String,
 }
 
 fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Shown<'_>) -> Response {
@@ -187,7 +236,13 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
             .results
             .unwrap_or_default()
             .into_iter()
-            .map(|found| view(t, found))
+            .map(|found| {
+                let fill = match &shown.typed {
+                    Some((username, fill)) if *username == found.account.username => fill.clone(),
+                    _ => Fill::empty(lang),
+                };
+                view(t, found, fill)
+            })
             .collect(),
         note: shown.note,
         problem: shown.problem,
@@ -232,9 +287,10 @@ pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
         Shown {
             query: String::new(),
             results: None,
+            typed: None,
             note: None,
             problem: None,
-            problem_field: "q",
+            problem_field: "q".to_owned(),
         },
     )
 }
@@ -272,9 +328,10 @@ pub async fn search(
                 Shown {
                     query: form.q.chars().take(128).collect(),
                     results: None,
+                    typed: None,
                     note: None,
                     problem: Some(text),
-                    problem_field: "q",
+                    problem_field: "q".to_owned(),
                 },
             ));
         }
@@ -292,14 +349,42 @@ pub async fn search(
         Shown {
             query,
             results: Some(results),
+            typed: None,
             note: None,
             problem: None,
-            problem_field: "q",
+            problem_field: "q".to_owned(),
         },
     ))
 }
 
-/// The results page of one username, after issuing or revoking.
+/// What a problem of the issue or print form is about: the summary links there, in the form of the
+/// account concerned.
+#[derive(Clone, Copy)]
+enum ProblemAt {
+    /// The identity check (its first field, the document).
+    Check,
+    Campus,
+    PickUp,
+    Address,
+    /// The account as a whole (its heading): who may issue, or a code that cannot be printed.
+    Account,
+}
+
+impl ProblemAt {
+    /// The id prefix in `templates/helpdesk/search.html`.
+    fn id_prefix(self) -> &'static str {
+        match self {
+            ProblemAt::Check => "document",
+            ProblemAt::Campus => "campus",
+            ProblemAt::PickUp => "pick-up",
+            ProblemAt::Address => "address",
+            ProblemAt::Account => "account",
+        }
+    }
+}
+
+/// The results page of one username, after issuing or revoking, or with a problem of its forms.
+#[allow(clippy::too_many_arguments)]
 async fn results_for(
     state: &AppState,
     helpdesk: &Helpdesk,
@@ -307,10 +392,21 @@ async fn results_for(
     session: &StaffSession,
     username: &str,
     note: Option<&str>,
-    problem: Option<&str>,
+    problem: Option<(&str, ProblemAt)>,
+    typed: Option<Fill>,
 ) -> Result<Response, AppError> {
     let search = crate::helpdesk::Search::Username(username.to_owned());
     let results = helpdesk.find(&session.staff, &search).await?;
+    // Ids on the page number the accounts from 1.
+    let problem_field = match (
+        problem,
+        results
+            .iter()
+            .position(|found| found.account.username == username),
+    ) {
+        (Some((_, at)), Some(index)) => format!("{}-{}", at.id_prefix(), index + 1),
+        _ => "q".to_owned(),
+    };
     Ok(search_page(
         state,
         lang,
@@ -318,9 +414,10 @@ async fn results_for(
         Shown {
             query: username.to_owned(),
             results: Some(results),
+            typed: typed.map(|fill| (username.to_owned(), fill)),
             note,
-            problem,
-            problem_field: "q",
+            problem: problem.map(|(text, _)| text),
+            problem_field,
         },
     ))
 }
@@ -381,11 +478,14 @@ pub async fn issue(
         .ok_or_else(|| AppError::new(ErrorKind::BadRequest, "unknown delivery way"))?;
     let person_lang = Lang::from_code(&form.lang).unwrap_or(lang);
     let problem = match delivery {
-        Delivery::Janitor if form.campus.trim().is_empty() || form.pick_up.trim().is_empty() => {
-            Some(t.staff_janitor_needs.as_str())
+        Delivery::Janitor if form.campus.trim().is_empty() => {
+            Some((t.staff_janitor_needs.as_str(), ProblemAt::Campus))
+        }
+        Delivery::Janitor if form.pick_up.trim().is_empty() => {
+            Some((t.staff_janitor_needs.as_str(), ProblemAt::PickUp))
         }
         Delivery::Letter if address_lines(&form.address).len() < 2 => {
-            Some(t.staff_letter_needs.as_str())
+            Some((t.staff_letter_needs.as_str(), ProblemAt::Address))
         }
         _ => None,
     };
@@ -413,6 +513,7 @@ pub async fn issue(
             &account.username,
             None,
             problem,
+            Some(Fill::typed(&form)),
         )
         .await;
     }
@@ -434,7 +535,14 @@ pub async fn issue(
                 &session,
                 &account.username,
                 None,
-                Some(not_allowed_text(t, reason)),
+                Some((
+                    not_allowed_text(t, reason),
+                    match reason {
+                        NotAllowed::Check => ProblemAt::Check,
+                        _ => ProblemAt::Account,
+                    },
+                )),
+                Some(Fill::typed(&form)),
             )
             .await;
         }
@@ -531,7 +639,8 @@ pub async fn print(
                 &session,
                 &form.username,
                 None,
-                Some(&t.staff_code_not_open),
+                Some((&t.staff_code_not_open, ProblemAt::Account)),
+                None,
             )
             .await;
         }
@@ -544,7 +653,8 @@ pub async fn print(
                 &session,
                 &form.username,
                 None,
-                Some(&t.staff_print_problem),
+                Some((&t.staff_print_problem, ProblemAt::Account)),
+                None,
             )
             .await;
         }
@@ -613,6 +723,7 @@ pub async fn revoke(
         &session,
         &form.username,
         Some(note),
+        None,
         None,
     )
     .await
