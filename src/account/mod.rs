@@ -731,6 +731,7 @@ impl AccountService {
                 );
                 let done = Done {
                     username: session.username.clone(),
+                    login_name: session.login_name.clone(),
                     purpose: grant.purpose,
                     at,
                     expires_at: at,
