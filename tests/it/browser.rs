@@ -284,7 +284,7 @@ pub(crate) async fn wait_for_url(
     what: &str,
     wanted: impl Fn(&Url) -> bool,
 ) -> Url {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let url = client.current_url().await.expect("current url");
         if wanted(&url) && ready_state(client).await {
@@ -311,7 +311,7 @@ async fn ready_state(client: &Client) -> bool {
 pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
     match client
         .wait()
-        .at_most(Duration::from_secs(10))
+        .at_most(Duration::from_secs(60))
         .for_element(Locator::Css(css))
         .await
     {
@@ -873,7 +873,7 @@ pub(crate) async fn assert_problem_summary(client: &Client, links: &[(&str, &str
 }
 
 pub(crate) async fn wait_for_heading(client: &Client, heading: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let now = match client.find(Locator::Css("h1")).await {
             Ok(h1) => h1.text().await.unwrap_or_default(),

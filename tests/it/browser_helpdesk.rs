@@ -232,13 +232,41 @@ async fn staff_pages(client: Client, lang: Lang, viewport: Viewport) {
     visit.check("helpdesk-issue-problem").await;
     assert_problem_summary(&client, &[("#campus-1", t.staff_janitor_needs.as_str())]).await;
 
-    // A code for the external account, through a janitor, its document in English.
-    fill_identity_check(&client, &form, "identity_card", "se").await;
-    tick_by_label(
-        &client,
-        &format!("{form} input[name=delivery][value=janitor]"),
-    )
-    .await;
+    // What staff typed came back with the form: nothing has to be typed again.
+    assert_eq!(
+        script(
+            &client,
+            &format!(
+                "const form = document.querySelector({form:?}); \
+                 return [form.document.value, form.country.value].join(' ');"
+            ),
+        )
+        .await,
+        "passport fi"
+    );
+    assert!(checked(&client, &format!("{form} input[name=photo_compared]")).await);
+    assert!(
+        checked(
+            &client,
+            &format!("{form} input[name=delivery][value=janitor]")
+        )
+        .await
+    );
+
+    // A code for the external account, through a janitor, its document in English: the document
+    // seen was another one after all.
+    find(&client, &format!("{form} select[name=document]"))
+        .await
+        .select_by_value("identity_card")
+        .await
+        .expect("choose the document");
+    let country = format!("{form} input[name=country]");
+    find(&client, &country)
+        .await
+        .clear()
+        .await
+        .expect("clear the country");
+    type_into(&client, &country, "se").await;
     tick_by_label(&client, &format!("{form} input[name=lang][value=en]")).await;
     type_into(&client, &format!("{form} input[name=campus]"), "Kumpula").await;
     type_into(
