@@ -965,6 +965,50 @@ reset_unlocks = true
     assert_eq!(dc.revision(&tero).await, before, "check-config wrote");
 }
 
+/// The shipped Active Directory example, pointed at the test domain by environment variables only,
+/// passes `tunnus check-config` against the domain controller: its attribute names, filter and
+/// rights are those of a real domain.
+#[tokio::test]
+async fn the_shipped_active_directory_example_checks_against_the_domain_controller() {
+    let dc = shared();
+    let base = dc.subtree().await;
+    let tero = Person::new("tetyra", TERO).add_to(dc, &base).await;
+    let before = dc.revision(&tero).await;
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/examples/active-directory.toml"
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["check-config", "--dev", "--config", example])
+        .env_remove("TUNNUS_BROKER__ISSUER")
+        .env("TUNNUS_DIRECTORY__LDAP__URL", dc.ldaps_url.as_str())
+        .env("TUNNUS_DIRECTORY__LDAP__CA_FILE", &dc.ca_file)
+        .env("TUNNUS_DIRECTORY__LDAP__BIND_DN", samba::SERVICE_DN)
+        .env(
+            "TUNNUS_DIRECTORY__LDAP__BIND_PASSWORD_FILE",
+            &dc.service_password_file,
+        )
+        .env("TUNNUS_DIRECTORY__LDAP__BASE_DN", &base)
+        .output()
+        .unwrap();
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{shown}");
+    for found in [
+        "  ok       Reset Password on the accounts",
+        "  ok       write lockoutTime",
+        "  ok       find the accounts' groups, nested and primary",
+    ] {
+        assert!(shown.contains(found), "{found}: {shown}");
+    }
+    assert!(!shown.contains("MISSING"), "{shown}");
+    assert!(!shown.contains("unknown"), "{shown}");
+    assert_eq!(dc.revision(&tero).await, before, "check-config wrote");
+}
+
 // ---- Through the pages ----
 
 /// The service with its accounts in `base` of the domain controller, showing `userPrincipalName`,
