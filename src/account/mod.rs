@@ -163,6 +163,12 @@ fn directory_error(step: &str, error: DirectoryError) -> AccountError {
         DirectoryError::Unavailable { detail } => {
             AccountError::Unavailable(format!("directory {step}: {detail}"))
         }
+        // The person can do nothing about it and nothing was changed: the service is unavailable
+        // to them until an operator, whom the log tells what to fix, sets it right.
+        DirectoryError::Misconfigured { detail } => {
+            tracing::error!(%detail, "the directory is misconfigured");
+            AccountError::Unavailable(format!("directory {step}: misconfigured: {detail}"))
+        }
         other => AccountError::Internal(format!("directory {step}: {other}")),
     }
 }

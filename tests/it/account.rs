@@ -437,6 +437,45 @@ async fn a_reset_through_the_pages_reaches_a_real_openldap() {
     assert!(stored.iter().all(|v| v.starts_with("{SSHA}")), "{stored:?}");
 }
 
+/// Settings that point at a base whose accounts live on another server: the person gets the
+/// "try again later" page, never "no account found", and the operator's log names the reference.
+#[tokio::test]
+async fn a_directory_that_refers_elsewhere_gives_the_unavailable_page_not_no_account() {
+    use std::sync::Arc;
+    let slapd = crate::slapd::shared();
+    let base = slapd.subtree().await;
+    let elsewhere = "ldap://moved.example.fi/ou=people,dc=moved,dc=example,dc=fi";
+    crate::directory::add_referral(slapd, &base, "people", elsewhere).await;
+    let directory = tunnus::directory::LdapDirectory::new(
+        &slapd.settings(&base),
+        Arc::new(tunnus::clock::SystemClock),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(crate::harness::Options {
+        directory: Some(Arc::new(directory)),
+        ..Default::default()
+    })
+    .await;
+    let page = app.browser().identify(app.person("010170-999R")).await;
+    page.assert_status(StatusCode::SERVICE_UNAVAILABLE)
+        .assert_contains("ei ole juuri nyt käytettävissä")
+        .assert_not_contains("moved.example.fi");
+    assert!(
+        !page.body.contains("Käyttäjätunnusta ei löytynyt"),
+        "{}",
+        page.body
+    );
+    let logs = crate::harness::captured_logs();
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("misconfigured") && line.contains(elsewhere)),
+        "no log names the reference"
+    );
+    app.assert_no_state();
+    let audit = app.audit_log();
+    assert!(!audit.contains("\"account\":"), "{audit}");
+}
+
 #[tokio::test]
 async fn a_directory_down_at_lookup_gives_the_unavailable_page_and_no_session() {
     let app = TestApp::spawn().await;

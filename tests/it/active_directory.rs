@@ -29,6 +29,7 @@ use crate::samba::{self, SambaDc, shared};
 
 const TERO: &str = "010170-999R";
 const EERO: &str = "010200A9618";
+const NOBODY: &str = "020365-999P";
 const OLD_PASSWORD: &str = "vanha salasana 2019";
 const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
 const FINNISH: &str = "Äyrämö-Åström öljyä 2024";
@@ -266,6 +267,21 @@ async fn a_search_from_the_domain_root_passes_over_references_to_other_partition
         .unwrap();
     let ids: Vec<_> = found.iter().map(|account| account.id.clone()).collect();
     assert_eq!(ids, [AccountId::new(tero)]);
+    // Nobody found from the root is nobody, not references to the DNS and configuration partitions.
+    assert!(
+        whole_domain
+            .find_by_username("nobody-at-all")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        whole_domain
+            .find_by_national_id(&hetu(NOBODY))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     whole_domain.health().await.unwrap();
 }
 

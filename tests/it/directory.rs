@@ -788,3 +788,122 @@ async fn a_directory_that_keeps_the_lock_when_the_password_is_set_is_unlocked_by
     assert!(slapd.can_bind(&dn, new).await);
     slapd.stop();
 }
+
+// ---- References to other servers ----
+
+/// Adds under `base` a referral entry `ou=<name>` pointing at `url`; returns its DN.
+pub async fn add_referral(slapd: &Slapd, base: &str, name: &str, url: &str) -> String {
+    let dn = format!("ou={name},{base}");
+    add(
+        &mut slapd.admin().await,
+        &dn,
+        &[
+            ("objectClass", &["referral", "extensibleObject"]),
+            ("ou", &[name]),
+            ("ref", &[url]),
+        ],
+    )
+    .await;
+    dn
+}
+
+fn assert_misconfigured_naming(
+    result: Result<Vec<tunnus::directory::Account>, DirectoryError>,
+    wanted: &[&str],
+) {
+    match result {
+        Err(DirectoryError::Misconfigured { detail }) => {
+            for text in wanted {
+                assert!(detail.contains(text), "{text} not in {detail}");
+            }
+        }
+        other => panic!("expected Misconfigured, got {other:?}"),
+    }
+}
+
+/// A base whose accounts have moved to another server answers a search with continuation
+/// references only: that is the settings pointing at the wrong place, never "no account".
+#[tokio::test]
+async fn a_search_answered_only_with_references_is_misconfiguration_not_no_account() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let elsewhere = "ldap://ldap.elsewhere.example/ou=people,dc=elsewhere,dc=example";
+    add_referral(slapd, &base, "moved", elsewhere).await;
+    let directory = directory(&slapd.settings(&base));
+    assert_misconfigured_naming(
+        directory.find_by_national_id(&hetu(TERO)).await,
+        &[elsewhere, "base_dn"],
+    );
+    assert_misconfigured_naming(directory.find_by_username("tetyra").await, &[elsewhere]);
+
+    // Beside accounts, the same reference is passed over: the accounts found are the answer. A
+    // person not found here may be there: still not "no account".
+    slapd.add_tero(&base, OLD_PASSWORD).await;
+    let found = directory.find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_misconfigured_naming(
+        directory.find_by_national_id(&hetu(PAIVI)).await,
+        &[elsewhere],
+    );
+}
+
+/// A base_dn that is itself a referral is answered with result 10: misconfiguration, naming
+/// the server referred to.
+#[tokio::test]
+async fn a_base_dn_that_refers_elsewhere_is_misconfiguration_naming_the_referral() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let elsewhere = "ldap://ldap.other.example/ou=people,dc=other,dc=example";
+    let moved = add_referral(slapd, &base, "moved", elsewhere).await;
+    let directory = directory(&slapd.settings(&moved));
+    assert_misconfigured_naming(
+        directory.find_by_national_id(&hetu(TERO)).await,
+        &["referral", elsewhere, "directory.ldap.url"],
+    );
+}
+
+/// An account whose entry became a referral between finding and writing is not written and not
+/// "gone": the write's read of it is referred elsewhere, which is misconfiguration.
+#[tokio::test]
+async fn an_account_that_became_a_referral_is_not_written_and_not_gone() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = slapd.add_tero(&base, OLD_PASSWORD).await;
+    let directory = directory(&slapd.settings(&base));
+    let account = directory
+        .find_by_national_id(&hetu(TERO))
+        .await
+        .unwrap()
+        .remove(0);
+    let elsewhere = "ldap://ldap.third.example/uid=tetyra,ou=people,dc=third,dc=example";
+    let mut admin = slapd.admin().await;
+    admin.delete(&dn).await.unwrap().success().unwrap();
+    add(
+        &mut admin,
+        &dn,
+        &[
+            ("objectClass", &["referral", "extensibleObject"]),
+            ("uid", &["tetyra"]),
+            ("ref", &[elsewhere]),
+        ],
+    )
+    .await;
+    let written = directory
+        .reset_password(
+            &account.id,
+            &password("uusi salasana 2026"),
+            IfLocked::Refuse,
+        )
+        .await;
+    match written {
+        Err(DirectoryError::Misconfigured { detail }) => {
+            assert!(detail.contains(elsewhere), "{detail}")
+        }
+        other => panic!("expected Misconfigured, got {other:?}"),
+    }
+    assert!(matches!(
+        directory.account(&account.id).await,
+        Err(DirectoryError::Misconfigured { .. })
+    ));
+    assert!(!slapd.can_bind(&dn, "uusi salasana 2026").await);
+}

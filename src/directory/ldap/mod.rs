@@ -48,6 +48,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use ldap3::controls::RawControl;
 use ldap3::exop::PasswordModify;
 use ldap3::{
     Ldap, LdapConnAsync, LdapConnSettings, LdapResult, Mod, ResultEntry, Scope, SearchEntry,
@@ -62,7 +63,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::identity::NationalId;
-use outcome::{Step, from_error, from_result};
+use outcome::{Step, from_error, from_ldap_result};
 use settings::Config;
 
 mod acl;
@@ -218,9 +219,17 @@ impl LdapDirectory {
         filter: &str,
     ) -> Result<Vec<Account>, DirectoryError> {
         let config = &self.config;
-        let found = ldap
+        let ldap = ldap
             .with_timeout(config.timeout)
-            .with_search_options(SearchOptions::new().sizelimit(MAX_MATCHES))
+            .with_search_options(SearchOptions::new().sizelimit(MAX_MATCHES));
+        if config.flavour == Flavour::ActiveDirectory {
+            ldap.with_controls(RawControl {
+                ctype: DOMAIN_SCOPE.to_owned(),
+                crit: false,
+                val: None,
+            });
+        }
+        let found = ldap
             .search(
                 &config.base_dn,
                 Scope::Subtree,
@@ -234,8 +243,9 @@ impl LdapDirectory {
         if result.rc != 0 && result.rc != 4 {
             return Err(failed(Step::Search, &result, None));
         }
+        let entries = account_entries(&config.base_dn, entries, &result)?;
         let mut accounts = Vec::with_capacity(entries.len());
-        for entry in search_entries(entries) {
+        for entry in entries {
             accounts.push(self.account_with_groups(ldap, &entry).await?);
         }
         Ok(accounts)
@@ -861,7 +871,7 @@ async fn open(config: &Config, dn: &str, password: &str) -> Result<Ldap, Directo
 }
 
 fn failed(step: Step, result: &LdapResult, password: Option<&str>) -> DirectoryError {
-    from_result(step, result.rc, &result.text, &result.ctrls, password)
+    from_ldap_result(step, result, password)
 }
 
 fn succeeded(
@@ -889,6 +899,40 @@ fn values<'e>(entry: &'e SearchEntry, attribute: &str) -> &'e [String] {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(attribute))
         .map_or(&[], |(_, values)| values.as_slice())
+}
+
+/// LDAP_SERVER_DOMAIN_SCOPE_OID: Active Directory answers from the domain alone, without
+/// references to its other partitions (DomainDnsZones, ForestDnsZones, Configuration) that a search
+/// from the domain root would otherwise carry.
+const DOMAIN_SCOPE: &str = "1.2.840.113556.1.4.1339";
+
+/// The entries of an account search. An answer of references to other servers alone is not "no
+/// account": the accounts under `base_dn` are held elsewhere, and the settings point at the wrong
+/// server or base. (Active Directory's references to its other partitions are not asked for: see
+/// [`DOMAIN_SCOPE`].)
+fn account_entries(
+    base_dn: &str,
+    found: Vec<ResultEntry>,
+    result: &LdapResult,
+) -> Result<Vec<SearchEntry>, DirectoryError> {
+    let entries: Vec<SearchEntry> = search_entries(found).collect();
+    // The search collects continuation references into the result.
+    if entries.is_empty() && !result.refs.is_empty() {
+        return Err(DirectoryError::misconfigured(format!(
+            "account search: the directory answered only with references to other servers ({}): \
+             the accounts under directory.ldap.base_dn ({base_dn}) are not held by the server of \
+             directory.ldap.url; point url and base_dn at the server that holds them",
+            result.refs.join(", ")
+        )));
+    }
+    if !result.refs.is_empty() {
+        tracing::warn!(
+            references = %result.refs.join(", "),
+            "the account search under directory.ldap.base_dn also found references to other \
+             servers, which are not followed"
+        );
+    }
+    Ok(entries)
 }
 
 /// The entries of a search's answer; references to other servers or partitions and intermediate

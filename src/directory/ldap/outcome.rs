@@ -4,8 +4,8 @@
 //! cleaned piece of the server's diagnostic text (with the password cut out, should a server ever
 //! echo it). Filters and searched values never appear.
 
-use ldap3::LdapError;
 use ldap3::controls::Control;
+use ldap3::{LdapError, LdapResult};
 
 use super::ad;
 use super::encode::{PPOLICY_OID, ppolicy_error};
@@ -89,6 +89,13 @@ pub(super) fn from_result(
                  ldaps:// or StartTLS in directory.ldap.url"
             ))
         }
+        // A referral: the entry (or the whole base) is held by another server, or this one is a
+        // read-only replica sending writes to its provider. Never "no account".
+        10 => DirectoryError::misconfigured(format!(
+            "{detail}; the directory referred the request to another server: point \
+             directory.ldap.url at a server that holds the accounts under directory.ldap.base_dn \
+             and accepts writes (not a read-only replica)"
+        )),
         32 if step == Step::Search || step == Step::Health => {
             DirectoryError::misconfigured(format!("{detail}; check directory.ldap.base_dn"))
         }
@@ -128,13 +135,28 @@ pub(super) fn from_result(
     }
 }
 
+/// A result whose code is not success, naming the servers it refers to when it is a referral.
+pub(super) fn from_ldap_result(
+    step: Step,
+    result: &LdapResult,
+    password: Option<&str>,
+) -> DirectoryError {
+    let error = from_result(step, result.rc, &result.text, &result.ctrls, password);
+    match error {
+        DirectoryError::Misconfigured { detail } if !result.refs.is_empty() => {
+            DirectoryError::Misconfigured {
+                detail: format!("{detail} (referred to {})", result.refs.join(", ")),
+            }
+        }
+        other => other,
+    }
+}
+
 /// An error from the LDAP client: connection trouble, timeouts, TLS, or a failed result.
 pub(super) fn from_error(step: Step, error: LdapError) -> DirectoryError {
     let name = step.name();
     match error {
-        LdapError::LdapResult { result } => {
-            from_result(step, result.rc, &result.text, &result.ctrls, None)
-        }
+        LdapError::LdapResult { result } => from_ldap_result(step, &result, None),
         LdapError::Io { source } => match tls_problem(&source) {
             Some(problem) => DirectoryError::misconfigured(format!(
                 "{name}: TLS: {problem}; check directory.ldap.ca_file and the host name in directory.ldap.url"
@@ -246,6 +268,7 @@ fn code_name(rc: u32) -> &'static str {
         4 => "sizeLimitExceeded",
         7 => "authMethodNotSupported",
         8 => "strongerAuthRequired",
+        10 => "referral",
         11 => "adminLimitExceeded",
         12 => "unavailableCriticalExtension",
         13 => "confidentialityRequired",
@@ -271,6 +294,33 @@ fn code_name(rc: u32) -> &'static str {
 mod tests {
     use super::*;
     use ldap3::controls::RawControl;
+
+    #[test]
+    fn a_referral_is_misconfiguration_at_every_step_naming_where_it_refers() {
+        for step in [
+            Step::Search,
+            Step::ReadAccount,
+            Step::WritePassword,
+            Step::WriteState,
+            Step::Unlock,
+        ] {
+            let result = LdapResult {
+                rc: 10,
+                matched: String::new(),
+                text: String::new(),
+                refs: vec!["ldap://provider.example.fi/".to_owned()],
+                ctrls: Vec::new(),
+            };
+            match from_ldap_result(step, &result, None) {
+                DirectoryError::Misconfigured { detail } => {
+                    assert!(detail.contains("result 10 (referral)"), "{detail}");
+                    assert!(detail.contains("read-only replica"), "{detail}");
+                    assert!(detail.contains("ldap://provider.example.fi/"), "{detail}");
+                }
+                other => panic!("{step:?}: expected Misconfigured, got {other:?}"),
+            }
+        }
+    }
 
     fn ppolicy_control(error: u8) -> Control {
         Control(
