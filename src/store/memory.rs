@@ -22,6 +22,8 @@ struct Entry {
 struct Inner {
     entries: HashMap<String, Entry>,
     counters: HashMap<String, (u64, OffsetDateTime)>,
+    /// Schedules: member → due time (unix milliseconds).
+    schedules: HashMap<String, HashMap<String, i64>>,
     writes: u32,
 }
 
@@ -161,6 +163,51 @@ impl Store for MemoryStore {
 
     async fn persistent(&self) -> Option<bool> {
         Some(false)
+    }
+
+    async fn schedule(&self, key: &str, member: &str, due: i64) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        inner.note_write(now);
+        inner
+            .schedules
+            .entry(key.to_owned())
+            .or_default()
+            .insert(member.to_owned(), due);
+        Ok(())
+    }
+
+    async fn due(&self, key: &str, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let inner = self.lock();
+        let Some(schedule) = inner.schedules.get(key) else {
+            return Ok(Vec::new());
+        };
+        let mut due: Vec<(&String, i64)> = schedule
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(member, at)| (member, *at))
+            .collect();
+        due.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(member, _)| member.clone())
+            .collect())
+    }
+
+    async fn unschedule(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(schedule) = inner.schedules.get_mut(key) {
+            schedule.remove(member);
+        }
+        Ok(())
+    }
+
+    async fn schedule_size(&self, key: &str) -> Result<(u64, Option<i64>), StoreError> {
+        let inner = self.lock();
+        Ok(inner.schedules.get(key).map_or((0, None), |schedule| {
+            (schedule.len() as u64, schedule.values().min().copied())
+        }))
     }
 }
 

@@ -73,6 +73,19 @@ pub trait Store: Send + Sync + 'static {
     /// when the store cannot tell (its user may not read the configuration). Activation codes live
     /// for weeks and depend on it.
     async fn persistent(&self) -> Option<bool>;
+
+    /// Puts `member` into the schedule `key`, due at `due` (unix milliseconds), or moves it there.
+    /// Schedules do not expire.
+    async fn schedule(&self, key: &str, member: &str, due: i64) -> Result<(), StoreError>;
+
+    /// Up to `limit` members of the schedule `key` due at or before `now`, the earliest first.
+    async fn due(&self, key: &str, now: i64, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Takes `member` out of the schedule `key`; a member not there is not an error.
+    async fn unschedule(&self, key: &str, member: &str) -> Result<(), StoreError>;
+
+    /// How many members the schedule `key` has, and the earliest due time among them.
+    async fn schedule_size(&self, key: &str) -> Result<(u64, Option<i64>), StoreError>;
 }
 
 /// Builds the store `settings` name.

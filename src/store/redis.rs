@@ -215,6 +215,40 @@ impl Store for RedisStore {
             }
         }
     }
+
+    async fn schedule(&self, key: &str, member: &str, due: i64) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.key(key)).arg(due).arg(member);
+        self.query::<i64>("ZADD", &cmd).await.map(|_| ())
+    }
+
+    async fn due(&self, key: &str, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.key(key))
+            .arg("-inf")
+            .arg(now)
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit);
+        self.query("ZRANGE", &cmd).await
+    }
+
+    async fn unschedule(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.key(key)).arg(member);
+        self.query::<i64>("ZREM", &cmd).await.map(|_| ())
+    }
+
+    async fn schedule_size(&self, key: &str) -> Result<(u64, Option<i64>), StoreError> {
+        let mut count = redis::cmd("ZCARD");
+        count.arg(self.key(key));
+        let size: u64 = self.query("ZCARD", &count).await?;
+        let mut first = redis::cmd("ZRANGE");
+        first.arg(self.key(key)).arg(0).arg(0).arg("WITHSCORES");
+        let earliest: Vec<(String, f64)> = self.query("ZRANGE", &first).await?;
+        Ok((size, earliest.first().map(|(_, score)| *score as i64)))
+    }
 }
 
 impl Single {

@@ -89,6 +89,19 @@ impl Store for FailingStore {
     async fn persistent(&self) -> Option<bool> {
         Some(false)
     }
+    async fn schedule(&self, key: &str, member: &str, due: i64) -> Result<(), StoreError> {
+        self.check("schedule", key)?;
+        self.inner.schedule(key, member, due).await
+    }
+    async fn due(&self, key: &str, now: i64, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.inner.due(key, now, limit).await
+    }
+    async fn unschedule(&self, key: &str, member: &str) -> Result<(), StoreError> {
+        self.inner.unschedule(key, member).await
+    }
+    async fn schedule_size(&self, key: &str) -> Result<(u64, Option<i64>), StoreError> {
+        self.inner.schedule_size(key).await
+    }
 }
 
 async fn setup() -> (TestApp, Arc<FailingStore>, Browser, Page) {

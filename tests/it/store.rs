@@ -362,6 +362,50 @@ async fn many_keys_work(s: &Subject) {
     }
 }
 
+async fn schedules_hand_out_what_is_due_earliest_first(s: &Subject) {
+    let store = &s.store;
+    assert_eq!(store.schedule_size("sched").await.unwrap(), (0, None));
+    store.schedule("sched", "late", 3_000).await.unwrap();
+    store.schedule("sched", "early", 1_000).await.unwrap();
+    store.schedule("sched", "middle", 2_000).await.unwrap();
+    assert_eq!(
+        store.due("sched", 999, 10).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.due("sched", 2_000, 10).await.unwrap(),
+        ["early", "middle"]
+    );
+    assert_eq!(
+        store.due("sched", 9_000, 2).await.unwrap(),
+        ["early", "middle"]
+    );
+    assert_eq!(
+        store.schedule_size("sched").await.unwrap(),
+        (3, Some(1_000))
+    );
+    // Scheduling again moves a member; taking it out leaves the others.
+    store.schedule("sched", "early", 5_000).await.unwrap();
+    assert_eq!(
+        store.due("sched", 4_000, 10).await.unwrap(),
+        ["middle", "late"]
+    );
+    store.unschedule("sched", "middle").await.unwrap();
+    store.unschedule("sched", "never-there").await.unwrap();
+    assert_eq!(
+        store.due("sched", 9_000, 10).await.unwrap(),
+        ["late", "early"]
+    );
+    assert_eq!(
+        store.schedule_size("sched").await.unwrap(),
+        (2, Some(3_000))
+    );
+    assert_eq!(
+        store.due("other", 9_000, 10).await.unwrap(),
+        Vec::<String>::new()
+    );
+}
+
 /// Runs every contract function against the memory store, the single server and the cluster.
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
@@ -407,6 +451,7 @@ contract!(
     concurrent_increments_are_all_counted,
     any_bytes_round_trip,
     many_keys_work,
+    schedules_hand_out_what_is_due_earliest_first,
 );
 
 // ---- What only Redis has: keys, TTLs and errors seen from behind the store ----
