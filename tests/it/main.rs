@@ -12,6 +12,7 @@ mod codes;
 mod connections;
 mod directory;
 mod directory_contract;
+mod failover;
 mod faults;
 mod flow;
 mod helpdesk_pages;
