@@ -1,6 +1,7 @@
 //! Integration tests: the service and the mock broker over real sockets, driven like a browser.
 
 mod harness;
+mod ports;
 mod slapd;
 
 mod account;
