@@ -53,6 +53,9 @@ pub trait Store: Send + Sync + 'static {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
 
     /// Reads and deletes `key` in one atomic step: of racing callers, at most one gets the value.
+    /// A value is returned only once its deletion would survive a failover of the store (Redis:
+    /// `store.min_replicas_acked`); a deletion that might not is reported as
+    /// [`StoreError::Unavailable`], with the value kept for a retry where the store can.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Reads `key` without removing it.
@@ -131,6 +134,14 @@ pub struct StoreSettings {
     /// Allow `redis://` (no TLS) to a Redis that is not on this machine. Off by default: `serve`
     /// refuses plain text over the network unless this says the path is protected otherwise.
     pub allow_plaintext: bool,
+    /// How many replicas must acknowledge a take (`GETDEL`) before the taken value is used. Redis
+    /// replicates asynchronously: a replica promoted after a failover may not have seen the take,
+    /// and would hand the same grant or login transaction out again. 0 (the default) trusts the
+    /// primary alone, for a Redis without replicas.
+    pub min_replicas_acked: u32,
+    /// How long a take waits for those acknowledgements before it is refused (and the value put
+    /// back); shorter than `timeout`.
+    pub replica_ack_timeout: HumanDuration,
 }
 
 impl Default for StoreSettings {
@@ -145,6 +156,8 @@ impl Default for StoreSettings {
             timeout: HumanDuration(Duration::from_secs(2)),
             tls_ca_file: None,
             allow_plaintext: false,
+            min_replicas_acked: 0,
+            replica_ack_timeout: HumanDuration(Duration::from_millis(500)),
         }
     }
 }
@@ -168,6 +181,9 @@ impl fmt::Debug for StoreSettings {
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("allow_plaintext", &self.allow_plaintext)
+            .field("min_replicas_acked", &self.min_replicas_acked)
+            .field("replica_ack_timeout", &self.replica_ack_timeout)
             .finish()
     }
 }
@@ -231,6 +247,12 @@ impl StoreSettings {
             return Err(("store.timeout", "must be more than zero".to_owned()));
         }
         if self.kind == StoreKind::Memory {
+            if self.min_replicas_acked > 0 {
+                return Err((
+                    "store.min_replicas_acked",
+                    "is only used with kind = \"redis\"".to_owned(),
+                ));
+            }
             if self.url.is_some() || !self.nodes.is_empty() {
                 return Err((
                     "store.kind",
@@ -262,6 +284,17 @@ impl StoreSettings {
                 "store.key_prefix",
                 "must not be empty: it keeps this service's keys apart from others'".to_owned(),
             ));
+        }
+        if self.min_replicas_acked > 0 {
+            let wait = self.replica_ack_timeout.get();
+            if wait.is_zero() || wait >= self.timeout.get() {
+                return Err((
+                    "store.replica_ack_timeout",
+                    "must be more than zero and shorter than store.timeout, which bounds the \
+                     whole take"
+                        .to_owned(),
+                ));
+            }
         }
         Ok(())
     }
@@ -444,6 +477,30 @@ mod tests {
     fn a_zero_timeout_is_refused() {
         let toml = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\ntimeout = 0";
         assert_eq!(problem_key(toml), "store.timeout");
+    }
+
+    #[test]
+    fn replica_acknowledgements_are_read_and_checked() {
+        let store = settings(
+            "[store]\nkind = \"redis\"\nurl = \"rediss://a\"\nmin_replicas_acked = 1\n\
+             replica_ack_timeout = \"250ms\"",
+        );
+        store.validate(Mode::Serve).unwrap();
+        assert_eq!(store.min_replicas_acked, 1);
+        assert_eq!(store.replica_ack_timeout.get(), Duration::from_millis(250));
+        let base = "[store]\nkind = \"redis\"\nurl = \"redis://a\"\nmin_replicas_acked = 1";
+        for wait in ["0", "\"2s\"", "\"3s\""] {
+            let toml = format!("{base}\nreplica_ack_timeout = {wait}");
+            assert_eq!(problem_key(&toml), "store.replica_ack_timeout", "{wait}");
+        }
+        // Without replicas to wait for, the timeout is not used and not checked.
+        settings("[store]\nkind = \"redis\"\nurl = \"redis://a\"\nreplica_ack_timeout = 0")
+            .values_work()
+            .unwrap();
+        assert_eq!(
+            problem_key("[store]\nmin_replicas_acked = 1"),
+            "store.min_replicas_acked"
+        );
     }
 
     #[test]

@@ -4,6 +4,12 @@
 //! `put_new` is `SET NX PX`, `take` is `GETDEL` (Redis 6.2 or newer), `incr` increments and sets the
 //! window's expiry in one script. Every key gets the configured prefix. Every call is bounded by the
 //! configured timeout, and errors never carry keys or values: keys hold hashes of secrets.
+//!
+//! Redis replicates asynchronously, so a take the primary acknowledged can be lost when a replica
+//! that had not seen it is promoted: the value would be handed out a second time. With
+//! `store.min_replicas_acked` set, a take is followed by `WAIT` in the same pipeline, and a value
+//! is used only once that many replicas have the deletion; otherwise it is put back and the take
+//! reported unavailable, so the person is told to try again and nothing is used twice.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -46,6 +52,9 @@ pub struct RedisStore {
     prefix: String,
     timeout: Duration,
     incr: Script,
+    /// Replicas that must acknowledge a take, and how long to wait for them (`WAIT`).
+    min_replicas_acked: u32,
+    replica_ack_timeout: Duration,
 }
 
 enum Backend {
@@ -105,7 +114,49 @@ impl RedisStore {
             prefix: settings.key_prefix.clone(),
             timeout,
             incr: Script::new(INCR_SCRIPT),
+            min_replicas_acked: settings.min_replicas_acked,
+            replica_ack_timeout: settings.replica_ack_timeout.get(),
         })
+    }
+
+    /// `GETDEL`, trusted only once `min_replicas_acked` replicas have it. The key's time to live,
+    /// the `GETDEL` and a `WAIT` go in one pipeline, on one connection to the key's primary, so
+    /// `WAIT` counts the replicas that have the deletion. Without enough of them the value is put
+    /// back for the rest of its time to live: nobody has used it, and a retry after the replicas
+    /// are back (or after a failover to one that never saw the deletion) finds it.
+    async fn take_acknowledged(&self, key: String) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PTTL")
+            .arg(&key)
+            .cmd("GETDEL")
+            .arg(&key)
+            .cmd("WAIT")
+            .arg(self.min_replicas_acked)
+            .arg(millis(self.replica_ack_timeout));
+        let (ttl, value, acked): (i64, Option<Vec<u8>>, u64) = self
+            .run("GETDEL", async |conn| pipe.query_async(conn).await)
+            .await?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        if acked >= u64::from(self.min_replicas_acked) {
+            return Ok(Some(value));
+        }
+        let mut put_back = redis::cmd("SET");
+        put_back.arg(&key).arg(&value);
+        if ttl > 0 {
+            put_back.arg("PX").arg(ttl);
+        }
+        put_back.arg("NX");
+        let restored = match self.query::<Value>("SET NX", &put_back).await {
+            Ok(_) => "it was put back",
+            Err(_) => "putting it back failed too",
+        };
+        Err(StoreError::Unavailable(format!(
+            "GETDEL was acknowledged by {acked} of the {} replicas required within {:?}; \
+             the value was not used and {restored}",
+            self.min_replicas_acked, self.replica_ack_timeout
+        )))
     }
 
     fn key(&self, key: &str) -> String {
@@ -169,6 +220,9 @@ impl Store for RedisStore {
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.min_replicas_acked > 0 {
+            return self.take_acknowledged(self.key(key)).await;
+        }
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
         self.query("GETDEL", &cmd).await

@@ -26,6 +26,7 @@ use tunnus::i18n::{Catalog, Lang, Texts};
 use url::Url;
 
 use crate::harness::{Options, TestApp, repo_path};
+use crate::ports::{ATTEMPTS, Ports, StartFailure};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -92,40 +93,79 @@ async fn start_chromedriver() -> Chromedriver {
              (scripts/test installs them)"
         );
     }
-    // A port that was free a moment ago; chromedriver's /status below shows it really got it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("no free local port")
-        .port();
+    // chromedriver cannot be handed a bound socket: it gets a port that was free a moment ago,
+    // and another one when something took that port before chromedriver could bind it.
+    let mut ports = Ports::free();
+    let mut taken = Vec::new();
+    for _ in 0..ATTEMPTS {
+        match try_start_chromedriver(ports.next()).await {
+            Ok(driver) => return driver,
+            Err(StartFailure::PortTaken(detail)) => taken.push(detail),
+            Err(StartFailure::Other(detail)) => panic!("chromedriver did not start: {detail}"),
+        }
+    }
+    panic!(
+        "chromedriver did not start: another process took its port each of the {ATTEMPTS} \
+         times:\n{}",
+        taken.join("\n")
+    );
+}
+
+/// What chromedriver prints (as it exits) when its port is taken.
+const DRIVER_PORT_TAKEN: &str = "port not available";
+
+async fn try_start_chromedriver(port: u16) -> Result<Chromedriver, StartFailure> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let log = std::env::temp_dir().join(format!(
+        "tunnus-it-chromedriver-{}-{}.log",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
     // `setsid` gives chromedriver a process group of its own, so one kill reaches its browsers too.
-    let watchdog = Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .arg("-c")
         .arg(
-            r#"setsid "$0" --port="$1" --log-level=OFF </dev/null >/dev/null 2>&1 &
+            r#"setsid "$0" --port="$1" --log-level=OFF </dev/null >"$2" 2>&1 &
 driver=$!
 cat >/dev/null
 kill -TERM -"$driver" 2>/dev/null || kill -TERM "$driver" 2>/dev/null"#,
         )
         .arg(CHROMEDRIVER)
         .arg(port.to_string())
+        .arg(&log)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("could not start sh for chromedriver");
     let url = format!("http://127.0.0.1:{port}");
-    wait_until_ready(&url).await;
-    Chromedriver {
-        url,
-        _watchdog: watchdog,
+    let outcome = wait_until_ready(&url, &log).await;
+    // chromedriver keeps the file open; nothing more is read from it.
+    let _ = std::fs::remove_file(&log);
+    match outcome {
+        Ok(()) => Ok(Chromedriver {
+            url,
+            _watchdog: watchdog,
+        }),
+        Err(failure) => {
+            drop(watchdog.stdin.take());
+            let _ = watchdog.wait();
+            Err(failure)
+        }
     }
 }
 
-/// Polls chromedriver's `/status` until it says it is ready.
-async fn wait_until_ready(url: &str) {
+/// Polls chromedriver's `/status` until it says it is ready, or chromedriver says its port was
+/// taken. (Its other output is buffered until it exits, so nothing it prints proves the answering
+/// chromedriver is this one; one that took the port first is a chromedriver all the same.)
+async fn wait_until_ready(url: &str, log: &Path) -> Result<(), StartFailure> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = format!("{url}/status");
     loop {
+        let said = std::fs::read_to_string(log).unwrap_or_default();
+        if said.contains(DRIVER_PORT_TAKEN) {
+            return Err(StartFailure::PortTaken(format!("{url}: {said}")));
+        }
         let ready = match reqwest::get(&status).await {
             Ok(answer) => answer
                 .json::<Value>()
@@ -134,12 +174,13 @@ async fn wait_until_ready(url: &str) {
             Err(_) => false,
         };
         if ready {
-            return;
+            return Ok(());
         }
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not become ready at {url}"
-        );
+        if Instant::now() >= deadline {
+            return Err(StartFailure::Other(format!(
+                "not ready at {url} in time; it said: {said}"
+            )));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: the service and the mock broker over real sockets, driven like a browser.
 
 mod harness;
+mod ports;
 mod samba;
 mod slapd;
 
@@ -14,6 +15,7 @@ mod codes;
 mod connections;
 mod directory;
 mod directory_contract;
+mod failover;
 mod faults;
 mod flow;
 mod helpdesk_pages;

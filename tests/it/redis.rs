@@ -7,14 +7,20 @@
 //! tests either.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::ports::{Ports, StartFailure, start_retrying};
+
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
+/// What redis-server logs when it cannot bind a port (its own or a cluster bus port).
+const PORT_TAKEN: &str = "Address already in use";
+/// What it logs once it serves clients.
+const READY: &str = "Ready to accept connections";
 
 /// How long a server may take to answer after it was started.
 const START_DEADLINE: Duration = Duration::from_secs(15);
@@ -24,17 +30,18 @@ const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 
 /// Starts the server with stdin closed, stops it when this shell's stdin (the pipe) closes, and
-/// ends when the server ends. `$REMOVE_DIR` set: the server's directory goes with it.
+/// ends when the server ends. `$REMOVE_DIR` set: the server's directory goes with it, its log
+/// first copied to the shell's stderr so that a failed start can still be told apart.
 /// (Background jobs of a non-interactive shell read /dev/null, so the pipe is kept as fd 3.)
 const WATCHDOG: &str = r#"
 exec 3<&0
 "$REDIS_SERVER" "$@" </dev/null >/dev/null 2>&1 3<&- &
 server=$!
-(cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null) &
+(cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null) 2>/dev/null &
 guard=$!
 wait "$server"
 kill "$guard" 2>/dev/null
-if [ -n "$REMOVE_DIR" ]; then rm -rf "$REMOVE_DIR"; fi
+if [ -n "$REMOVE_DIR" ]; then tail -c 4096 "$REMOVE_DIR/redis.log" >&2 2>/dev/null; rm -rf "$REMOVE_DIR"; fi
 "#;
 
 /// A directory under the system's temp dir, removed on drop.
@@ -70,19 +77,13 @@ impl Drop for TempDir {
     }
 }
 
-/// A port on 127.0.0.1 that nothing listens on right now. With `bus`, the port 10000 above it (a
-/// cluster node's bus port) is free too.
+/// A port on 127.0.0.1 that nothing listened on a moment ago. With `bus`, the port 10000 above it
+/// (a cluster node's bus port) is free too.
 pub fn free_port(bus: bool) -> u16 {
-    loop {
-        let port = crate::slapd::free_port();
-        if !bus {
-            return port;
-        }
-        if let Some(bus_port) = port.checked_add(10000)
-            && TcpListener::bind((Ipv4Addr::LOCALHOST, bus_port)).is_ok()
-        {
-            return port;
-        }
+    if bus {
+        Ports::free_with_cluster_bus().next()
+    } else {
+        Ports::free().next()
     }
 }
 
@@ -122,23 +123,33 @@ impl RedisServer {
     }
 
     fn start_on_free_port(extra: &[String], role: Role) -> RedisServer {
-        // Another process may take the chosen port before the server binds it: try a few.
-        let mut last_failure = String::new();
-        for _ in 0..5 {
-            match Self::try_start(free_port(role.cluster()), extra, role) {
-                Ok(server) => return server,
-                Err(failure) => last_failure = failure,
-            }
-        }
-        panic!("redis-server did not start: {last_failure}");
+        let ports = if role.cluster() {
+            Ports::free_with_cluster_bus()
+        } else {
+            Ports::free()
+        };
+        Self::start_from(ports, extra, role)
     }
 
-    /// A server on `port`, which the caller chose (to build a store before the server exists).
+    /// A plain server that is offered `port` first, and free ports after it if `port` is taken.
+    pub fn start_trying_first(port: u16) -> RedisServer {
+        Self::start_from(Ports::free().trying_first(&[port]), &[], Role::Own)
+    }
+
+    /// Another process may take a chosen port before the server binds it: then another is tried.
+    fn start_from(ports: Ports, extra: &[String], role: Role) -> RedisServer {
+        start_retrying("redis-server", ports, |ports| {
+            Self::try_start(ports.next(), extra, role)
+        })
+    }
+
+    /// A server on `port`, which the caller chose (to build a store before the server exists), so
+    /// no other port will do.
     pub fn start_on(port: u16) -> RedisServer {
-        Self::try_start(port, &[], Role::Own).unwrap_or_else(|failure| panic!("{failure}"))
+        Self::try_start(port, &[], Role::Own).unwrap_or_else(|failure| panic!("{failure:?}"))
     }
 
-    fn try_start(port: u16, extra: &[String], role: Role) -> Result<RedisServer, String> {
+    fn try_start(port: u16, extra: &[String], role: Role) -> Result<RedisServer, StartFailure> {
         let dir = TempDir::new("redis");
         let mut args: Vec<String> = [
             "--port",
@@ -194,7 +205,9 @@ impl RedisServer {
         Ok(server)
     }
 
-    fn launch(&mut self) -> Result<(), String> {
+    fn launch(&mut self) -> Result<(), StartFailure> {
+        // A restarted server appends to its log: only what this start writes counts.
+        let logged_before = self.log().len();
         let mut command = Command::new("sh");
         command
             .arg("-c")
@@ -204,39 +217,48 @@ impl RedisServer {
             .env("REDIS_SERVER", redis_server_binary())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::piped());
         if self.owned_dir.is_none() {
             command.env("REMOVE_DIR", &self.dir);
         }
-        let mut child = command.spawn().map_err(|e| format!("cannot run sh: {e}"))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| StartFailure::Other(format!("cannot run sh: {e}")))?;
         let stdin = child.stdin.take();
         self.process = Some(Watchdog { child, stdin });
-        self.wait_ready()
+        self.wait_ready(logged_before)
     }
 
-    /// Polls with PING until the server answers (any reply, also "NOAUTH") or the watchdog ends.
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// Polls until this server's log says it is ready and the port answers a PING (any reply, also
+    /// "NOAUTH"), or the watchdog ends. The log decides whose the port is: another server that took
+    /// it would answer a PING too.
+    fn wait_ready(&mut self, logged_before: usize) -> Result<(), StartFailure> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Some(process) = &mut self.process
                 && let Ok(Some(status)) = process.child.try_wait()
             {
-                self.process = None;
-                return Err(format!(
-                    "redis-server on port {} exited ({status}); its log:\n{}",
-                    self.port,
-                    self.log()
-                ));
+                let log = self.log_after_exit(logged_before);
+                let detail = format!(
+                    "redis-server on port {} exited ({status}); its log:\n{log}",
+                    self.port
+                );
+                return Err(if log.contains(PORT_TAKEN) {
+                    StartFailure::PortTaken(detail)
+                } else {
+                    StartFailure::Other(detail)
+                });
             }
-            if ping(self.port) {
+            let log = self.log();
+            let log = log.get(logged_before..).unwrap_or_default();
+            if log.contains(READY) && ping(self.port) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "redis-server on port {} did not answer in time; its log:\n{}",
-                    self.port,
-                    self.log()
-                ));
+                return Err(StartFailure::Other(format!(
+                    "redis-server on port {} did not answer in time; its log:\n{log}",
+                    self.port
+                )));
             }
             std::thread::sleep(POLL);
         }
@@ -244,6 +266,25 @@ impl RedisServer {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+    }
+
+    /// What the server logged since `logged_before`, once its watchdog has ended: from the log
+    /// file, or from the watchdog's stderr when the watchdog removed the file with the folder.
+    fn log_after_exit(&mut self, logged_before: usize) -> String {
+        let mut copied = String::new();
+        if let Some(mut process) = self.process.take() {
+            drop(process.stdin.take());
+            if let Some(mut stderr) = process.child.stderr.take() {
+                let _ = stderr.read_to_string(&mut copied);
+            }
+        }
+        if !copied.is_empty() {
+            return copied;
+        }
+        self.log()
+            .get(logged_before..)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn port(&self) -> u16 {
@@ -266,7 +307,8 @@ impl RedisServer {
     /// Starts the server again on the same port, with the same directory and arguments.
     pub fn start_again(&mut self) {
         self.stop();
-        self.launch().unwrap_or_else(|failure| panic!("{failure}"));
+        self.launch()
+            .unwrap_or_else(|failure| panic!("{failure:?}"));
     }
 }
 

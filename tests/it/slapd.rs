@@ -12,7 +12,7 @@
 //! test binary however it ends, even though a `static` is never dropped.
 
 use std::collections::HashSet;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -26,6 +26,8 @@ use rcgen::{
 };
 use tunnus::directory::LdapSettings;
 use url::Url;
+
+use crate::ports::{Ports, StartFailure, start_retrying};
 
 pub const SUFFIX: &str = "dc=example,dc=org";
 pub const ROOT_DN: &str = "cn=admin,dc=example,dc=org";
@@ -41,10 +43,16 @@ const SLAPADD: &str = "/usr/sbin/slapadd";
 /// How long slapd may take to load its database and listen.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Runs slapd in the foreground (`-d 0`), records its pid, and stops it and removes its folder once
+/// What slapd logs when a port it should listen on is taken (`daemon: bind(6) failed errno=98`).
+const PORT_TAKEN: &str = "Address already in use";
+/// What it logs once it listens.
+const STARTED: &str = "slapd starting";
+
+/// Runs slapd in the foreground logging only what it always logs (`-d none`: its start, and why it
+/// could not start), records its pid, and stops it and removes its folder once
 /// standard input reaches its end. `$0` is slapd, `$1` the folder, `$2` the URLs to listen on.
 const WATCHDOG: &str = r#"
-"$0" -f "$1/slapd.conf" -h "$2" -d 0 >"$1/slapd.log" 2>&1 </dev/null &
+"$0" -f "$1/slapd.conf" -h "$2" -d none >"$1/slapd.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$1/slapd.child"
 cat >/dev/null
@@ -85,10 +93,29 @@ impl Slapd {
 
     /// Starts a slapd of its own whose `slapd.conf` is the fixture's changed by `edit`.
     pub fn start_with(edit: impl FnOnce(String) -> String) -> Slapd {
+        Slapd::start_from(Ports::free(), edit)
+    }
+
+    /// Starts a slapd of its own that is offered `port` first for `ldap://`, and free ports after
+    /// it if `port` is taken.
+    pub fn start_trying_first(port: u16) -> Slapd {
+        Slapd::start_from(Ports::free().trying_first(&[port]), |config| config)
+    }
+
+    /// Another process may take a chosen port before slapd binds it: then slapd is set up again
+    /// in a fresh folder (its watchdog removes the old one) and started on other ports.
+    fn start_from(ports: Ports, edit: impl FnOnce(String) -> String) -> Slapd {
         assert!(
             Path::new(SLAPD).exists() && Path::new(SLAPADD).exists(),
             "{SLAPD} is missing: install the Debian package `slapd` (scripts/test installs it)"
         );
+        let template = edit(std::fs::read_to_string(fixtures().join("slapd.conf.in")).unwrap());
+        start_retrying("slapd", ports, |ports| {
+            Slapd::try_start(&template, ports.next(), ports.next())
+        })
+    }
+
+    fn try_start(template: &str, ldap_port: u16, ldaps_port: u16) -> Result<Slapd, StartFailure> {
         let dir = fresh_dir();
         std::fs::create_dir_all(dir.join("db")).unwrap();
         let (ca_file, other_ca_file) = write_certificates(&dir);
@@ -96,10 +123,9 @@ impl Slapd {
         crate::harness::write_secret(&service_password_file, format!("{SERVICE_PASSWORD}\n"));
         let reader_password_file = dir.join("reader-password");
         crate::harness::write_secret(&reader_password_file, format!("{READER_PASSWORD}\n"));
-        write_config(&dir, edit);
+        write_config(&dir, template);
         load_base(&dir);
 
-        let (ldap_port, ldaps_port) = (free_port(), free_port());
         let ldap_url = Url::parse(&format!("ldap://127.0.0.1:{ldap_port}")).unwrap();
         let ldaps_url = Url::parse(&format!("ldaps://127.0.0.1:{ldaps_port}")).unwrap();
         let watchdog = Command::new("sh")
@@ -123,25 +149,36 @@ impl Slapd {
             dir,
             watchdog,
         };
-        slapd.wait_until_listening(ldap_port, ldaps_port);
-        slapd
+        slapd.wait_until_listening(ldap_port, ldaps_port)?;
+        Ok(slapd)
     }
 
-    fn wait_until_listening(&mut self, ldap_port: u16, ldaps_port: u16) {
+    /// Polls until this slapd's log says it started and both ports accept connections. The log
+    /// decides whose the ports are: another server that took one would accept connections too.
+    fn wait_until_listening(
+        &mut self,
+        ldap_port: u16,
+        ldaps_port: u16,
+    ) -> Result<(), StartFailure> {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
+            let exited = self.watchdog.try_wait().ok().flatten().is_some() || !self.slapd_alive();
+            let log = std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default();
             let listening = [ldap_port, ldaps_port]
                 .iter()
                 .all(|port| TcpStream::connect(("127.0.0.1", *port)).is_ok());
-            if listening {
-                return;
+            if !exited && log.contains(STARTED) && listening {
+                return Ok(());
             }
-            let exited = self.watchdog.try_wait().ok().flatten().is_some() || !self.slapd_alive();
             if exited || Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.join("slapd.log")).unwrap_or_default();
-                panic!(
+                let detail = format!(
                     "slapd did not start listening on ports {ldap_port} and {ldaps_port}:\n{log}"
                 );
+                return Err(if exited && log.contains(PORT_TAKEN) {
+                    StartFailure::PortTaken(detail)
+                } else {
+                    StartFailure::Other(detail)
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -331,12 +368,13 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ldap")
 }
 
-fn write_config(dir: &Path, edit: impl FnOnce(String) -> String) {
-    let template = std::fs::read_to_string(fixtures().join("slapd.conf.in")).unwrap();
+/// Writes `slapd.conf` for `dir` from `template`, the fixture's (as a test changed it) with its
+/// `@DIR@` and `@FIXTURES@` still to fill in.
+fn write_config(dir: &Path, template: &str) {
     let config = template
         .replace("@DIR@", &dir.display().to_string())
         .replace("@FIXTURES@", &fixtures().display().to_string());
-    std::fs::write(dir.join("slapd.conf"), edit(config)).unwrap();
+    std::fs::write(dir.join("slapd.conf"), config).unwrap();
 }
 
 fn load_base(dir: &Path) {
@@ -357,11 +395,7 @@ fn load_base(dir: &Path) {
 
 /// A port nobody listened on a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::ports::free_port()
 }
 
 /// Writes `ca.pem`, `server.pem` and `server.key` (for 127.0.0.1 and localhost) and a second,
