@@ -100,6 +100,8 @@ pub struct Shared {
     /// Staff sign-in through the campus SSO, when the helpdesk channel is on and `[helpdesk.sso]`
     /// names the SSO.
     pub staff_sign_in: Option<Arc<StaffSignIn>>,
+    /// E-mail notices and webhooks after each change, when `[notify]` configures any.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
     /// Login transactions between the start of identification and the callback.
     pub transactions: Transactions,
     pub limiter: Limiter,
@@ -223,6 +225,7 @@ fn build_helpdesk(
     audit: Arc<Audit>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 ) -> Result<crate::helpdesk::Helpdesk, StartError> {
     use crate::helpdesk::code::CodeHasher;
     use crate::helpdesk::codes::Codes;
@@ -279,8 +282,42 @@ fn build_helpdesk(
             audit,
             metrics,
             clock,
+            notifier,
         },
     ))
+}
+
+/// The notifier `[notify]` configures, if any, with the organisation's name, helpdesk link and
+/// colour from `[ui]`.
+fn build_notifier(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<Arc<crate::notify::Notifier>>, StartError> {
+    let names = settings.ui.organisation.clone();
+    let branding = crate::notify::mail::Branding {
+        organisation: Box::new(move |lang: Lang| {
+            names
+                .get(lang.code())
+                .or_else(|| names.get("fi"))
+                .or_else(|| names.values().next())
+                .cloned()
+                .unwrap_or_default()
+        }),
+        helpdesk_url: settings.ui.helpdesk_url.as_ref().map(Url::to_string),
+        colour: settings.ui.colours.primary.clone(),
+    };
+    let notifier = crate::notify::Notifier::new(crate::notify::NotifierParts {
+        settings: settings.notify.clone(),
+        store,
+        catalog: Catalog::with_overrides(&settings.ui.texts)?,
+        branding,
+        metrics,
+        clock,
+    })
+    .map_err(|(key, problem)| StartError::Config { key, problem })?;
+    Ok(notifier.map(Arc::new))
 }
 
 /// Staff sign-in through the campus SSO of `[helpdesk.sso]`, with the client secret read from its
@@ -373,9 +410,12 @@ impl App {
     /// is `http://` + the bound address (development and tests).
     pub async fn build_on(
         listener: TcpListener,
-        settings: Settings,
+        mut settings: Settings,
         deps: Dependencies,
     ) -> Result<App, StartError> {
+        if let Some(mail) = &settings.notify.mail {
+            settings.directory.ldap.mail_attributes = mail.address_attributes.clone();
+        }
         let local = listener.local_addr().map_err(|error| StartError::Listen {
             addr: settings.server.listen,
             error,
@@ -427,6 +467,7 @@ impl App {
             metrics.clone(),
             deps.clock.clone(),
         );
+        let notifier = build_notifier(&settings, store.clone(), metrics.clone(), deps.clock.clone())?;
         let accounts = AccountService::new(AccountParts {
             directory: directory.clone(),
             sessions: Sessions::new(
@@ -447,6 +488,7 @@ impl App {
                 .iter()
                 .flat_map(|rule| rule.categories.iter().cloned())
                 .collect(),
+            notifier: notifier.clone(),
         });
         let accounts = Arc::new(accounts);
         if settings.helpdesk.enabled {
@@ -480,6 +522,7 @@ impl App {
                 audit.clone(),
                 metrics.clone(),
                 deps.clock.clone(),
+                notifier.clone(),
             )?))
         } else {
             None
@@ -527,6 +570,7 @@ impl App {
             accounts,
             helpdesk,
             staff_sign_in,
+            notifier,
             limiter,
             metrics,
             rp,
@@ -564,7 +608,16 @@ impl App {
             shutdown_grace: server.shutdown_grace.get(),
         };
         let router = crate::http::router(self.state.clone());
-        crate::http::server::serve(self.listener, router, limits, shutdown).await
+        // Every replica works the outbox while it serves; dropping `working` stops it.
+        let (working, stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some(notifier) = &self.state.notifier {
+            tokio::spawn(notifier.clone().run(async move {
+                let _ = stopped.await;
+            }));
+        }
+        let served = crate::http::server::serve(self.listener, router, limits, shutdown).await;
+        drop(working);
+        served
     }
 }
 

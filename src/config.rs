@@ -84,6 +84,8 @@ pub struct Settings {
     pub ui: UiSettings,
     pub log: LogSettings,
     pub helpdesk: crate::helpdesk::HelpdeskSettings,
+    /// `[notify]`: e-mail notices and webhooks after each change.
+    pub notify: crate::notify::NotifySettings,
     /// Only read by `tunnus dev` and `tunnus mock-idp`; `serve` never starts the mock broker.
     pub mock_idp: MockIdpSettings,
 }
@@ -272,6 +274,7 @@ impl Settings {
         self.ui.validate()?;
         self.log.validate()?;
         self.helpdesk.validate(mode)?;
+        self.notify.validate(mode)?;
         if mode == Mode::Serve && self.server.environment != Environment::Test {
             if self.broker.test_identities {
                 return Err(ConfigError::invalid(
@@ -318,6 +321,7 @@ impl Settings {
         self.session.check()?;
         self.audit.check()?;
         self.helpdesk.check()?;
+        self.notify.check()?;
         Ok(())
     }
 }

@@ -67,6 +67,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod mock_idp;
+pub mod notify;
 pub mod oidc;
 pub mod random;
 pub mod secret;

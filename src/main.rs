@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The outbox of notices after changes: show it, or send the dead letters again.
+    Notices {
+        #[command(subcommand)]
+        command: NoticesCommand,
+    },
     /// Check a settings file and exit, without serving. With an LDAP directory, also bind as the
     /// service account and report the rights it lacks (reading only, never writing).
     CheckConfig {
@@ -61,6 +66,21 @@ enum Command {
         /// Check the settings and the files only: do not contact the directory.
         #[arg(long)]
         offline: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NoticesCommand {
+    /// How many notices wait, how old the oldest is, how many are dead, which endpoints are off.
+    Status {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Send every dead notice again from the start, and turn on again the webhook endpoints that
+    /// answered 410 Gone. The running replicas deliver them.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -164,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
             runtime()?.block_on(mock(settings.mock_idp))
         }
         Command::Keys { command } => keys(command),
+        Command::Notices { command } => runtime()?.block_on(notices(command)),
         Command::CheckConfig {
             config,
             dev,
@@ -193,6 +214,51 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `tunnus notices …`: works on the outbox in the store the settings name.
+async fn notices(command: NoticesCommand) -> Result<()> {
+    let (NoticesCommand::Status { config } | NoticesCommand::Replay { config }) = &command;
+    let settings = Settings::load(Some(config))?;
+    settings.notify.validate(Mode::Serve)?;
+    settings.notify.check()?;
+    let store = tunnus::store::build(&settings.store, Arc::new(SystemClock))
+        .context("store: the outbox's store cannot be used")?;
+    let notifier = tunnus::notify::Notifier::new(tunnus::notify::NotifierParts {
+        settings: settings.notify.clone(),
+        store,
+        catalog: tunnus::i18n::Catalog::with_overrides(&settings.ui.texts)?,
+        branding: tunnus::notify::mail::Branding {
+            organisation: Box::new(|_| String::new()),
+            helpdesk_url: None,
+            colour: String::new(),
+        },
+        metrics: Arc::new(tunnus::metrics::Metrics::default()),
+        clock: Arc::new(SystemClock),
+    })
+    .map_err(|(key, problem)| anyhow::anyhow!("{key}: {problem}"))?
+    .ok_or_else(|| anyhow::anyhow!("notify: neither [notify.mail] nor [[notify.webhook]] is set"))?;
+    match command {
+        NoticesCommand::Status { .. } => {
+            let status = notifier.status().await.context("store")?;
+            output!(
+                "waiting {}, oldest {} s, dead {}, endpoints off: {}",
+                status.waiting,
+                status.oldest_seconds,
+                status.dead,
+                if status.endpoints_off.is_empty() {
+                    "none".to_owned()
+                } else {
+                    status.endpoints_off.join(", ")
+                }
+            )?;
+        }
+        NoticesCommand::Replay { .. } => {
+            let replayed = notifier.replay_dead().await.context("store")?;
+            output!("{replayed} dead notices sent again")?;
+        }
+    }
+    Ok(())
 }
 
 /// Binds to the LDAP directory as the service account and prints what it may and may not do; an

@@ -65,6 +65,9 @@ fn help(name: &str) -> &'static str {
             "Identification flows by stage (started, identified, completed, refused)."
         }
         "tunnus_refusals_total" => "Refusals by reason.",
+        "tunnus_notices_total" => {
+            "Notices after a change by outcome (queued, sent, retried, dead, lost) and target."
+        }
         "tunnus_rate_limited_total" => "Requests refused by a rate limit, by limit.",
         "tunnus_codes_total" => {
             "Activation codes by event (issued, printed, redeemed, failed, revoked, expired)."

@@ -305,6 +305,7 @@ mod tests {
             id: AccountId::new("x".to_owned()),
             username: "x".into(),
             login_name: None,
+            emails: Vec::new(),
             given_name: "X".into(),
             family_name: "Y".into(),
             category: category.into(),

@@ -19,6 +19,7 @@ use crate::directory::{AccountId, Directory, DirectoryError, IfLocked, NewPasswo
 use crate::identity::VerifiedIdentity;
 use crate::limits::{Limit, LimitError, Limiter};
 use crate::metrics::Metrics;
+use crate::notify::{Change, ChangeKind, Notifier};
 
 pub mod eligibility;
 pub mod password;
@@ -57,6 +58,8 @@ pub struct CodeProof {
 pub struct Context<'a> {
     pub client_ip: &'a str,
     pub request_id: &'a str,
+    /// The language of the person's pages, which notices after a change are written in.
+    pub lang: crate::i18n::Lang,
 }
 
 /// What [`AccountService::open`] ended with.
@@ -173,6 +176,21 @@ fn directory_error(step: &str, error: DirectoryError) -> AccountError {
     }
 }
 
+/// How a write went besides the password: whether it unlocked the account, and where the
+/// account's owner is told of it.
+struct Written {
+    unlocks: bool,
+    emails: Vec<String>,
+}
+
+/// The name the pages show for the account of `session`.
+fn shown_username(session: &Session) -> String {
+    session
+        .login_name
+        .clone()
+        .unwrap_or_else(|| session.username.clone())
+}
+
 /// What the account service is built from.
 pub struct AccountParts {
     pub directory: Arc<dyn Directory>,
@@ -184,7 +202,8 @@ pub struct AccountParts {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     /// The account categories the helpdesk may issue codes for: those a code opens.
-    pub code_categories: Vec<String>,
+    pub code_categories: Vec<String>,    /// Tells the owner and campus identity management of each change.
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// The account use case. Cheap to share behind an `Arc`.
@@ -198,6 +217,7 @@ pub struct AccountService {
     limiter: Limiter,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl AccountService {
@@ -212,6 +232,7 @@ impl AccountService {
             metrics,
             clock,
             code_categories,
+            notifier,
         } = parts;
         Self {
             directory,
@@ -223,6 +244,14 @@ impl AccountService {
             limiter,
             metrics,
             clock,
+            notifier,
+        }
+    }
+
+    /// Hands `change` to the notifier, if notices are on.
+    async fn notify(&self, change: impl FnOnce() -> Change) {
+        if let Some(notifier) = &self.notifier {
+            notifier.changed(change()).await;
         }
     }
 
@@ -400,9 +429,23 @@ impl AccountService {
             purpose: eligible.purpose,
             expires_at,
         };
-        Ok(Opened::Session(
-            self.sessions.create(&session, &grant).await?,
-        ))
+        let opened = self.sessions.create(&session, &grant).await?;
+        self.notify(|| Change {
+            kind: ChangeKind::CodeRedeemed,
+            account_id: session.account.as_str().to_owned(),
+            username: session.username.clone(),
+            shown_username: shown_username(&session),
+            given_name: session.given_name.clone(),
+            emails: account.emails.clone(),
+            channel: Channel::ActivationCode.as_str().to_owned(),
+            delivery: Some(code.delivery.clone()),
+            valid_until: None,
+            lang: context.lang,
+            at: self.clock.now().unix_timestamp(),
+            request_id: context.request_id.to_owned(),
+        })
+        .await;
+        Ok(Opened::Session(opened))
     }
 
     /// The eligibility rules of accounts opened by a helpdesk code: the categories the helpdesk
@@ -676,6 +719,10 @@ impl AccountService {
         };
         // Only a reset the rules allow to unlock may find the account locked here.
         let unlocks = current.as_ref().is_some_and(|account| account.locked);
+        let emails = current
+            .as_ref()
+            .map(|account| account.emails.clone())
+            .unwrap_or_default();
         let rules = self.rules_of(&session);
         let refusal = match current.map(|account| decide(account, &rules)) {
             None => Some(Refusal::AccountGone),
@@ -753,7 +800,14 @@ impl AccountService {
             }
         }
         let written = self
-            .write(id, &session, &grant, form.password, unlocks, context)
+            .write(
+                id,
+                &session,
+                &grant,
+                form.password,
+                Written { unlocks, emails },
+                context,
+            )
             .await;
         let written_at = matches!(written, Ok(Submitted::Done { .. }))
             .then(|| self.clock.now().unix_timestamp());
@@ -774,9 +828,10 @@ impl AccountService {
         session: &Session,
         grant: &Grant,
         password: String,
-        unlocks: bool,
+        written_as: Written,
         context: Context<'_>,
     ) -> Result<Submitted, AccountError> {
+        let Written { unlocks, emails } = written_as;
         let session = session.clone();
         let event = |reason: Option<&'static str>| Self::session_event(&session, reason, context);
         let event_kind = match grant.purpose {
@@ -830,6 +885,24 @@ impl AccountService {
                 );
                 self.metrics
                     .count("tunnus_flows_total", &[("stage", "completed")]);
+                self.notify(|| Change {
+                    kind: match grant.purpose {
+                        Purpose::Activate => ChangeKind::Activated,
+                        Purpose::Reset => ChangeKind::PasswordReset,
+                    },
+                    account_id: grant.account.as_str().to_owned(),
+                    username: session.username.clone(),
+                    shown_username: shown_username(&session),
+                    given_name: session.given_name.clone(),
+                    emails,
+                    channel: session.channel.as_str().to_owned(),
+                    delivery: session.code.as_ref().map(|code| code.delivery.clone()),
+                    valid_until: None,
+                    lang: context.lang,
+                    at: done.at,
+                    request_id: context.request_id.to_owned(),
+                })
+                .await;
                 Ok(Submitted::Done { session, done })
             }
             Err(error) => {

@@ -112,6 +112,9 @@ struct SeedAccount {
     /// The name to sign in with, when it is not the username (see [`Account::login_name`]).
     #[serde(default)]
     login_name: Option<String>,
+    /// The account's e-mail addresses.
+    #[serde(default)]
+    mail: Vec<String>,
 }
 
 fn active() -> AccountState {
@@ -250,6 +253,7 @@ impl MemoryDirectory {
                     id: AccountId::new(entry.username.clone()),
                     username: entry.username,
                     login_name: entry.login_name,
+                    emails: entry.mail,
                     given_name: entry.given_name,
                     family_name: entry.family_name,
                     category: entry.category,

@@ -67,6 +67,9 @@ pub struct Account {
     /// is configured to show it (Active Directory's `userPrincipalName`, `name@example.fi`): the
     /// pages show it instead of `username`.
     pub login_name: Option<String>,
+    /// The account's e-mail addresses, from the attributes `[notify.mail] address_attributes`
+    /// names (none when e-mail notices are off).
+    pub emails: Vec<String>,
     pub given_name: String,
     pub family_name: String,
     /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.

@@ -178,6 +178,8 @@ pub struct HelpdeskParts {
     pub audit: Arc<Audit>,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// Tells the owner and campus identity management of each code issued.
+    pub notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// The helpdesk channel.
@@ -194,6 +196,7 @@ pub struct Helpdesk {
     audit: Arc<Audit>,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
+    notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// A username as typed, shortened and stripped to what an audit line may carry.
@@ -221,6 +224,7 @@ impl Helpdesk {
             audit,
             metrics,
             clock,
+            notifier,
         } = parts;
         Self {
             settings,
@@ -235,6 +239,7 @@ impl Helpdesk {
             audit,
             metrics,
             clock,
+            notifier,
         }
     }
 
@@ -469,6 +474,27 @@ impl Helpdesk {
         );
         self.count("issued");
         tracing::info!(event = "code_issued", code = %issued.id, delivery = delivery.as_str(), "activation code issued");
+        if let Some(notifier) = &self.notifier {
+            notifier
+                .changed(crate::notify::Change {
+                    kind: crate::notify::ChangeKind::CodeIssued,
+                    account_id: account.id.as_str().to_owned(),
+                    username: account.username.clone(),
+                    shown_username: account
+                        .login_name
+                        .clone()
+                        .unwrap_or_else(|| account.username.clone()),
+                    given_name: account.given_name.clone(),
+                    emails: account.emails.clone(),
+                    channel: "activation_code".to_owned(),
+                    delivery: Some(delivery.as_str().to_owned()),
+                    valid_until: Some(issued.expires_at),
+                    lang: context.lang,
+                    at: issued.issued_at,
+                    request_id: context.request_id.to_owned(),
+                })
+                .await;
+        }
         Ok((code, issued))
     }
 

@@ -69,6 +69,7 @@ pub async fn submit(
     let context = Context {
         client_ip: &client_ip,
         request_id: &request_id.0,
+        lang,
     };
     let form = PasswordForm {
         csrf: form.csrf,
@@ -113,6 +114,7 @@ pub async fn sign_out(
         let context = Context {
             client_ip: &client_ip,
             request_id: &request_id.0,
+            lang,
         };
         state.accounts.sign_out(&id, &form.csrf, context).await?;
     }

@@ -111,6 +111,7 @@ pub async fn finish(
     let context = Context {
         client_ip: &client_ip,
         request_id: &request_id.0,
+        lang,
     };
     let opened = state
         .accounts

@@ -143,6 +143,7 @@ pub async fn redeem(
     let context = Context {
         client_ip: &client,
         request_id: &request_id.0,
+        lang,
     };
     let redemption = helpdesk
         .redeem(

@@ -63,6 +63,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         }
         .into();
     }
+    if let Some(notifier) = &state.notifier {
+        // Notices wait in the outbox while a mail server or an endpoint is down; that does not make
+        // the service unready, but the outbox's depth and age tell an operator to look.
+        body["notices"] = match notifier.status().await {
+            Ok(status) => json!({
+                "waiting": status.waiting,
+                "oldest_seconds": status.oldest_seconds,
+                "dead": status.dead,
+                "endpoints_off": status.endpoints_off,
+            }),
+            Err(_) => json!("unavailable"),
+        };
+    }
     let mut response = (status, Json(body)).into_response();
     response.extensions_mut().insert(KeepBody);
     response

@@ -341,6 +341,7 @@ async fn issue_code(
     let context = Context {
         client_ip: "192.0.2.10",
         request_id: "browser",
+        lang: Lang::Fi,
     };
     let (code, _) = app
         .state

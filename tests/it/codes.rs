@@ -58,6 +58,7 @@ fn check() -> IdentityCheck {
 const CONTEXT: Context<'static> = Context {
     client_ip: "192.0.2.10",
     request_id: "test",
+    lang: tunnus::i18n::Lang::Fi,
 };
 
 async fn account(app: &TestApp, username: &str) -> Account {

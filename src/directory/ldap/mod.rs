@@ -181,6 +181,7 @@ impl LdapDirectory {
             attributes.push(config.group_attribute.as_str());
         }
         attributes.extend(self.state_attributes());
+        attributes.extend(config.mail_attributes.iter().map(String::as_str));
         attributes
     }
 
@@ -502,6 +503,13 @@ impl LdapDirectory {
             id: AccountId::new(entry.dn.clone()),
             username,
             login_name: config.shown_username_attribute.as_deref().and_then(&first),
+            emails: config
+                .mail_attributes
+                .iter()
+                .flat_map(|attribute| values(entry, attribute))
+                .filter(|address| address.contains('@'))
+                .cloned()
+                .collect(),
             given_name: first(&config.given_name_attribute).unwrap_or_default(),
             family_name: first(&config.family_name_attribute).unwrap_or_default(),
             category: first(&config.category_attribute).unwrap_or_default(),

@@ -88,6 +88,10 @@ pub struct LdapSettings {
     /// chose, as it is.
     pub must_change_at_next_logon: bool,
     pub flavour: Flavour,
+    /// The attributes the account's e-mail addresses are read from: `[notify.mail]
+    /// address_attributes`, set by the service when e-mail notices are on.
+    #[serde(skip)]
+    pub mail_attributes: Vec<String>,
 }
 
 impl Default for LdapSettings {
@@ -117,6 +121,7 @@ impl Default for LdapSettings {
             enable_on_activation: false,
             must_change_at_next_logon: false,
             flavour: Flavour::OpenLdap,
+            mail_attributes: Vec::new(),
         }
     }
 }
@@ -194,6 +199,7 @@ pub(super) struct Config {
     pub enable_on_activation: bool,
     pub must_change_at_next_logon: bool,
     pub flavour: Flavour,
+    pub mail_attributes: Vec<String>,
 }
 
 fn invalid(key: &str, problem: impl std::fmt::Display) -> DirectoryError {
@@ -291,6 +297,11 @@ impl Config {
             enable_on_activation: settings.enable_on_activation,
             must_change_at_next_logon: settings.must_change_at_next_logon,
             flavour: settings.flavour,
+            mail_attributes: settings
+                .mail_attributes
+                .iter()
+                .map(|attribute| attribute_name("notify.mail.address_attributes", attribute))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

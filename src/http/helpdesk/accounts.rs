@@ -518,9 +518,11 @@ pub async fn issue(
         .await;
     }
     let client = client_ip.to_string();
+    // The notice of the code goes to the person in the language chosen for them.
     let context = Context {
         client_ip: &client,
         request_id: &request_id.0,
+        lang: person_lang,
     };
     let (code, issued) = match helpdesk
         .issue(&session.staff, &account, delivery, check, context)
@@ -618,6 +620,7 @@ pub async fn print(
     let context = Context {
         client_ip: &client,
         request_id: &request_id.0,
+        lang,
     };
     let printed = helpdesk
         .print(
@@ -707,6 +710,7 @@ pub async fn revoke(
     let context = Context {
         client_ip: &client,
         request_id: &request_id.0,
+        lang,
     };
     let revoked = helpdesk
         .revoke(&session.staff, &form.username, context)

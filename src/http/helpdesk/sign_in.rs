@@ -213,6 +213,7 @@ pub async fn finish(
     let context = Context {
         client_ip: &client_ip,
         request_id: &request_id.0,
+        lang,
     };
     let binding = state.cookies.read(&headers, cookies::STAFF_LOGIN);
     let session = match sign_in.finish(&answer, binding.as_deref(), context).await? {
@@ -284,6 +285,7 @@ pub async fn sign_out(
         let context = Context {
             client_ip: &client_ip,
             request_id: &request_id.0,
+            lang,
         };
         sign_in.sign_out(&session, context).await?;
     }
