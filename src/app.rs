@@ -467,7 +467,12 @@ impl App {
             metrics.clone(),
             deps.clock.clone(),
         );
-        let notifier = build_notifier(&settings, store.clone(), metrics.clone(), deps.clock.clone())?;
+        let notifier = build_notifier(
+            &settings,
+            store.clone(),
+            metrics.clone(),
+            deps.clock.clone(),
+        )?;
         let accounts = AccountService::new(AccountParts {
             directory: directory.clone(),
             sessions: Sessions::new(

@@ -237,7 +237,9 @@ async fn notices(command: NoticesCommand) -> Result<()> {
         clock: Arc::new(SystemClock),
     })
     .map_err(|(key, problem)| anyhow::anyhow!("{key}: {problem}"))?
-    .ok_or_else(|| anyhow::anyhow!("notify: neither [notify.mail] nor [[notify.webhook]] is set"))?;
+    .ok_or_else(|| {
+        anyhow::anyhow!("notify: neither [notify.mail] nor [[notify.webhook]] is set")
+    })?;
     match command {
         NoticesCommand::Status { .. } => {
             let status = notifier.status().await.context("store")?;

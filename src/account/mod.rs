@@ -202,7 +202,8 @@ pub struct AccountParts {
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
     /// The account categories the helpdesk may issue codes for: those a code opens.
-    pub code_categories: Vec<String>,    /// Tells the owner and campus identity management of each change.
+    pub code_categories: Vec<String>,
+    /// Tells the owner and campus identity management of each change.
     pub notifier: Option<Arc<Notifier>>,
 }
 

@@ -131,7 +131,11 @@ impl Mailer {
         let to: Mailbox = match to.parse() {
             Ok(to) => to,
             // An address the directory holds but no server can take: retrying will not help.
-            Err(_) => return Attempt::Undeliverable("the directory's address is not an address".to_owned()),
+            Err(_) => {
+                return Attempt::Undeliverable(
+                    "the directory's address is not an address".to_owned(),
+                );
+            }
         };
         let rendered = self.render(catalog, change);
         let plain = PlainPart { m: &rendered }.render();
@@ -168,7 +172,9 @@ impl Mailer {
         );
         let message = match message {
             Ok(message) => message,
-            Err(error) => return Attempt::Failed(format!("the message could not be built: {error}")),
+            Err(error) => {
+                return Attempt::Failed(format!("the message could not be built: {error}"));
+            }
         };
         match self.transport.send(message).await {
             Ok(_) => Attempt::Delivered,
@@ -182,11 +188,16 @@ impl Mailer {
 
 /// The Finnish date and time of `unix`, as `6.12.2026 10.15`.
 fn finnish(unix: i64) -> (String, String) {
-    let utc = time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let utc =
+        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let local = crate::clock::finnish_time(utc);
     (
-        format!("{}.{}.{}", local.day(), u8::from(local.month()), local.year()),
+        format!(
+            "{}.{}.{}",
+            local.day(),
+            u8::from(local.month()),
+            local.year()
+        ),
         format!("{}.{:02}", local.hour(), local.minute()),
     )
 }

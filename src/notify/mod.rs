@@ -254,12 +254,15 @@ impl Notifier {
             };
             let kind = notice.target.kind();
             match self.write(&notice).await {
-                Ok(()) => self
-                    .metrics
-                    .count("tunnus_notices_total", &[("outcome", "queued"), ("target", kind)]),
+                Ok(()) => self.metrics.count(
+                    "tunnus_notices_total",
+                    &[("outcome", "queued"), ("target", kind)],
+                ),
                 Err(error) => {
-                    self.metrics
-                        .count("tunnus_notices_total", &[("outcome", "lost"), ("target", kind)]);
+                    self.metrics.count(
+                        "tunnus_notices_total",
+                        &[("outcome", "lost"), ("target", kind)],
+                    );
                     tracing::error!(
                         %error,
                         notice = %notice.id,
@@ -275,11 +278,7 @@ impl Notifier {
     async fn write(&self, notice: &Notice) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(notice).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store
-            .put(
-                &record_key(&notice.id),
-                &bytes,
-                self.retry_for + DEAD_KEPT,
-            )
+            .put(&record_key(&notice.id), &bytes, self.retry_for + DEAD_KEPT)
             .await?;
         self.store
             .schedule(WAITING, &notice.id, notice.written_at)
@@ -340,8 +339,10 @@ impl Notifier {
             Attempt::Delivered => {
                 self.store.delete(&record_key(id)).await?;
                 self.forget(id).await?;
-                self.metrics
-                    .count("tunnus_notices_total", &[("outcome", "sent"), ("target", kind)]);
+                self.metrics.count(
+                    "tunnus_notices_total",
+                    &[("outcome", "sent"), ("target", kind)],
+                );
                 tracing::info!(
                     notice = %id,
                     event = notice.change.kind.event_type(),
@@ -372,8 +373,10 @@ impl Notifier {
                     self.rewrite(&notice).await?;
                     let due = self.now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
                     self.store.schedule(QUEUE, id, due).await?;
-                    self.metrics
-                        .count("tunnus_notices_total", &[("outcome", "retried"), ("target", kind)]);
+                    self.metrics.count(
+                        "tunnus_notices_total",
+                        &[("outcome", "retried"), ("target", kind)],
+                    );
                 }
                 Ok(false)
             }
@@ -421,8 +424,9 @@ impl Notifier {
                     Err(error) => return Attempt::Failed(error.to_string()),
                 }
                 let body = event_body(&notice.change);
-                hook.deliver(&notice.id, self.clock.now().unix_timestamp(), &body)
-                    .await
+                // The receiver compares the timestamp with its own clock: the time of sending.
+                let sent_at = crate::clock::Clock::now(&crate::clock::SystemClock).unix_timestamp();
+                hook.deliver(&notice.id, sent_at, &body).await
             }
         }
     }
@@ -463,8 +467,10 @@ impl Notifier {
             .await?;
         self.store.schedule(DEAD, &notice.id, self.now_ms()).await?;
         self.forget(&notice.id).await?;
-        self.metrics
-            .count("tunnus_notices_total", &[("outcome", "dead"), ("target", kind)]);
+        self.metrics.count(
+            "tunnus_notices_total",
+            &[("outcome", "dead"), ("target", kind)],
+        );
         Ok(())
     }
 

@@ -127,7 +127,10 @@ pub struct WebhookSettings {
 }
 
 fn all_events() -> Vec<String> {
-    EVENT_TYPES.iter().map(|event| (*event).to_owned()).collect()
+    EVENT_TYPES
+        .iter()
+        .map(|event| (*event).to_owned())
+        .collect()
 }
 
 impl NotifySettings {
@@ -193,24 +196,28 @@ impl MailSettings {
                 "notify.mail.username and password_file go together",
             ));
         }
-        self.from.parse::<lettre::message::Mailbox>().map_err(|error| {
-            ConfigError::invalid(
-                "notify.mail.from",
-                format!("is not an address such as \"Tunnus <tunnus@example.fi>\": {error}"),
-            )
-        })?;
+        self.from
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|error| {
+                ConfigError::invalid(
+                    "notify.mail.from",
+                    format!("is not an address such as \"Tunnus <tunnus@example.fi>\": {error}"),
+                )
+            })?;
         if let Some(reply_to) = &self.reply_to {
             reply_to
                 .parse::<lettre::message::Mailbox>()
                 .map_err(|error| {
-                    ConfigError::invalid("notify.mail.reply_to", format!("is not an address: {error}"))
+                    ConfigError::invalid(
+                        "notify.mail.reply_to",
+                        format!("is not an address: {error}"),
+                    )
                 })?;
         }
         if self.address_attributes.is_empty()
-            || self
-                .address_attributes
-                .iter()
-                .any(|name| name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            || self.address_attributes.iter().any(|name| {
+                name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
         {
             return Err(ConfigError::invalid(
                 "notify.mail.address_attributes",
@@ -218,7 +225,10 @@ impl MailSettings {
             ));
         }
         if self.timeout.get().is_zero() {
-            return Err(ConfigError::invalid("notify.mail.timeout", "must be more than 0"));
+            return Err(ConfigError::invalid(
+                "notify.mail.timeout",
+                "must be more than 0",
+            ));
         }
         Ok(())
     }
@@ -230,10 +240,16 @@ impl MailSettings {
         }
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path).map_err(|error| {
-                ConfigError::invalid("notify.mail.ca_file", format!("{}: {error}", path.display()))
+                ConfigError::invalid(
+                    "notify.mail.ca_file",
+                    format!("{}: {error}", path.display()),
+                )
             })?;
             lettre::transport::smtp::client::Certificate::from_pem(&pem).map_err(|error| {
-                ConfigError::invalid("notify.mail.ca_file", format!("{}: {error}", path.display()))
+                ConfigError::invalid(
+                    "notify.mail.ca_file",
+                    format!("{}: {error}", path.display()),
+                )
             })?;
         }
         Ok(())
@@ -287,7 +303,10 @@ impl WebhookSettings {
             ));
         }
         if self.timeout.get().is_zero() {
-            return Err(ConfigError::invalid("notify.webhook.timeout", "must be more than 0"));
+            return Err(ConfigError::invalid(
+                "notify.webhook.timeout",
+                "must be more than 0",
+            ));
         }
         Ok(())
     }
@@ -344,11 +363,15 @@ mod tests {
         let problem = settings(&hook("iam", "http://iam.example.fi/h", "")).unwrap_err();
         assert!(problem.contains("notify.webhook.url"), "{problem}");
         settings(&hook("iam", "http://iam.example.fi/h", "allow_http = true")).unwrap();
-        let problem =
-            settings(&hook("iam", "https://iam.example.fi/h", "events = [\"account.deleted\"]"))
-                .unwrap_err();
+        let problem = settings(&hook(
+            "iam",
+            "https://iam.example.fi/h",
+            "events = [\"account.deleted\"]",
+        ))
+        .unwrap_err();
         assert!(problem.contains("notify.webhook.events"), "{problem}");
-        let two = hook("iam", "https://a.example.fi/", "") + &hook("iam", "https://b.example.fi/", "");
+        let two =
+            hook("iam", "https://a.example.fi/", "") + &hook("iam", "https://b.example.fi/", "");
         let problem = settings(&two).unwrap_err();
         assert!(problem.contains("unique"), "{problem}");
         let all = settings(&hook("iam", "https://iam.example.fi/h", "")).unwrap();

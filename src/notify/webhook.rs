@@ -7,8 +7,8 @@ use std::path::Path;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::settings::WebhookSettings;
 use super::Attempt;
+use super::settings::WebhookSettings;
 
 /// The secret of a `whsec_` file: the bytes its base64 stands for.
 pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
@@ -126,9 +126,7 @@ mod tests {
     /// The specification's own example: secret, id, timestamp, body and the signature it gives.
     #[test]
     fn signs_as_the_specification_s_example() {
-        let secret = STANDARD
-            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-            .unwrap();
+        let secret = STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         let body = br#"{"test": 2432232314}"#;
         assert_eq!(
             signature(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
@@ -147,11 +145,8 @@ mod tests {
         let write = |name: &str, text: &str| {
             let path = dir.join(name);
             std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(
-                &path,
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-            .unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
             path
         };
         let good = STANDARD.encode([7u8; 32]);

@@ -24,6 +24,7 @@ mod integrity;
 mod letters;
 mod limits;
 mod logs;
+mod notify;
 mod pages;
 mod partial;
 mod privileged_and_locked;

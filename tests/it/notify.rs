@@ -1,0 +1,737 @@
+//! Notices after a change, delivered to real receivers: an SMTP server (aiosmtpd, Debian's
+//! `python3-aiosmtpd`) that takes mail only over STARTTLS with the test CA's certificate, and a
+//! webhook endpoint that verifies every signature with the PyPI package `standardwebhooks` (an
+//! implementation of the specification independent of the service's). Both run as child processes;
+//! the messages are read back with Python's own e-mail parser. Outages, retries, restarted replicas
+//! and 410 Gone are played out for real; retries are made due by moving the service's clock.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::harness::{Browser, Options, TestApp, write_secret};
+use crate::ports::free_port;
+use crate::redis::TempDir;
+
+const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
+const TERO: &str = "010170-999R";
+/// Debian's Python, where `python3-aiosmtpd` is installed.
+const PYTHON: &str = "/usr/bin/python3";
+/// How long a test waits for a delivery before it fails.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/notify")
+        .join(name)
+}
+
+/// Where `scripts/test` installs the PyPI package `standardwebhooks`.
+fn python_path() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/python");
+    assert!(
+        path.join("standardwebhooks").exists(),
+        "{} lacks the PyPI package standardwebhooks: run scripts/test, which installs it with \
+         `python3 -m pip install --target target/python standardwebhooks`",
+        path.display()
+    );
+    path
+}
+
+/// A child process that ends with the test binary: it runs under `sh`, which stops it when its
+/// standard input (a pipe held here) closes.
+struct Watched {
+    watchdog: Child,
+}
+
+impl Watched {
+    fn start(command: &[&str], env: &[(&str, &Path)], log: &Path) -> Watched {
+        let script =
+            r#""$@" >"$LOG" 2>&1 & child=$!; cat >/dev/null; kill $child 2>/dev/null; wait $child"#;
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .args(command)
+            .env("LOG", log)
+            .envs(env.iter().map(|(name, value)| (*name, *value)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh must be available");
+        Watched { watchdog }
+    }
+
+    fn exited(&mut self) -> bool {
+        self.watchdog.try_wait().ok().flatten().is_some()
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        drop(self.watchdog.stdin.take());
+        let _ = self.watchdog.wait();
+    }
+}
+
+/// Waits until something listens on `port`, or fails with `log` when `process` ended first.
+fn wait_listening(port: u16, process: &mut Watched, log: &Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if process.exited() || Instant::now() > deadline {
+            panic!(
+                "{what} did not start on port {port}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An SMTP server that requires STARTTLS and keeps what it receives in a Maildir.
+struct Smtp {
+    dir: TempDir,
+    port: u16,
+    ca_file: PathBuf,
+    process: Option<Watched>,
+}
+
+impl Smtp {
+    /// Chooses the server's port and certificate; [`Smtp::start`] starts it.
+    fn new() -> Smtp {
+        assert!(
+            Command::new(PYTHON)
+                .args(["-c", "import aiosmtpd"])
+                .status()
+                .is_ok_and(|status| status.success()),
+            "aiosmtpd is missing: install the Debian package python3-aiosmtpd (scripts/test does)"
+        );
+        let dir = TempDir::new("smtp");
+        let (ca_file, _) = crate::slapd::write_certificates(dir.path());
+        Smtp {
+            port: free_port(),
+            ca_file,
+            dir,
+            process: None,
+        }
+    }
+
+    fn started() -> Smtp {
+        let mut smtp = Smtp::new();
+        smtp.start();
+        smtp
+    }
+
+    fn start(&mut self) {
+        let dir = self.dir.path();
+        let log = dir.join("smtp.log");
+        let listen = format!("127.0.0.1:{}", self.port);
+        let maildir = dir.join("maildir");
+        let mut process = Watched::start(
+            &[
+                PYTHON,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &listen,
+                "--tlscert",
+                dir.join("server.pem").to_str().unwrap(),
+                "--tlskey",
+                dir.join("server.key").to_str().unwrap(),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                maildir.to_str().unwrap(),
+            ],
+            &[],
+            &log,
+        );
+        wait_listening(self.port, &mut process, &log, "aiosmtpd");
+        self.process = Some(process);
+    }
+
+    /// The messages received so far, as Python's e-mail parser reads them.
+    fn messages(&self) -> Vec<Value> {
+        let maildir = self.dir.path().join("maildir");
+        if !maildir.join("new").exists() {
+            return Vec::new();
+        }
+        let output = Command::new(PYTHON)
+            .arg(fixture("read_mail.py"))
+            .arg(&maildir)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} messages arrived",
+                messages.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `[notify.mail]` for this server.
+    fn toml(&self) -> String {
+        format!(
+            r#"
+            [notify.mail]
+            relay = "localhost"
+            port = {port}
+            tls = "starttls"
+            ca_file = "{ca}"
+            from = "Tunnus <tunnus@example.fi>"
+            reply_to = "Käyttäjätuki <tuki@example.fi>"
+            timeout = "5s"
+            "#,
+            port = self.port,
+            ca = self.ca_file.display(),
+        )
+    }
+}
+
+/// A webhook endpoint that verifies each delivery and records it.
+struct Receiver {
+    dir: TempDir,
+    port: u16,
+    secret: Vec<u8>,
+    secret_file: PathBuf,
+    _process: Watched,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let dir = TempDir::new("webhook");
+        let secret: Vec<u8> = tunnus::random::bytes::<32>().to_vec();
+        let whsec = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(&secret)
+        );
+        let secret_file = dir.path().join("secret");
+        write_secret(&secret_file, format!("{whsec}\n"));
+        let port = free_port();
+        let log = dir.path().join("receiver.log");
+        let python_path = python_path();
+        let mut process = Watched::start(
+            &[
+                PYTHON,
+                fixture("webhook_receiver.py").to_str().unwrap(),
+                &port.to_string(),
+                &whsec,
+                dir.path().join("record.jsonl").to_str().unwrap(),
+                dir.path().join("answers").to_str().unwrap(),
+            ],
+            &[("PYTHONPATH", &python_path)],
+            &log,
+        );
+        wait_listening(port, &mut process, &log, "the webhook receiver");
+        Receiver {
+            dir,
+            port,
+            secret,
+            secret_file,
+            _process: process,
+        }
+    }
+
+    /// The statuses answered to the next deliveries, in turn.
+    fn answer_next(&self, statuses: &[u16]) {
+        let lines: Vec<String> = statuses.iter().map(u16::to_string).collect();
+        std::fs::write(self.dir.path().join("answers"), lines.join("\n")).unwrap();
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    fn deliveries(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("record.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let deliveries = self.deliveries();
+            if deliveries.len() >= count {
+                return deliveries;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} deliveries arrived: {deliveries:?}",
+                deliveries.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `[[notify.webhook]]` for this endpoint.
+    fn toml(&self) -> String {
+        format!(
+            r#"
+            [[notify.webhook]]
+            name = "iam"
+            url = "{url}"
+            allow_http = true
+            secret_file = "{secret}"
+            timeout = "5s"
+            "#,
+            url = self.url(),
+            secret = self.secret_file.display(),
+        )
+    }
+}
+
+const NOTIFY: &str = r#"
+    [notify]
+    first_retry = "1s"
+    poll_interval = "50ms"
+    [ui]
+    helpdesk_url = "https://helpdesk.example.fi/"
+    organisation = { fi = "Esimerkin yliopisto", sv = "Exempeluniversitetet", en = "Example University" }
+"#;
+
+async fn spawn(receivers: &str, store: Option<Arc<dyn tunnus::store::Store>>) -> TestApp {
+    TestApp::spawn_with(Options {
+        service_toml: format!("{NOTIFY}\n{receivers}"),
+        store,
+        ..Options::default()
+    })
+    .await
+}
+
+/// Tero resets his password, with his pages in `lang`.
+async fn reset(app: &TestApp, lang: &str) -> Browser {
+    let browser = app.browser();
+    browser
+        .identify(app.person(TERO))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let form = browser.get_path(&format!("/account?lang={lang}")).await;
+    form.assert_status(StatusCode::OK);
+    let csrf = form.field("csrf");
+    browser
+        .post_form(
+            app.at("/account"),
+            &[("csrf", &csrf), ("password", GOOD), ("confirmation", GOOD)],
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    browser
+}
+
+/// What no notice may carry: the password, the identity code (whole or its date part).
+fn assert_no_secrets(text: &str) {
+    for secret in [GOOD, TERO, "010170"] {
+        assert!(!text.contains(secret), "a notice carries {secret}: {text}");
+    }
+}
+
+fn counted(app: &TestApp, outcome: &str, target: &str) -> u64 {
+    app.state.metrics.counter(
+        "tunnus_notices_total",
+        &[("outcome", outcome), ("target", target)],
+    )
+}
+
+async fn wait_counted(app: &TestApp, outcome: &str, target: &str, count: u64) {
+    let deadline = Instant::now() + PATIENCE;
+    while counted(app, outcome, target) < count {
+        assert!(
+            Instant::now() < deadline,
+            "never {count} {outcome} {target}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_is_told_by_mail_in_the_person_s_language_and_by_a_signed_webhook() {
+    let smtp = Smtp::started();
+    let receiver = Receiver::start();
+    let app = spawn(&format!("{}\n{}", smtp.toml(), receiver.toml()), None).await;
+    reset(&app, "sv").await;
+
+    // One message to each of Tero's two addresses.
+    let messages = smtp.wait_for(2).await;
+    let mut to: Vec<&str> = messages.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["tero.ayramo@example.fi", "tero.private@example.org"]);
+    for message in &messages {
+        assert_eq!(message["from"], "Tunnus <tunnus@example.fi>");
+        assert_eq!(
+            message["subject"],
+            "Lösenordet för ditt användarkonto tetyra har bytts"
+        );
+        assert_eq!(message["auto_submitted"], "auto-generated");
+        assert!(
+            message["message_id"].as_str().unwrap().starts_with("<msg_"),
+            "{message}"
+        );
+        assert!(message["raw"].as_str().unwrap().contains("Reply-To:"));
+        assert_eq!(message["content_type"], "multipart/alternative");
+        let parts = message["parts"].as_array().unwrap();
+        let types: Vec<&str> = parts.iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["text/plain", "text/html"]);
+        for part in parts {
+            let text = part["text"].as_str().unwrap();
+            for expected in [
+                "Hej Tero Testi,",
+                "Lösenordet för användarkontot tetyra byttes",
+                "stark elektronisk identifiering",
+                "https://helpdesk.example.fi/",
+                "Exempeluniversitetet",
+            ] {
+                assert!(text.contains(expected), "{expected} not in {text}");
+            }
+            assert_no_secrets(text);
+        }
+        assert_no_secrets(message["raw"].as_str().unwrap());
+    }
+    assert_ne!(messages[0]["message_id"], messages[1]["message_id"]);
+
+    // One event to the endpoint, verified by the independent implementation.
+    let deliveries = receiver.wait_for(1).await;
+    assert_eq!(deliveries.len(), 1);
+    let delivery = &deliveries[0];
+    assert_eq!(delivery["verified"], true, "{delivery}");
+    assert!(delivery["id"].as_str().unwrap().starts_with("msg_"));
+    let body: Value = serde_json::from_str(delivery["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["type"], "account.password_reset");
+    assert_eq!(body["data"]["username"], "tetyra");
+    assert_eq!(body["data"]["account_id"], "tetyra");
+    assert_eq!(body["data"]["channel"], "strong_identification");
+    assert!(
+        body["data"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_no_secrets(delivery["body"].as_str().unwrap());
+
+    let status = app.state.notifier.as_ref().unwrap().status().await.unwrap();
+    assert_eq!((status.waiting, status.dead), (0, 0));
+    assert_eq!(counted(&app, "sent", "mail"), 2);
+    assert_eq!(counted(&app, "sent", "webhook"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_server_down_during_a_reset_gets_the_notice_when_it_is_back() {
+    let mut smtp = Smtp::new();
+    let app = spawn(&smtp.toml(), None).await;
+    // The success page does not wait for the mail server, which is not there.
+    reset(&app, "fi").await;
+    wait_counted(&app, "retried", "mail", 2).await;
+    let readiness = app.browser().get_path("/readyz").await;
+    let ready: Value = serde_json::from_str(&readiness.body).unwrap();
+    assert_eq!(ready["notices"]["waiting"], 2, "{ready}");
+    assert!(smtp.messages().is_empty());
+
+    smtp.start();
+    app.clock.advance(time::Duration::seconds(2));
+    let messages = smtp.wait_for(2).await;
+    assert_eq!(
+        messages[0]["subject"],
+        "Käyttäjätunnuksesi tetyra salasana on vaihdettu"
+    );
+    // Each address got its message once, also after more passes over the outbox.
+    app.clock.advance(time::Duration::seconds(60));
+    wait_counted(&app, "sent", "mail", 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 2);
+    let status = app.state.notifier.as_ref().unwrap().status().await.unwrap();
+    assert_eq!(status.waiting, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_answering_500_then_200_gets_the_event_once_with_the_same_id() {
+    let receiver = Receiver::start();
+    receiver.answer_next(&[500]);
+    let app = spawn(&receiver.toml(), None).await;
+    reset(&app, "fi").await;
+    wait_counted(&app, "retried", "webhook", 1).await;
+    app.clock.advance(time::Duration::seconds(2));
+    let deliveries = receiver.wait_for(2).await;
+    wait_counted(&app, "sent", "webhook", 1).await;
+    app.clock.advance(time::Duration::seconds(3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deliveries_after = receiver.deliveries();
+    assert_eq!(deliveries_after.len(), 2, "{deliveries_after:?}");
+    assert_eq!(deliveries[0]["answered"], 500);
+    assert_eq!(deliveries[1]["answered"], 204);
+    assert_eq!(deliveries[0]["id"], deliveries[1]["id"]);
+    assert!(deliveries.iter().all(|d| d["verified"] == true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_restarted_while_a_notice_waits_still_delivers_it_once() {
+    let redis = crate::redis::shared_server();
+    let settings = tunnus::config::Settings::from_toml(&format!(
+        "[store]\nkind = \"redis\"\nurl = \"{}\"\nkey_prefix = \"notices-restart-{}:\"",
+        redis.url(),
+        tunnus::random::short_id()
+    ))
+    .unwrap();
+    let store = || -> Arc<dyn tunnus::store::Store> {
+        Arc::new(tunnus::store::RedisStore::new(&settings.store).unwrap())
+    };
+    let receiver = Receiver::start();
+    receiver.answer_next(&[503]);
+    let first = spawn(&receiver.toml(), Some(store())).await;
+    reset(&first, "fi").await;
+    wait_counted(&first, "retried", "webhook", 1).await;
+    let id = receiver.deliveries()[0]["id"].as_str().unwrap().to_owned();
+    // The replica lets go of the notice after its try, then every replica stops.
+    let lease = format!("notice-lease:{id}");
+    let deadline = Instant::now() + PATIENCE;
+    while first.state.store.get(&lease).await.unwrap().is_some() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(first);
+
+    // A new replica on the same store delivers it when it is due.
+    let second = spawn(&receiver.toml(), Some(store())).await;
+    second.clock.advance(time::Duration::seconds(2));
+    let deliveries = receiver.wait_for(2).await;
+    wait_counted(&second, "sent", "webhook", 1).await;
+    assert_eq!(deliveries[1]["id"], id.as_str());
+    assert_eq!(deliveries[1]["answered"], 204);
+    second.clock.advance(time::Duration::seconds(3600));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.deliveries().len(), 2);
+    let status = second
+        .state
+        .notifier
+        .as_ref()
+        .unwrap()
+        .status()
+        .await
+        .unwrap();
+    assert_eq!((status.waiting, status.dead), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_independent_verifier_refuses_a_tampered_body_and_an_old_timestamp() {
+    let receiver = Receiver::start();
+    let client = reqwest::Client::new();
+    let send = |body: &'static str, timestamp: i64, signed_body: &'static str| {
+        let signature = tunnus::notify::webhook::signature(
+            &receiver.secret,
+            "msg_test",
+            timestamp,
+            signed_body.as_bytes(),
+        );
+        client
+            .post(receiver.url())
+            .header("webhook-id", "msg_test")
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+    };
+    let now = tunnus::clock::Clock::now(&tunnus::clock::SystemClock).unix_timestamp();
+    let body = r#"{"type":"account.password_reset"}"#;
+    // The service's signature of the body as sent verifies.
+    assert_eq!(send(body, now, body).await.unwrap().status(), 204);
+    // The same signature over another body does not, nor one made an hour ago.
+    let tampered = r#"{"type":"account.activated"}"#;
+    assert_eq!(send(tampered, now, body).await.unwrap().status(), 400);
+    assert_eq!(send(body, now - 3600, body).await.unwrap().status(), 400);
+    let verified: Vec<bool> = receiver
+        .deliveries()
+        .iter()
+        .map(|d| d["verified"].as_bool().unwrap())
+        .collect();
+    assert_eq!(verified, [true, false, false]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_that_answers_410_is_turned_off_and_replay_sends_its_dead_notices() {
+    let receiver = Receiver::start();
+    receiver.answer_next(&[410]);
+    let app = spawn(&receiver.toml(), None).await;
+    let notifier = app.state.notifier.clone().unwrap();
+    reset(&app, "fi").await;
+    wait_counted(&app, "dead", "webhook", 1).await;
+    let status = notifier.status().await.unwrap();
+    assert_eq!(status.endpoints_off, ["iam"]);
+    assert_eq!((status.waiting, status.dead), (0, 1));
+    let ready: Value = serde_json::from_str(&app.browser().get_path("/readyz").await.body).unwrap();
+    assert_eq!(ready["notices"]["endpoints_off"][0], "iam", "{ready}");
+
+    // Replaying turns the endpoint on and sends the notice again, with its first id.
+    let first_id = receiver.deliveries()[0]["id"].clone();
+    assert_eq!(notifier.replay_dead().await.unwrap(), 1);
+    let deliveries = receiver.wait_for(2).await;
+    wait_counted(&app, "sent", "webhook", 1).await;
+    assert_eq!(deliveries[1]["id"], first_id);
+    assert_eq!(deliveries[1]["answered"], 204);
+    assert_eq!(deliveries[1]["verified"], true);
+    let status = notifier.status().await.unwrap();
+    assert!(status.endpoints_off.is_empty());
+    assert_eq!((status.waiting, status.dead), (0, 0));
+}
+
+const CHANNEL: &str = r#"
+    [helpdesk]
+    enabled = true
+    [helpdesk.letters]
+    sender = ["Esimerkin yliopisto", "Käyttäjätuki", "PL 1", "00014 ESIMERKIN YLIOPISTO"]
+    [[helpdesk.rules]]
+    staff_group = "helpdesk"
+    categories = ["student", "partner", "external"]
+"#;
+
+/// A code issued by the helpdesk is told to the owner in the language chosen for them, without the
+/// code; its redemption and the activation it leads to are told to the endpoint, and the activation
+/// to the owner, naming the code as the way in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helpdesk_code_its_redemption_and_the_activation_are_each_told() {
+    use tunnus::directory::{AccountId, Directory};
+    use tunnus::helpdesk::Staff;
+    use tunnus::helpdesk::codes::{Delivery, Document, IdentityCheck};
+
+    let smtp = Smtp::started();
+    let receiver = Receiver::start();
+    let app = spawn(
+        &format!("{CHANNEL}\n{}\n{}", smtp.toml(), receiver.toml()),
+        None,
+    )
+    .await;
+    let account = app
+        .directory
+        .account(&AccountId::new("eemake"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (code, _) = app
+        .state
+        .helpdesk
+        .as_ref()
+        .unwrap()
+        .issue(
+            &Staff {
+                username: "hd-anna".into(),
+                name: "Anna Palvelu".into(),
+                groups: vec!["helpdesk".into()],
+            },
+            &account,
+            Delivery::Letter,
+            IdentityCheck {
+                document: Document::Passport,
+                country: "FI".into(),
+                photo_compared: true,
+            },
+            tunnus::account::Context {
+                client_ip: "192.0.2.10",
+                request_id: "staff-request",
+                lang: tunnus::i18n::Lang::En,
+            },
+        )
+        .await
+        .unwrap();
+    let code = code.grouped();
+    let issued = smtp.wait_for(1).await;
+    assert_eq!(issued[0]["to"], "eero.makela@example.fi");
+    assert_eq!(
+        issued[0]["subject"],
+        "An activation code has been issued for your user account eemake"
+    );
+    let text = issued[0]["parts"][0]["text"].as_str().unwrap();
+    assert!(text.contains("By registered letter"), "{text}");
+    assert!(text.contains("identity document"), "{text}");
+    for part in [code.as_str(), &code.replace('-', "")] {
+        assert!(!issued[0]["raw"].as_str().unwrap().contains(part));
+    }
+
+    // Eero redeems the code and activates the account.
+    let browser = app.browser();
+    let form = browser.get_path("/code").await;
+    browser
+        .post_form(
+            app.at("/code"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("username", "eemake"),
+                ("code", &code),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let form = browser.get_path("/account").await;
+    browser
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("password", GOOD),
+                ("confirmation", GOOD),
+                ("accept_terms", "yes"),
+            ],
+        )
+        .await
+        .assert_status(StatusCode::OK);
+
+    let deliveries = receiver.wait_for(3).await;
+    let types: Vec<String> = deliveries
+        .iter()
+        .map(|d| {
+            assert_eq!(d["verified"], true);
+            let body: Value = serde_json::from_str(d["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body["data"]["username"], "eemake");
+            assert_eq!(body["data"]["channel"], "activation_code");
+            assert!(!d["body"].as_str().unwrap().contains(&code));
+            body["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "helpdesk.code_issued",
+            "helpdesk.code_redeemed",
+            "account.activated"
+        ]
+    );
+    let issued_event: Value =
+        serde_json::from_str(deliveries[0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(issued_event["data"]["delivery"], "letter");
+    assert!(issued_event["data"]["valid_until"].is_string());
+
+    // The activation's message, in Finnish (the person's pages), names the code as the way in.
+    let messages = smtp.wait_for(2).await;
+    let activated = messages
+        .iter()
+        .find(|m| m["subject"] == "Käyttäjätunnuksesi eemake on otettu käyttöön")
+        .expect("the activation's message");
+    let text = activated["parts"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("käyttäjätuen antamalla aktivointikoodilla"),
+        "{text}"
+    );
+    assert_no_secrets(activated["raw"].as_str().unwrap());
+    assert!(!activated["raw"].as_str().unwrap().contains(&code));
+}
