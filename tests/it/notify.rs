@@ -697,27 +697,32 @@ async fn a_helpdesk_code_its_redemption_and_the_activation_are_each_told() {
         .assert_status(StatusCode::OK);
 
     let deliveries = receiver.wait_for(3).await;
-    let types: Vec<String> = deliveries
+    // Events are not ordered among themselves (each carries its time): compared as a set.
+    let events: Vec<Value> = deliveries
         .iter()
         .map(|d| {
             assert_eq!(d["verified"], true);
+            assert!(!d["body"].as_str().unwrap().contains(&code));
             let body: Value = serde_json::from_str(d["body"].as_str().unwrap()).unwrap();
             assert_eq!(body["data"]["username"], "eemake");
             assert_eq!(body["data"]["channel"], "activation_code");
-            assert!(!d["body"].as_str().unwrap().contains(&code));
-            body["type"].as_str().unwrap().to_owned()
+            body
         })
         .collect();
+    let mut types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    types.sort();
     assert_eq!(
         types,
         [
+            "account.activated",
             "helpdesk.code_issued",
-            "helpdesk.code_redeemed",
-            "account.activated"
+            "helpdesk.code_redeemed"
         ]
     );
-    let issued_event: Value =
-        serde_json::from_str(deliveries[0]["body"].as_str().unwrap()).unwrap();
+    let issued_event = events
+        .iter()
+        .find(|e| e["type"] == "helpdesk.code_issued")
+        .unwrap();
     assert_eq!(issued_event["data"]["delivery"], "letter");
     assert!(issued_event["data"]["valid_until"].is_string());
 
@@ -734,4 +739,114 @@ async fn a_helpdesk_code_its_redemption_and_the_activation_are_each_told() {
     );
     assert_no_secrets(activated["raw"].as_str().unwrap());
     assert!(!activated["raw"].as_str().unwrap().contains(&code));
+}
+
+/// `tunnus notices status` and `replay` work on the outbox of the store the settings name: a notice
+/// given up on is shown dead, and replaying puts it back to wait for delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notices_command_shows_the_dead_and_replays_them() {
+    let redis = crate::redis::shared_server();
+    let dir = TempDir::new("notices-cli");
+    let secret_file = dir.path().join("secret");
+    write_secret(
+        &secret_file,
+        format!(
+            "whsec_{}\n",
+            base64::engine::general_purpose::STANDARD.encode([9u8; 32])
+        ),
+    );
+    // An endpoint nobody listens on, and retries over at the first failure.
+    let config = dir.path().join("tunnus.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+            [store]
+            kind = "redis"
+            url = "{redis}"
+            key_prefix = "notices-cli-{id}:"
+            [notify]
+            first_retry = "1s"
+            retry_for = "1s"
+            [[notify.webhook]]
+            name = "iam"
+            url = "http://127.0.0.1:{port}/hooks"
+            allow_http = true
+            secret_file = "{secret}"
+            timeout = "2s"
+            "#,
+            redis = redis.url(),
+            id = tunnus::random::short_id(),
+            port = free_port(),
+            secret = secret_file.display(),
+        ),
+    )
+    .unwrap();
+    let settings = tunnus::config::Settings::load(Some(&config)).unwrap();
+    let notifier = tunnus::notify::Notifier::new(tunnus::notify::NotifierParts {
+        settings: settings.notify.clone(),
+        store: Arc::new(tunnus::store::RedisStore::new(&settings.store).unwrap()),
+        catalog: tunnus::i18n::Catalog::load().unwrap(),
+        branding: tunnus::notify::mail::Branding {
+            organisation: Box::new(|_| String::new()),
+            helpdesk_url: None,
+            colour: String::new(),
+        },
+        metrics: Arc::new(tunnus::metrics::Metrics::default()),
+        clock: Arc::new(tunnus::clock::SystemClock),
+    })
+    .unwrap()
+    .unwrap();
+    notifier
+        .changed(tunnus::notify::Change {
+            kind: tunnus::notify::ChangeKind::PasswordReset,
+            account_id: "tetyra".into(),
+            username: "tetyra".into(),
+            shown_username: "tetyra".into(),
+            given_name: "Tero".into(),
+            emails: Vec::new(),
+            channel: "strong_identification".into(),
+            delivery: None,
+            valid_until: None,
+            lang: tunnus::i18n::Lang::Fi,
+            at: 0,
+            request_id: "cli".into(),
+        })
+        .await;
+    notifier.work_once().await.unwrap();
+
+    let run = |command: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+            .args(["notices", command, "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{command}: {text}");
+        text
+    };
+    let status = run("status");
+    assert!(
+        status.contains("waiting 0") && status.contains("dead 1"),
+        "{status}"
+    );
+    assert!(run("replay").contains("1 dead notices sent again"));
+    let status = run("status");
+    assert!(
+        status.contains("waiting 1") && status.contains("dead 0"),
+        "{status}"
+    );
+
+    // Without notices configured the command says so, naming the section.
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(&bare, "").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tunnus"))
+        .args(["notices", "status", "--config", bare.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("[notify.mail]"));
 }
