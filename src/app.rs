@@ -416,6 +416,9 @@ impl App {
         if let Some(mail) = &settings.notify.mail {
             settings.directory.ldap.mail_attributes = mail.address_attributes.clone();
         }
+        if settings.helpdesk.enabled {
+            settings.directory.ldap.address_lines = settings.helpdesk.letters.address_lines.clone();
+        }
         let local = listener.local_addr().map_err(|error| StartError::Listen {
             addr: settings.server.listen,
             error,

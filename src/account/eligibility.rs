@@ -306,6 +306,7 @@ mod tests {
             username: "x".into(),
             login_name: None,
             emails: Vec::new(),
+            postal_address: Vec::new(),
             given_name: "X".into(),
             family_name: "Y".into(),
             category: category.into(),

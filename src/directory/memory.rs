@@ -115,6 +115,9 @@ struct SeedAccount {
     /// The account's e-mail addresses.
     #[serde(default)]
     mail: Vec<String>,
+    /// The account's postal address, line by line.
+    #[serde(default)]
+    postal_address: Vec<String>,
 }
 
 fn active() -> AccountState {
@@ -254,6 +257,7 @@ impl MemoryDirectory {
                     username: entry.username,
                     login_name: entry.login_name,
                     emails: entry.mail,
+                    postal_address: entry.postal_address,
                     given_name: entry.given_name,
                     family_name: entry.family_name,
                     category: entry.category,

@@ -70,6 +70,9 @@ pub struct Account {
     /// The account's e-mail addresses, from the attributes `[notify.mail] address_attributes`
     /// names (none when e-mail notices are off).
     pub emails: Vec<String>,
+    /// The account's postal address, line by line, from the attributes `[helpdesk.letters]
+    /// address_lines` names (none when it names none).
+    pub postal_address: Vec<String>,
     pub given_name: String,
     pub family_name: String,
     /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.

@@ -88,6 +88,11 @@ pub struct LetterSettings {
     /// The organisation's colour, `#rrggbb`, for its name, rules and the warning; it must be dark
     /// enough to read on white paper (contrast at least 4.5:1).
     pub colour: String,
+    /// Where a letter's postal address comes from: one entry per line, each naming the directory
+    /// attributes (separated by spaces) whose values make that line, e.g. `["streetAddress",
+    /// "postalCode l"]` (Active Directory) or `["postalAddress"]` (a postal address with `$` between
+    /// its lines). Staff see the address in the form and may correct it; empty: staff type it.
+    pub address_lines: Vec<String>,
 }
 
 impl Default for LetterSettings {
@@ -101,6 +106,7 @@ impl Default for LetterSettings {
             sender: Vec::new(),
             contact: Vec::new(),
             colour: "#0b3d63".to_owned(),
+            address_lines: Vec::new(),
         }
     }
 }
@@ -124,6 +130,23 @@ impl LetterSettings {
 
     /// The checks that need no file.
     fn validate_values(&self) -> Result<[u8; 3], ConfigError> {
+        if self.address_lines.len() > 6
+            || self.address_lines.iter().any(|line| {
+                line.split_whitespace().next().is_none()
+                    || line.split_whitespace().any(|attribute| {
+                        !attribute.starts_with(|c: char| c.is_ascii_alphabetic())
+                            || !attribute
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+            })
+        {
+            return Err(ConfigError::invalid(
+                "helpdesk.letters.address_lines",
+                "must be at most 6 lines, each naming one or more directory attributes separated \
+                 by spaces, e.g. [\"streetAddress\", \"postalCode l\"]",
+            ));
+        }
         if let Some(lang) = self
             .organisation
             .keys()

@@ -216,6 +216,7 @@ pub struct Texts {
     pub staff_delivery_in_person: String,
     pub staff_delivery_janitor: String,
     pub staff_delivery_letter: String,
+    pub staff_address_from_directory: String,
     // The e-mail notice after a change (notify::mail).
     pub notice_subject_activated: String,
     pub notice_subject_reset: String,

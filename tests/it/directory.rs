@@ -907,3 +907,72 @@ async fn an_account_that_became_a_referral_is_not_written_and_not_gone() {
     ));
     assert!(!slapd.can_bind(&dn, "uusi salasana 2026").await);
 }
+
+/// The postal address a letter is offered: per configured line, the attributes' first values joined
+/// by spaces; an RFC 4517 postal address gives one line per `$`-separated part, its escapes undone.
+#[tokio::test]
+async fn the_postal_address_is_read_line_by_line_from_the_configured_attributes() {
+    let slapd = shared();
+    let base = slapd.subtree().await;
+    let dn = format!("uid=tetyra,{base}");
+    add(
+        &mut slapd.admin().await,
+        &dn,
+        &[
+            (
+                "objectClass",
+                &["inetOrgPerson", "schacLinkageIdentifiers", "tunnusAccount"],
+            ),
+            ("uid", &["tetyra"]),
+            ("cn", &["Tero Testi Äyrämö"]),
+            ("givenName", &["Tero Testi"]),
+            ("sn", &["Äyrämö"]),
+            ("employeeType", &["student"]),
+            ("schacPersonalUniqueID", &[&format!("{SCHAC}{TERO}")]),
+            ("street", &["Yliopistonkatu 4 B 12"]),
+            ("postalCode", &["00100"]),
+            ("l", &["HELSINKI"]),
+            (
+                "postalAddress",
+                &[r"c/o Äyrämö$Pl 100 \24 \5C 2$00014 HELSINGIN YLIOPISTO"],
+            ),
+        ],
+    )
+    .await;
+    let read = |lines: &[&str]| {
+        let mut settings = slapd.settings(&base);
+        settings.address_lines = lines.iter().map(|line| (*line).to_owned()).collect();
+        directory(&settings)
+    };
+    let found = read(&["street", "postalCode l"])
+        .find_by_national_id(&hetu(TERO))
+        .await
+        .unwrap();
+    assert_eq!(
+        found[0].postal_address,
+        ["Yliopistonkatu 4 B 12", "00100 HELSINKI"]
+    );
+    let found = read(&["postalAddress"])
+        .find_by_national_id(&hetu(TERO))
+        .await
+        .unwrap();
+    assert_eq!(
+        found[0].postal_address,
+        ["c/o Äyrämö", r"Pl 100 $ \ 2", "00014 HELSINGIN YLIOPISTO"]
+    );
+    // Without address lines, no address (and none of those attributes is read).
+    let found = read(&[]).find_by_national_id(&hetu(TERO)).await.unwrap();
+    assert!(found[0].postal_address.is_empty());
+    // An attribute name that could change a filter is refused at start, naming the key.
+    let mut settings = slapd.settings(&base);
+    settings.address_lines = vec!["street)(uid=*".to_owned()];
+    match LdapDirectory::new(&settings, Arc::new(ManualClock::at(ACTIVATED_AT))) {
+        Err(DirectoryError::Misconfigured { detail }) => {
+            assert!(
+                detail.contains("helpdesk.letters.address_lines"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected Misconfigured, got {:?}", other.err()),
+    }
+}

@@ -323,6 +323,59 @@ async fn a_form_that_comes_back_with_a_problem_keeps_what_staff_typed() {
 }
 
 #[tokio::test]
+async fn the_directory_s_postal_address_is_offered_for_a_letter_and_staff_may_correct_it() {
+    let app = spawn().await;
+    let staff = app.staff_browser("hd-anna").await;
+    let found = search(&app, &staff, "aslind").await;
+    found.assert_status(StatusCode::OK);
+    assert!(
+        found
+            .body
+            .contains("aria-describedby=\"address-hint-1 address-source-1\">Kauppakatu 12 A 3\n40100 JYVÄSKYLÄ</textarea>"),
+        "{}",
+        found.body
+    );
+    assert!(
+        found
+            .body
+            .contains("Osoite on haettu käyttäjätietokannasta")
+    );
+    // An account the directory knows no address for gets an empty box and no such note.
+    let other = search(&app, &staff, "pehama").await;
+    assert!(
+        other
+            .body
+            .contains("aria-describedby=\"address-hint-1\"></textarea>"),
+        "{}",
+        other.body
+    );
+    assert!(
+        !other
+            .body
+            .contains("Osoite on haettu käyttäjätietokannasta")
+    );
+
+    // Staff correct the flat number; the letter goes to the address as corrected.
+    let issued = issue(
+        &app,
+        &staff,
+        "aslind",
+        &[
+            ("delivery", "letter"),
+            ("address", "Kauppakatu 12 A 4\n40100 JYVÄSKYLÄ"),
+        ],
+    )
+    .await;
+    issued.assert_status(StatusCode::OK);
+    assert!(open_code(&app, "aslind").await);
+    // The document is printed with the corrected address.
+    assert_eq!(
+        issued.field("address"),
+        "Kauppakatu 12 A 4\n40100 JYVÄSKYLÄ"
+    );
+}
+
+#[tokio::test]
 async fn staff_forms_without_their_token_or_session_change_nothing() {
     let app = spawn().await;
     let staff = app.staff_browser("hd-anna").await;

@@ -182,6 +182,7 @@ impl LdapDirectory {
         }
         attributes.extend(self.state_attributes());
         attributes.extend(config.mail_attributes.iter().map(String::as_str));
+        attributes.extend(config.address_lines.iter().flatten().map(String::as_str));
         attributes
     }
 
@@ -510,6 +511,7 @@ impl LdapDirectory {
                 .filter(|address| address.contains('@'))
                 .cloned()
                 .collect(),
+            postal_address: postal_address(entry, &config.address_lines),
             given_name: first(&config.given_name_attribute).unwrap_or_default(),
             family_name: first(&config.family_name_attribute).unwrap_or_default(),
             category: first(&config.category_attribute).unwrap_or_default(),
@@ -898,6 +900,32 @@ fn succeeded(
 /// text of a value that is not a DN.
 fn group_key(group: &str) -> String {
     Dn::parse(group).map_or_else(|_| caseless(group), |dn| dn.to_string())
+}
+
+/// The postal address of `entry`: per line, the first values of its attributes joined by spaces;
+/// a value with `$` (RFC 4517 postal address) gives one line per part. Empty lines are left out.
+fn postal_address(entry: &SearchEntry, lines: &[Vec<String>]) -> Vec<String> {
+    let mut address = Vec::new();
+    for attributes in lines {
+        let values: Vec<&str> = attributes
+            .iter()
+            .filter_map(|attribute| values(entry, attribute).first())
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+            .collect();
+        for line in values.join(" ").split('$') {
+            // `\24` is an escaped `$` inside a line, `\5C` an escaped `\`.
+            let line = line
+                .replace("\\24", "$")
+                .replace("\\5C", "\\")
+                .replace("\\5c", "\\");
+            let line = line.trim();
+            if !line.is_empty() {
+                address.push(line.to_owned());
+            }
+        }
+    }
+    address
 }
 
 /// The values of `attribute` in `entry`; attribute names compare without case.

@@ -92,6 +92,10 @@ pub struct LdapSettings {
     /// address_attributes`, set by the service when e-mail notices are on.
     #[serde(skip)]
     pub mail_attributes: Vec<String>,
+    /// The postal address's lines, each the attributes that make it: `[helpdesk.letters]
+    /// address_lines`, set by the service when the helpdesk channel is on.
+    #[serde(skip)]
+    pub address_lines: Vec<String>,
 }
 
 impl Default for LdapSettings {
@@ -122,6 +126,7 @@ impl Default for LdapSettings {
             must_change_at_next_logon: false,
             flavour: Flavour::OpenLdap,
             mail_attributes: Vec::new(),
+            address_lines: Vec::new(),
         }
     }
 }
@@ -200,6 +205,7 @@ pub(super) struct Config {
     pub must_change_at_next_logon: bool,
     pub flavour: Flavour,
     pub mail_attributes: Vec<String>,
+    pub address_lines: Vec<Vec<String>>,
 }
 
 fn invalid(key: &str, problem: impl std::fmt::Display) -> DirectoryError {
@@ -301,6 +307,17 @@ impl Config {
                 .mail_attributes
                 .iter()
                 .map(|attribute| attribute_name("notify.mail.address_attributes", attribute))
+                .collect::<Result<_, _>>()?,
+            address_lines: settings
+                .address_lines
+                .iter()
+                .map(|line| {
+                    line.split_whitespace()
+                        .map(|attribute| {
+                            attribute_name("helpdesk.letters.address_lines", attribute)
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
                 .collect::<Result<_, _>>()?,
         })
     }

@@ -46,7 +46,8 @@ pub struct Fill {
 }
 
 impl Fill {
-    fn empty(lang: Lang) -> Self {
+    /// The form of `account` before anything is typed: its postal address from the directory.
+    fn empty(lang: Lang, account: &crate::directory::Account) -> Self {
         Self {
             document: Document::Passport.as_str().to_owned(),
             country: String::new(),
@@ -55,7 +56,7 @@ impl Fill {
             lang: lang.code().to_owned(),
             campus: String::new(),
             pick_up: String::new(),
-            address: String::new(),
+            address: account.postal_address.join("\n"),
         }
     }
 
@@ -78,6 +79,8 @@ impl Fill {
 pub struct AccountView {
     /// What its issue form holds.
     fill: Fill,
+    /// Whether the directory knows a postal address for it (shown in the form for staff to check).
+    address_from_directory: bool,
     name: String,
     username: String,
     category: String,
@@ -186,6 +189,7 @@ fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
         }
     };
     AccountView {
+        address_from_directory: !account.postal_address.is_empty(),
         fill,
         name: format!("{} {}", account.given_name, account.family_name)
             .trim()
@@ -239,7 +243,7 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
             .map(|found| {
                 let fill = match &shown.typed {
                     Some((username, fill)) if *username == found.account.username => fill.clone(),
-                    _ => Fill::empty(lang),
+                    _ => Fill::empty(lang, &found.account),
                 };
                 view(t, found, fill)
             })
