@@ -61,12 +61,16 @@ pub struct LimitSettings {
     /// Activation-code tries for one username per `code_window`, whatever the code.
     pub code_tries_per_username: u64,
     pub code_window: HumanDuration,
+    /// Helpdesk staff sign-ins one client (`client_ipv4_prefix` / `client_ipv6_prefix`) may start
+    /// per `login_window`: each writes a sign-in record to the store.
+    pub staff_sign_ins_per_ip: u64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             login_starts_per_ip: 20,
+            staff_sign_ins_per_ip: 30,
             login_window: HumanDuration(Duration::from_secs(600)),
             identifications_per_person: 5,
             person_window: HumanDuration(Duration::from_secs(3600)),
@@ -139,6 +143,7 @@ pub enum Limit {
     BrokerBudget,
     CodeTriesPerNetwork,
     CodeTriesPerUsername,
+    StaffSignInsPerIp,
 }
 
 impl Limit {
@@ -151,6 +156,7 @@ impl Limit {
             Limit::BrokerBudget => "broker_redirects_per_minute",
             Limit::CodeTriesPerNetwork => "code_tries_per_network",
             Limit::CodeTriesPerUsername => "code_tries_per_username",
+            Limit::StaffSignInsPerIp => "staff_sign_ins_per_ip",
         }
     }
 
@@ -179,6 +185,9 @@ impl Limit {
             }
             Limit::CodeTriesPerUsername => {
                 (settings.code_tries_per_username, settings.code_window.get())
+            }
+            Limit::StaffSignInsPerIp => {
+                (settings.staff_sign_ins_per_ip, settings.login_window.get())
             }
         }
     }
@@ -239,6 +248,21 @@ impl Limiter {
             return Ok(());
         }
         Err(self.refuse(limit, audit))
+    }
+
+    /// Counts one staff sign-in started from `client` against `staff_sign_ins_per_ip`.
+    pub async fn admit_staff_sign_in(
+        &self,
+        client: IpAddr,
+        audit: Event<'_>,
+    ) -> Result<(), LimitError> {
+        let client_block = block(
+            client,
+            self.settings.client_ipv4_prefix,
+            self.settings.client_ipv6_prefix,
+        );
+        self.enforce(Limit::StaffSignInsPerIp, &client_block, audit)
+            .await
     }
 
     /// Counts one start of an identification from `client` against the per-client and per-network

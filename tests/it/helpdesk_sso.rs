@@ -540,3 +540,33 @@ async fn nothing_secret_of_a_staff_sign_in_is_logged() {
         assert!(!logs.contains(secret.as_str()), "a secret was logged");
     }
 }
+
+/// Each staff sign-in started writes a record: one client may start only
+/// `limits.staff_sign_ins_per_ip` per window, and the refused start writes nothing.
+#[tokio::test]
+async fn a_client_starting_too_many_staff_sign_ins_is_limited_and_nothing_is_stored() {
+    let app = spawn_with(
+        HelpdeskSso::default(),
+        Options {
+            service_toml: "[limits]\nstaff_sign_ins_per_ip = 2\n".to_owned(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = app.browser();
+    for _ in 0..2 {
+        browser.start_staff_sign_in().await;
+    }
+    let stored = staff_records(&app, "staff_login:").len();
+    assert_eq!(stored, 2);
+    let page = browser.get_path("/helpdesk").await;
+    let refused = browser
+        .post_form(app.at("/helpdesk/login"), &[("csrf", &page.field("csrf"))])
+        .await;
+    refused.assert_status(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(staff_records(&app, "staff_login:").len(), stored);
+    assert!(
+        app.audit_log()
+            .contains("\"reason\":\"staff_sign_ins_per_ip\"")
+    );
+}

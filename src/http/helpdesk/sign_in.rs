@@ -157,6 +157,8 @@ pub struct SignInForm {
 pub async fn start(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
+    Extension(request_id): Extension<RequestId>,
+    ClientIp(client_ip): ClientIp,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, AppError> {
@@ -169,6 +171,15 @@ pub async fn start(
             "staff sign-in form without a matching CSRF token",
         ));
     }
+    // Each start writes a sign-in record: a client may start only so many.
+    let ip = client_ip.to_string();
+    let event = crate::audit::Event {
+        client_ip: Some(&ip),
+        request_id: Some(&request_id.0),
+        channel: Some("helpdesk_staff"),
+        ..crate::audit::Event::default()
+    };
+    state.limiter.admit_staff_sign_in(client_ip, event).await?;
     // One binding value per browser, so sign-ins started in two tabs can both finish.
     let binding = state
         .cookies
