@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/logo", get(assets::logo))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.settings.server.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), middleware::body_in_time))
         .layer(from_fn_with_state(state.clone(), middleware::pages))
         .layer(from_fn_with_state(
             state.clone(),

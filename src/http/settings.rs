@@ -30,6 +30,10 @@ pub struct ServerSettings {
     /// How long a connection may take to send a request's line and headers, and stay idle between
     /// requests; then it is closed. Cuts off clients that send a byte at a time (slowloris).
     pub header_read_timeout: HumanDuration,
+    /// How long a client may take to send a request's whole body (the forms are small); then the
+    /// request is refused and the connection closed. Cuts off clients that drip a body a byte at a
+    /// time.
+    pub body_read_timeout: HumanDuration,
     /// Connections open at once. Further ones wait until one closes. Keep it under the process's
     /// open-files limit.
     pub max_connections: usize,
@@ -47,6 +51,7 @@ impl Default for ServerSettings {
             max_body_bytes: 16 * 1024,
             shutdown_grace: HumanDuration(Duration::from_secs(20)),
             header_read_timeout: HumanDuration(Duration::from_secs(10)),
+            body_read_timeout: HumanDuration(Duration::from_secs(10)),
             max_connections: 1024,
             environment: Environment::Production,
         }
@@ -94,6 +99,15 @@ impl ServerSettings {
         {
             return Err(ConfigError::invalid(
                 "server.header_read_timeout",
+                "must be between 1 second and 5 minutes",
+            ));
+        }
+        let body_read_timeout = self.body_read_timeout.get();
+        if body_read_timeout < Duration::from_secs(1)
+            || body_read_timeout > Duration::from_secs(300)
+        {
+            return Err(ConfigError::invalid(
+                "server.body_read_timeout",
                 "must be between 1 second and 5 minutes",
             ));
         }

@@ -115,3 +115,49 @@ async fn connections_over_the_limit_wait_until_stalled_ones_are_cut_off() {
         .await
         .assert_status(StatusCode::OK);
 }
+
+/// A client that sends its head and then drips its body is answered 408 and cut off once
+/// `server.body_read_timeout` has passed, however steadily it drips; the form is never handled.
+#[tokio::test]
+async fn a_client_dripping_its_request_body_is_cut_off_and_its_form_not_handled() {
+    let app = TestApp::spawn_with(with("[server]\nbody_read_timeout = \"1s\"")).await;
+    let mut stream = TcpStream::connect(address(&app)).await.unwrap();
+    let host = address(&app);
+    stream
+        .write_all(
+            format!(
+                "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\ncs"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // A byte every 300 ms: each arrives well within any per-read timeout, the whole never does.
+    let dripping = tokio::spawn(async move {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if stream.write_all(b"r").await.is_err() {
+                break;
+            }
+        }
+        stream
+    });
+    let mut stream = dripping.await.unwrap();
+    let answer = until_closed(&mut stream).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "the dripped request was answered: {answer}"
+    );
+    // Nothing reached the login handler: no transaction, no broker redirect.
+    app.assert_no_state();
+    assert!(
+        !captured_logs()
+            .lines()
+            .any(|line| line.contains("login_started") && line.contains(&host))
+    );
+    app.browser()
+        .get_path("/healthz")
+        .await
+        .assert_status(StatusCode::OK);
+}
