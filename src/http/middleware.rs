@@ -244,6 +244,37 @@ pub fn same_origin(headers: &HeaderMap, origin: &str) -> Result<(), AppError> {
     }
 }
 
+/// Reads a request's body within `server.body_read_timeout` (and `server.max_body_bytes`) before
+/// any handler runs, so a client that drips its body cannot hold a connection and a task: it gets
+/// 408 and the connection is closed. Requests without a body pass as they are.
+pub async fn body_in_time(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length.as_bytes() != b"0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return next.run(request).await;
+    }
+    let server = &state.settings.server;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, server.max_body_bytes);
+    match tokio::time::timeout(server.body_read_timeout.get(), read).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        // Too large: the body limit's own answer.
+        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Err(_) => {
+            tracing::info!(
+                "request refused: its body did not arrive within server.body_read_timeout"
+            );
+            (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,36 +329,5 @@ mod tests {
             .is_err(),
             "a wrong Origin is never overruled"
         );
-    }
-}
-
-/// Reads a request's body within `server.body_read_timeout` (and `server.max_body_bytes`) before
-/// any handler runs, so a client that drips its body cannot hold a connection and a task: it gets
-/// 408 and the connection is closed. Requests without a body pass as they are.
-pub async fn body_in_time(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let has_body = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .is_some_and(|length| length.as_bytes() != b"0")
-        || request.headers().contains_key(header::TRANSFER_ENCODING);
-    if !has_body {
-        return next.run(request).await;
-    }
-    let server = &state.settings.server;
-    let (parts, body) = request.into_parts();
-    let read = axum::body::to_bytes(body, server.max_body_bytes);
-    match tokio::time::timeout(server.body_read_timeout.get(), read).await {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-        // Too large: the body limit's own answer.
-        Ok(Err(_)) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Err(_) => {
-            tracing::info!(
-                "request refused: its body did not arrive within server.body_read_timeout"
-            );
-            (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response()
-        }
     }
 }
