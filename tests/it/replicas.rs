@@ -2,7 +2,6 @@
 //! a flow begun on one replica finishes on another, also when the first is stopped mid-flow, and a
 //! stopped replica finishes the requests it was serving.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -16,7 +15,7 @@ use tunnus::mock_idp::{self, MockControls, MockIdp, MockIdpSettings};
 use url::Url;
 
 use crate::harness::{Browser, Choice, repo_path};
-use crate::redis::{TempDir, free_port, shared_server};
+use crate::redis::{TempDir, shared_server};
 use crate::slapd;
 
 const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
@@ -30,8 +29,10 @@ struct Replica {
 }
 
 impl Replica {
-    /// Starts `tunnus serve` with `config` and waits until it answers `/healthz`.
-    async fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> Replica {
+    /// Starts `tunnus serve` with `config` (listening on port 0: the process binds a free port
+    /// itself, so no other process can take it first), learns the port from its "serving" log
+    /// line, and waits until it answers `/healthz`.
+    async fn start(config: &Path, log: PathBuf) -> Replica {
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tunnus"))
             .args(["serve", "--config"])
@@ -41,12 +42,30 @@ impl Replica {
             .stderr(out)
             .spawn()
             .unwrap();
-        let replica = Replica {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut replica = Replica {
             child,
-            url: Url::parse(&format!("http://{addr}/")).unwrap(),
+            url: Url::parse("http://127.0.0.1/").unwrap(),
             log,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let bound = replica.log_text().lines().find_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                (entry["message"] == "serving")
+                    .then(|| entry["address"].as_str().map(str::to_owned))
+                    .flatten()
+            });
+            if let Some(addr) = bound {
+                break addr;
+            }
+            assert!(
+                Instant::now() < deadline && replica.child.try_wait().unwrap().is_none(),
+                "replica did not start:\n{}",
+                replica.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        replica.url = Url::parse(&format!("http://{addr}/")).unwrap();
         let client = reqwest::Client::new();
         loop {
             if let Ok(response) = client
@@ -113,8 +132,10 @@ impl Drop for Replica {
 /// Two replicas, the broker, Redis and OpenLDAP, wired together.
 struct Cluster {
     replicas: Vec<Replica>,
-    /// Each replica's settings file, address and log, to start it again.
-    starts: Vec<(PathBuf, SocketAddr, PathBuf)>,
+    /// Each replica's settings file and log, to start it again.
+    starts: Vec<(PathBuf, PathBuf)>,
+    /// The load balancer's address, held so that no other process takes it.
+    _balancer: std::net::TcpListener,
     keys_dir: PathBuf,
     broker: MockControls,
     public: Url,
@@ -128,11 +149,11 @@ impl Cluster {
         let dir = TempDir::new("replicas");
         let keys_dir = dir.path().join("keys");
         let keys = ServiceKeys::write_new(&keys_dir, SigningAlg::RS256).unwrap();
-        let addrs: Vec<SocketAddr> = (0..2)
-            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port(false))))
-            .collect();
-        // Every replica answers to one public name; here that is the first replica's address.
-        let public = Url::parse(&format!("http://{}/", addrs[0])).unwrap();
+        // Every replica answers to one public name, the load balancer's: an address the test holds
+        // (nothing is ever sent to it; requests are routed to a replica's own port, see
+        // `Replica::route`).
+        let balancer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let public = Url::parse(&format!("http://{}/", balancer.local_addr().unwrap())).unwrap();
 
         let mut settings = MockIdpSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -157,7 +178,7 @@ impl Cluster {
         let base = ldap.subtree().await;
         let dn = ldap.add_tero(&base, OLD).await;
         let ldap_settings = ldap.settings(&base);
-        let prefix = format!("replicas-{}:", free_port(false));
+        let prefix = format!("replicas-{}:", tunnus::random::short_id());
 
         // Every replica reads the same keys: a session sealed by one opens on the other, and a
         // person has one pseudonym on both.
@@ -167,14 +188,14 @@ impl Cluster {
         crate::harness::write_secret(&audit_key, tunnus::random::token());
         let mut replicas = Vec::new();
         let mut starts = Vec::new();
-        for (index, addr) in addrs.iter().enumerate() {
+        for index in 0..2 {
             let config = dir.path().join(format!("replica{index}.toml"));
             std::fs::write(
                 &config,
                 format!(
                     r#"
                     [server]
-                    listen = "{addr}"
+                    listen = "127.0.0.1:0"
                     public_url = "{public}"
                     shutdown_grace = "20s"
                     environment = "test"
@@ -227,8 +248,8 @@ impl Cluster {
             )
             .unwrap();
             let log = dir.path().join(format!("replica{index}.log"));
-            replicas.push(Replica::start(&config, *addr, log.clone()).await);
-            starts.push((config, *addr, log));
+            replicas.push(Replica::start(&config, log.clone()).await);
+            starts.push((config, log));
         }
         Cluster {
             replicas,
@@ -239,6 +260,7 @@ impl Cluster {
             dn,
             _dir: dir,
             _stop_broker: stop_broker,
+            _balancer: balancer,
         }
     }
 
@@ -251,8 +273,8 @@ impl Cluster {
     async fn restart(&mut self, index: usize) {
         self.replicas[index].terminate();
         assert!(self.replicas[index].exit_status().await.success());
-        let (config, addr, log) = self.starts[index].clone();
-        self.replicas[index] = Replica::start(&config, addr, log).await;
+        let (config, log) = self.starts[index].clone();
+        self.replicas[index] = Replica::start(&config, log).await;
     }
 
     /// The JWKS replica `index` publishes.
