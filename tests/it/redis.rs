@@ -144,9 +144,20 @@ impl RedisServer {
     }
 
     /// A server on `port`, which the caller chose (to build a store before the server exists), so
-    /// no other port will do.
-    pub fn start_on(port: u16) -> RedisServer {
-        Self::try_start(port, &[], Role::Own).unwrap_or_else(|failure| panic!("{failure:?}"))
+    /// no other port will do: the caller starts again with another port when this one was taken.
+    pub fn try_start_on(port: u16) -> Result<RedisServer, StartFailure> {
+        Self::try_start(port, &[], Role::Own)
+    }
+
+    /// A server with a plain port (for the harness) and a TLS port with `tls_args` (certificate
+    /// files); both ports are chosen anew whenever either was taken. Returns the TLS port too.
+    pub fn start_with_tls(tls_args: &[String]) -> (RedisServer, u16) {
+        start_retrying("redis-server", Ports::free(), |ports| {
+            let tls_port = ports.next();
+            let mut extra = vec!["--tls-port".to_owned(), tls_port.to_string()];
+            extra.extend_from_slice(tls_args);
+            Self::try_start(ports.next(), &extra, Role::Own).map(|server| (server, tls_port))
+        })
     }
 
     fn try_start(port: u16, extra: &[String], role: Role) -> Result<RedisServer, StartFailure> {

@@ -626,14 +626,23 @@ async fn a_stopped_server_makes_every_call_unavailable_and_the_same_store_recove
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_built_while_redis_is_down_becomes_healthy_when_it_starts() {
-    let port = free_port(false);
-    let store = build(&fast_settings(
-        Some(format!("redis://127.0.0.1:{port}")),
-        Vec::new(),
-    ));
-    assert_every_call_unavailable(store.as_ref()).await;
-
-    let _server = RedisServer::start_on(port);
+    // The store is built for a port before anything listens there; if another process takes the
+    // port before the server does, the whole start is done again with another port.
+    let mut taken = Vec::new();
+    let (store, _server) = loop {
+        assert!(taken.len() < 5, "every port chosen was taken: {taken:?}");
+        let port = free_port(false);
+        let store = build(&fast_settings(
+            Some(format!("redis://127.0.0.1:{port}")),
+            Vec::new(),
+        ));
+        assert_every_call_unavailable(store.as_ref()).await;
+        match RedisServer::try_start_on(port) {
+            Ok(server) => break (store, server),
+            Err(crate::ports::StartFailure::PortTaken(detail)) => taken.push(detail),
+            Err(other) => panic!("redis-server did not start: {other:?}"),
+        }
+    };
     wait_healthy(store.as_ref()).await;
     assert!(store.put_new("k", b"v", MINUTE).await.unwrap());
     assert_eq!(store.get("k").await.unwrap(), Some(b"v".to_vec()));
@@ -807,11 +816,8 @@ async fn a_wrong_password_or_none_makes_calls_unavailable_without_showing_it() {
 /// A server with a plain port (for the harness) and a TLS port signed by a test CA in `dir`.
 fn tls_server(dir: &TempDir) -> (RedisServer, u16) {
     crate::slapd::write_certificates(dir.path());
-    let tls_port = free_port(false);
     let file = |name: &str| dir.path().join(name).display().to_string();
-    let server = RedisServer::start_with(&[
-        "--tls-port".to_owned(),
-        tls_port.to_string(),
+    RedisServer::start_with_tls(&[
         "--tls-cert-file".to_owned(),
         file("server.pem"),
         "--tls-key-file".to_owned(),
@@ -820,8 +826,7 @@ fn tls_server(dir: &TempDir) -> (RedisServer, u16) {
         file("ca.pem"),
         "--tls-auth-clients".to_owned(),
         "no".to_owned(),
-    ]);
-    (server, tls_port)
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -899,41 +904,50 @@ async fn a_refused_login_is_tried_again_once_the_server_accepts_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_starts_with_a_redis_store_while_redis_is_down_and_uses_it_later() {
-    let port = free_port(false);
-    let settings = tunnus::config::Settings::from_toml(&format!(
-        r#"
-        [broker]
-        issuer = "https://broker.example.fi/oidc"
-        client_id = "tunnus-test"
-        [store]
-        kind = "redis"
-        url = "redis://127.0.0.1:{port}"
-        timeout = "500ms"
-        "#
-    ))
-    .unwrap();
-    settings.validate(tunnus::config::Mode::Dev).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = tunnus::app::App::build_on(
-        listener,
-        settings,
-        tunnus::app::Dependencies {
-            clock: Arc::new(ManualClock::new()),
-            keys: Arc::new(
-                tunnus::keys::ServiceKeys::generate(tunnus::keys::SigningAlg::ES256).unwrap(),
-            ),
-            store: None,
-            directory: None,
-            audit: None,
-        },
-    )
-    .await
-    .unwrap();
-    let store = app.state().store.clone();
-    assert_eq!(store.kind(), "redis");
-    assert_unavailable(store.health().await, "health before Redis starts");
-
-    let _server = RedisServer::start_on(port);
+    // The service is built for a Redis port before anything listens there; if another process
+    // takes the port before Redis does, the whole start is done again with another port.
+    let mut taken = Vec::new();
+    let (store, _server, _app) = loop {
+        assert!(taken.len() < 5, "every port chosen was taken: {taken:?}");
+        let port = free_port(false);
+        let settings = tunnus::config::Settings::from_toml(&format!(
+            r#"
+            [broker]
+            issuer = "https://broker.example.fi/oidc"
+            client_id = "tunnus-test"
+            [store]
+            kind = "redis"
+            url = "redis://127.0.0.1:{port}"
+            timeout = "500ms"
+            "#
+        ))
+        .unwrap();
+        settings.validate(tunnus::config::Mode::Dev).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app = tunnus::app::App::build_on(
+            listener,
+            settings,
+            tunnus::app::Dependencies {
+                clock: Arc::new(ManualClock::new()),
+                keys: Arc::new(
+                    tunnus::keys::ServiceKeys::generate(tunnus::keys::SigningAlg::ES256).unwrap(),
+                ),
+                store: None,
+                directory: None,
+                audit: None,
+            },
+        )
+        .await
+        .unwrap();
+        let store = app.state().store.clone();
+        assert_eq!(store.kind(), "redis");
+        assert_unavailable(store.health().await, "health before Redis starts");
+        match RedisServer::try_start_on(port) {
+            Ok(server) => break (store, server, app),
+            Err(crate::ports::StartFailure::PortTaken(detail)) => taken.push(detail),
+            Err(other) => panic!("redis-server did not start: {other:?}"),
+        }
+    };
     wait_healthy(store.as_ref()).await;
 }
 
