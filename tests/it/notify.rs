@@ -16,7 +16,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{Browser, Options, TestApp, write_secret};
-use crate::ports::free_port;
+use crate::ports::{Ports, StartFailure, free_port, start_retrying};
 use crate::redis::TempDir;
 
 const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
@@ -48,12 +48,16 @@ fn python_path() -> PathBuf {
 /// standard input (a pipe held here) closes.
 struct Watched {
     watchdog: Child,
+    /// Where the watchdog writes the process id of what it runs.
+    pid_file: PathBuf,
 }
 
 impl Watched {
     fn start(command: &[&str], env: &[(&str, &Path)], log: &Path) -> Watched {
-        let script =
-            r#""$@" >"$LOG" 2>&1 & child=$!; cat >/dev/null; kill $child 2>/dev/null; wait $child"#;
+        let script = r#""$@" >"$LOG" 2>&1 & child=$!; echo $child >"$LOG.pid"; cat >/dev/null; kill $child 2>/dev/null; wait $child"#;
+        // A pid file left by an earlier try must not be read as this one's.
+        let pid_file = PathBuf::from(format!("{}.pid", log.display()));
+        let _ = std::fs::remove_file(&pid_file);
         let watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -66,11 +70,24 @@ impl Watched {
             .stderr(Stdio::null())
             .spawn()
             .expect("sh must be available");
-        Watched { watchdog }
+        Watched { watchdog, pid_file }
     }
 
+    /// Whether what the watchdog runs has ended (gone, or a zombie the watchdog has not reaped).
     fn exited(&mut self) -> bool {
-        self.watchdog.try_wait().ok().flatten().is_some()
+        if self.watchdog.try_wait().ok().flatten().is_some() {
+            return true;
+        }
+        let Ok(pid) = std::fs::read_to_string(&self.pid_file) else {
+            return false;
+        };
+        match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+            // The state follows the command's name in parentheses.
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+            Err(_) => !pid.trim().is_empty(),
+        }
     }
 }
 
@@ -81,18 +98,47 @@ impl Drop for Watched {
     }
 }
 
-/// Waits until something listens on `port`, or fails with `log` when `process` ended first.
-fn wait_listening(port: u16, process: &mut Watched, log: &Path, what: &str) {
+/// Whether our server answers on `port` in its own protocol (something else may be listening
+/// there): the SMTP server greets with `220`, the receiver answers an HTTP request.
+fn answers(port: u16, what: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if what != "aiosmtpd" && stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut greeting = [0u8; 8];
+    let expected: &[u8] = if what == "aiosmtpd" { b"220" } else { b"HTTP/" };
+    stream
+        .read(&mut greeting)
+        .is_ok_and(|n| greeting[..n].starts_with(expected))
+}
+
+/// Waits until `process` listens on `port`. When it ends first because another process took the
+/// port (between choosing it free and binding it), that is [`StartFailure::PortTaken`]: the
+/// caller starts it again on another port.
+fn wait_listening(
+    port: u16,
+    process: &mut Watched,
+    log: &Path,
+    what: &str,
+) -> Result<(), StartFailure> {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !answers(port, what) {
         if process.exited() || Instant::now() > deadline {
-            panic!(
-                "{what} did not start on port {port}:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            if log.to_lowercase().contains("address already in use") {
+                return Err(StartFailure::PortTaken(log));
+            }
+            return Err(StartFailure::Other(format!(
+                "{what} did not start on port {port}:\n{log}"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 /// An SMTP server that requires STARTTLS and keeps what it receives in a Maildir.
@@ -123,13 +169,23 @@ impl Smtp {
         }
     }
 
+    /// A server started now, on another port if the first one chosen was taken meanwhile.
     fn started() -> Smtp {
         let mut smtp = Smtp::new();
-        smtp.start();
+        start_retrying("aiosmtpd", Ports::free(), |ports| {
+            smtp.port = ports.next();
+            smtp.try_start()
+        });
         smtp
     }
 
+    /// Starts the server on the port the service was given; that port must be it.
     fn start(&mut self) {
+        self.try_start()
+            .unwrap_or_else(|failure| panic!("aiosmtpd did not start: {failure:?}"));
+    }
+
+    fn try_start(&mut self) -> Result<(), StartFailure> {
         let dir = self.dir.path();
         let log = dir.join("smtp.log");
         let listen = format!("127.0.0.1:{}", self.port);
@@ -153,8 +209,9 @@ impl Smtp {
             &[],
             &log,
         );
-        wait_listening(self.port, &mut process, &log, "aiosmtpd");
+        wait_listening(self.port, &mut process, &log, "aiosmtpd")?;
         self.process = Some(process);
+        Ok(())
     }
 
     /// The messages received so far, as Python's e-mail parser reads them.
@@ -230,22 +287,25 @@ impl Receiver {
         );
         let secret_file = dir.path().join("secret");
         write_secret(&secret_file, format!("{whsec}\n"));
-        let port = free_port();
         let log = dir.path().join("receiver.log");
         let python_path = python_path();
-        let mut process = Watched::start(
-            &[
-                PYTHON,
-                fixture("webhook_receiver.py").to_str().unwrap(),
-                &port.to_string(),
-                &whsec,
-                dir.path().join("record.jsonl").to_str().unwrap(),
-                dir.path().join("answers").to_str().unwrap(),
-            ],
-            &[("PYTHONPATH", &python_path)],
-            &log,
-        );
-        wait_listening(port, &mut process, &log, "the webhook receiver");
+        let (port, process) = start_retrying("the webhook receiver", Ports::free(), |ports| {
+            let port = ports.next();
+            let mut process = Watched::start(
+                &[
+                    PYTHON,
+                    fixture("webhook_receiver.py").to_str().unwrap(),
+                    &port.to_string(),
+                    &whsec,
+                    dir.path().join("record.jsonl").to_str().unwrap(),
+                    dir.path().join("answers").to_str().unwrap(),
+                ],
+                &[("PYTHONPATH", &python_path)],
+                &log,
+            );
+            wait_listening(port, &mut process, &log, "the webhook receiver")
+                .map(|()| (port, process))
+        });
         Receiver {
             dir,
             port,
@@ -849,4 +909,25 @@ async fn the_notices_command_shows_the_dead_and_replays_them() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("[notify.mail]"));
+}
+
+/// The SMTP server and the receiver are started again on another port when the first one chosen
+/// was taken between choosing and binding it.
+#[test]
+fn receivers_offered_a_taken_port_start_on_another() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().port();
+    let mut smtp = Smtp::new();
+    start_retrying("aiosmtpd", Ports::free().trying_first(&[taken]), |ports| {
+        smtp.port = ports.next();
+        smtp.try_start()
+    });
+    assert_ne!(smtp.port, taken);
+    assert!(TcpStream::connect(("127.0.0.1", smtp.port)).is_ok());
+    let mut first = Smtp::new();
+    first.port = taken;
+    match first.try_start() {
+        Err(StartFailure::PortTaken(_)) => {}
+        other => panic!("a taken port must read as taken: {other:?}"),
+    }
 }
