@@ -367,6 +367,29 @@ pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::El
     }
 }
 
+/// Waits until the element `css` of a fully loaded page shows `text`: after a form is sent, the
+/// page before it may still be there (with an element of the same name that goes stale).
+pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && let Ok(shown) = element.text().await
+            && shown.contains(text)
+            && ready_state(client).await
+        {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let shown = client
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("{css} never showed {text:?}; the page shows:\n{shown}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     find(client, css).await.text().await.expect("element text")
 }
@@ -839,7 +862,7 @@ async fn password_refusal(client: Client, lang: Lang, viewport: Viewport) {
     type_into(&client, "#password", GOOD_PASSWORD).await;
     type_into(&client, "#confirmation", &GOOD_PASSWORD.to_uppercase()).await;
     click(&client, "form button.primary").await;
-    find(&client, "#confirmation-error").await;
+    wait_for_text(&client, "#confirmation-error", &t.password_mismatch).await;
     assert_eq!(
         text_of(&client, "#confirmation-error").await,
         t.password_mismatch

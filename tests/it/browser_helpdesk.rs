@@ -24,7 +24,7 @@ use crate::browser::{
     BrowserOptions, DESKTOP, GOOD_PASSWORD, PHONE, Viewport, Visit, ZOOMED, assert_problem_summary,
     assert_visible_focus, at_each_viewport, audit, back_at_service, campus_ui, click, find,
     in_browser, in_each_language, script, set_viewport, tab_to, text_of, texts, type_into,
-    wait_for_heading, wait_for_url,
+    wait_for_heading, wait_for_text, wait_for_url,
 };
 use crate::harness::{HelpdeskSso, Options, TestApp};
 use crate::slapd::Slapd;
@@ -396,12 +396,7 @@ async fn code_pages(client: Client, lang: Lang, viewport: Viewport) {
     type_into(&client, "#username", "aslind").await;
     type_into(&client, "#code", "7kqm 2xrd 9tpa f4wn").await;
     click(&client, "form button.primary").await;
-    find(&client, "#form-problem").await;
-    assert!(
-        text_of(&client, "#form-problem")
-            .await
-            .contains(&t.code_wrong)
-    );
+    wait_for_text(&client, "#form-problem", &t.code_wrong).await;
     visit.check("helpdesk-code-wrong").await;
     assert_problem_summary(&client, &[("#code", t.code_wrong.as_str())]).await;
 
@@ -417,12 +412,7 @@ async fn code_pages(client: Client, lang: Lang, viewport: Viewport) {
     );
     type_into(&client, "#code", &as_typed(&expired)).await;
     click(&client, "form button.primary").await;
-    find(&client, "#form-problem").await;
-    assert!(
-        text_of(&client, "#form-problem")
-            .await
-            .contains(&t.code_expired)
-    );
+    wait_for_text(&client, "#form-problem", &t.code_expired).await;
     visit.check("helpdesk-code-expired").await;
 
     find(&client, "#username")
