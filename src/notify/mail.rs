@@ -178,6 +178,18 @@ impl Mailer {
         };
         match self.transport.send(message).await {
             Ok(_) => Attempt::Delivered,
+            // The service's own sign-in refused (530, 534, 535, 538): the settings are wrong, not
+            // the message; it waits until they are fixed.
+            Err(error)
+                if error
+                    .status()
+                    .is_some_and(|code| matches!(u16::from(code), 530 | 534 | 535 | 538)) =>
+            {
+                Attempt::Failed(format!(
+                    "the relay refused the service's sign-in ({error}): check \
+                     notify.mail.username and notify.mail.password_file"
+                ))
+            }
             Err(error) if error.is_permanent() => {
                 Attempt::Undeliverable(format!("the relay refused the message: {error}"))
             }

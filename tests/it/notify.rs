@@ -1,5 +1,6 @@
 //! Notices after a change, delivered to real receivers: an SMTP server (aiosmtpd, Debian's
-//! `python3-aiosmtpd`) that takes mail only over STARTTLS with the test CA's certificate, and a
+//! `python3-aiosmtpd`, run by `tests/fixtures/notify/smtp_server.py`) that takes mail only over
+//! STARTTLS with the test CA's certificate (and, when a test asks, only after AUTH), and a
 //! webhook endpoint that verifies every signature with the PyPI package `standardwebhooks` (an
 //! implementation of the specification independent of the service's). Both run as child processes;
 //! the messages are read back with Python's own e-mail parser. Outages, retries, restarted replicas
@@ -146,6 +147,8 @@ struct Smtp {
     dir: TempDir,
     port: u16,
     ca_file: PathBuf,
+    /// The user and password the server requires (SMTP AUTH), if any.
+    credentials: Option<(String, String)>,
     process: Option<Watched>,
 }
 
@@ -165,6 +168,7 @@ impl Smtp {
             port: free_port(),
             ca_file,
             dir,
+            credentials: None,
             process: None,
         }
     }
@@ -188,27 +192,22 @@ impl Smtp {
     fn try_start(&mut self) -> Result<(), StartFailure> {
         let dir = self.dir.path();
         let log = dir.join("smtp.log");
-        let listen = format!("127.0.0.1:{}", self.port);
         let maildir = dir.join("maildir");
-        let mut process = Watched::start(
-            &[
-                PYTHON,
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &listen,
-                "--tlscert",
-                dir.join("server.pem").to_str().unwrap(),
-                "--tlskey",
-                dir.join("server.key").to_str().unwrap(),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-                maildir.to_str().unwrap(),
-            ],
-            &[],
-            &log,
-        );
+        let port = self.port.to_string();
+        let script = fixture("smtp_server.py");
+        let (cert, key) = (dir.join("server.pem"), dir.join("server.key"));
+        let mut command = vec![
+            PYTHON,
+            script.to_str().unwrap(),
+            &port,
+            cert.to_str().unwrap(),
+            key.to_str().unwrap(),
+            maildir.to_str().unwrap(),
+        ];
+        if let Some((user, password)) = &self.credentials {
+            command.extend([user.as_str(), password.as_str()]);
+        }
+        let mut process = Watched::start(&command, &[], &log);
         wait_listening(self.port, &mut process, &log, "aiosmtpd")?;
         self.process = Some(process);
         Ok(())
@@ -264,6 +263,20 @@ impl Smtp {
             "#,
             port = self.port,
             ca = self.ca_file.display(),
+        )
+    }
+
+    /// [`Smtp::toml`] signing in as `user` with `password`, from a file.
+    fn toml_signing_in(&self, user: &str, password: &str) -> String {
+        let file = self
+            .dir
+            .path()
+            .join(format!("password-{}", tunnus::random::short_id()));
+        write_secret(&file, format!("{password}\n"));
+        format!(
+            "{}username = \"{user}\"\npassword_file = \"{}\"\n",
+            self.toml(),
+            file.display()
         )
     }
 }
@@ -930,4 +943,33 @@ fn receivers_offered_a_taken_port_start_on_another() {
         Err(StartFailure::PortTaken(_)) => {}
         other => panic!("a taken port must read as taken: {other:?}"),
     }
+}
+
+/// With SMTP AUTH the relay takes mail only after the service signs in with the password from its
+/// file; a wrong password is a failed delivery, retried, and the password is never logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_takes_mail_after_auth_with_the_password_from_its_file() {
+    const PASSWORD: &str = "relay-Salasana-8472";
+    let mut smtp = Smtp::new();
+    smtp.credentials = Some(("tunnus".to_owned(), PASSWORD.to_owned()));
+    start_retrying("the SMTP server", Ports::free(), |ports| {
+        smtp.port = ports.next();
+        smtp.try_start()
+    });
+
+    let wrong = spawn(&smtp.toml_signing_in("tunnus", "not-the-password"), None).await;
+    reset(&wrong, "fi").await;
+    wait_counted(&wrong, "retried", "mail", 2).await;
+    assert!(smtp.messages().is_empty());
+    drop(wrong);
+
+    let app = spawn(&smtp.toml_signing_in("tunnus", PASSWORD), None).await;
+    reset(&app, "en").await;
+    let messages = smtp.wait_for(2).await;
+    assert_eq!(
+        messages[0]["subject"],
+        "The password of your user account tetyra has been changed"
+    );
+    let logs = crate::harness::captured_logs();
+    assert!(!logs.contains(PASSWORD) && !logs.contains("not-the-password"));
 }
