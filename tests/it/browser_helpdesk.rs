@@ -41,6 +41,8 @@ family_name = "Nieminen"
 category = "external"
 state = "active"
 groups = []
+# The address the directory holds, offered in the letter form (and audited there).
+postal_address = ["Pohjoisesplanadi 11 C 4", "00100 HELSINKI"]
 "#;
 
 const PAIVI: &str = "210281-9988";
