@@ -98,6 +98,10 @@ fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
 
+/// The longest a delivery may take: well within the two minutes a replica holds a notice, so that
+/// no other replica takes it over while it is being delivered.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The events a webhook may be sent.
 pub const EVENT_TYPES: [&str; 4] = [
     "account.activated",
@@ -224,10 +228,10 @@ impl MailSettings {
                 "must name at least one attribute, e.g. [\"mail\"]",
             ));
         }
-        if self.timeout.get().is_zero() {
+        if self.timeout.get().is_zero() || self.timeout.get() > MAX_TIMEOUT {
             return Err(ConfigError::invalid(
                 "notify.mail.timeout",
-                "must be more than 0",
+                "must be between 1s and 60s (a replica holds a notice for two minutes)",
             ));
         }
         Ok(())
@@ -302,10 +306,10 @@ impl WebhookSettings {
                 ),
             ));
         }
-        if self.timeout.get().is_zero() {
+        if self.timeout.get().is_zero() || self.timeout.get() > MAX_TIMEOUT {
             return Err(ConfigError::invalid(
                 "notify.webhook.timeout",
-                "must be more than 0",
+                "must be between 1s and 60s (a replica holds a notice for two minutes)",
             ));
         }
         Ok(())
@@ -376,6 +380,20 @@ mod tests {
         assert!(problem.contains("unique"), "{problem}");
         let all = settings(&hook("iam", "https://iam.example.fi/h", "")).unwrap();
         assert_eq!(all.webhook[0].events.len(), EVENT_TYPES.len());
+    }
+
+    #[test]
+    fn a_delivery_may_take_at_most_a_minute() {
+        let problem = settings(
+            "[mail]\nrelay = \"smtp.example.fi\"\nfrom = \"t@example.fi\"\ntimeout = \"5m\"\n",
+        )
+        .unwrap_err();
+        assert!(problem.contains("notify.mail.timeout"), "{problem}");
+        let problem = settings(
+            "[[webhook]]\nname = \"iam\"\nurl = \"https://iam.example.fi/\"\nsecret_file = \"/x\"\ntimeout = \"2m\"\n",
+        )
+        .unwrap_err();
+        assert!(problem.contains("notify.webhook.timeout"), "{problem}");
     }
 
     #[test]
