@@ -3,35 +3,15 @@
 
 use reqwest::StatusCode;
 
-use crate::harness::{Browser, Page, TestApp};
+use crate::harness::{Browser, Page, TestApp, identified, set_password};
 
 const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
-
-/// Identifies `hetu` and returns the browser on the account page.
-async fn identified(app: &TestApp, hetu: &str) -> (Browser, Page) {
-    let browser = app.browser();
-    let callback = browser.identify(app.person(hetu)).await;
-    callback.assert_status(StatusCode::SEE_OTHER);
-    let page = browser.get_path("/account").await;
-    page.assert_status(StatusCode::OK);
-    (browser, page)
-}
 
 async fn submit(app: &TestApp, browser: &Browser, form: &Page, fields: &[(&str, &str)]) -> Page {
     let csrf = form.field("csrf");
     let mut body = vec![("csrf", csrf.as_str())];
     body.extend_from_slice(fields);
     browser.post_form(app.at("/account"), &body).await
-}
-
-async fn set_password(app: &TestApp, browser: &Browser, form: &Page, password: &str) -> Page {
-    submit(
-        app,
-        browser,
-        form,
-        &[("password", password), ("confirmation", password)],
-    )
-    .await
 }
 
 #[tokio::test]

@@ -1049,27 +1049,11 @@ async fn app_over(dc: &SambaDc, base: &str, toml: &str) -> TestApp {
 }
 
 async fn identified(app: &TestApp) -> (Browser, Page) {
-    let browser = app.browser();
-    browser
-        .identify(app.person(TERO))
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
-    let form = browser.get_path("/account").await;
-    form.assert_status(StatusCode::OK);
-    (browser, form)
+    crate::harness::identified(app, TERO).await
 }
 
 async fn submit(app: &TestApp, browser: &Browser, form: &Page, password: &str) -> Page {
-    browser
-        .post_form(
-            app.at("/account"),
-            &[
-                ("csrf", &form.field("csrf")),
-                ("password", password),
-                ("confirmation", password),
-            ],
-        )
-        .await
+    crate::harness::set_password(app, browser, form, password).await
 }
 
 #[tokio::test]

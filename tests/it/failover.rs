@@ -389,16 +389,7 @@ async fn service(redis: &Replicated) -> (TestApp, Arc<dyn Store>) {
 }
 
 async fn submit(app: &TestApp, browser: &Browser, form: &Page) -> Page {
-    browser
-        .post_form(
-            app.at("/account"),
-            &[
-                ("csrf", &form.field("csrf")),
-                ("password", GOOD),
-                ("confirmation", GOOD),
-            ],
-        )
-        .await
+    crate::harness::set_password(app, browser, form, GOOD).await
 }
 
 fn assert_try_again(page: &Page) {

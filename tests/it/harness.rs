@@ -712,3 +712,29 @@ fn capture_logs() {
             .init();
     });
 }
+
+/// Identifies as the test person `hetu` at the mock broker; the browser and its account page.
+pub async fn identified(app: &TestApp, hetu: &str) -> (Browser, Page) {
+    let browser = app.browser();
+    browser
+        .identify(app.person(hetu))
+        .await
+        .assert_status(StatusCode::SEE_OTHER);
+    let form = browser.get_path("/account").await;
+    form.assert_status(StatusCode::OK);
+    (browser, form)
+}
+
+/// Sends the account page `form` with `password` typed twice.
+pub async fn set_password(app: &TestApp, browser: &Browser, form: &Page, password: &str) -> Page {
+    browser
+        .post_form(
+            app.at("/account"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("password", password),
+                ("confirmation", password),
+            ],
+        )
+        .await
+}

@@ -122,16 +122,7 @@ async fn setup() -> (TestApp, Arc<FailingStore>, Browser, Page) {
 }
 
 async fn submit(app: &TestApp, browser: &Browser, form: &Page) -> Page {
-    browser
-        .post_form(
-            app.at("/account"),
-            &[
-                ("csrf", &form.field("csrf")),
-                ("password", GOOD),
-                ("confirmation", GOOD),
-            ],
-        )
-        .await
+    crate::harness::set_password(app, browser, form, GOOD).await
 }
 
 /// The store fails at `op` on `prefix` during the first submission; returns its answer and the

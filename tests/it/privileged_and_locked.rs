@@ -172,27 +172,11 @@ async fn with_reset_unlocks_a_reset_unlocks_the_account_and_the_person_can_log_i
 }
 
 async fn identified(app: &TestApp) -> (Browser, Page) {
-    let browser = app.browser();
-    browser
-        .identify(app.person(TERO))
-        .await
-        .assert_status(StatusCode::SEE_OTHER);
-    let form = browser.get_path("/account").await;
-    form.assert_status(StatusCode::OK);
-    (browser, form)
+    crate::harness::identified(app, TERO).await
 }
 
 async fn submit(app: &TestApp, browser: &Browser, form: &Page) -> Page {
-    browser
-        .post_form(
-            app.at("/account"),
-            &[
-                ("csrf", &form.field("csrf")),
-                ("password", GOOD),
-                ("confirmation", GOOD),
-            ],
-        )
-        .await
+    crate::harness::set_password(app, browser, form, GOOD).await
 }
 
 /// Identifies Tero (memory directory), lets `change` happen to the directory, submits, and expects
