@@ -514,7 +514,9 @@ async fn a_reset_is_told_by_mail_in_the_person_s_language_and_by_a_signed_webhoo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mail_server_down_during_a_reset_gets_the_notice_when_it_is_back() {
     let mut smtp = Smtp::new();
-    let app = spawn(&smtp.toml(), None).await;
+    // The notices' texts are reworded per language like the pages'.
+    let reworded = "[ui.texts.fi]\nnotice_subject_reset = \"Tunnuksen {username} salasana vaihdettu ({organisation})\"\n";
+    let app = spawn(&format!("{}\n{reworded}", smtp.toml()), None).await;
     // The success page does not wait for the mail server, which is not there.
     reset(&app, "fi").await;
     wait_counted(&app, "retried", "mail", 2).await;
@@ -526,9 +528,10 @@ async fn a_mail_server_down_during_a_reset_gets_the_notice_when_it_is_back() {
     smtp.start();
     app.clock.advance(time::Duration::seconds(2));
     let messages = smtp.wait_for(2).await;
+    // The subject as `[ui.texts.fi]` rewords it.
     assert_eq!(
         messages[0]["subject"],
-        "Käyttäjätunnuksesi tetyra salasana on vaihdettu"
+        "Tunnuksen tetyra salasana vaihdettu (Esimerkin yliopisto)"
     );
     // Each address got its message once, also after more passes over the outbox.
     app.clock.advance(time::Duration::seconds(60));
