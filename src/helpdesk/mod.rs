@@ -21,6 +21,6 @@ pub mod sso;
 
 pub use service::{
     Found, Helpdesk, HelpdeskError, HelpdeskParts, NotAllowed, Redemption, Search, SearchError,
-    Staff,
+    Staff, Standing,
 };
 pub use settings::HelpdeskSettings;

@@ -90,6 +90,28 @@ pub struct Found {
     pub may_issue: Result<bool, NotAllowed>,
 }
 
+/// Where an account stands, as the staff pages say it: a lock counts before the stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Active,
+    PendingActivation,
+    Disabled,
+    Locked,
+}
+
+impl Found {
+    pub fn standing(&self) -> Standing {
+        if self.account.locked {
+            return Standing::Locked;
+        }
+        match self.account.state {
+            AccountState::Active => Standing::Active,
+            AccountState::PendingActivation => Standing::PendingActivation,
+            AccountState::Disabled => Standing::Disabled,
+        }
+    }
+}
+
 /// Why a staff member may not issue a code for an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotAllowed {

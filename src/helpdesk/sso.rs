@@ -114,9 +114,10 @@ pub enum SignInError {
     /// The SSO was unreachable (503) or its answer unacceptable (sign-in failed).
     #[error("campus SSO: {0}")]
     Sso(OidcError),
-    /// The directory could not say the staff member's groups: "try again later" when unavailable.
-    #[error("directory: {0}")]
-    Directory(DirectoryError),
+    /// The directory could not say the staff member's groups: "try again later" when it was
+    /// unavailable, else a failure of the service.
+    #[error("directory: {detail}")]
+    Directory { unavailable: bool, detail: String },
     /// The store is down (503), or a record could not be written.
     #[error(transparent)]
     Session(#[from] StaffSessionError),
@@ -364,11 +365,14 @@ impl StaffSignIn {
         let groups = match self.settings.groups_from {
             GroupsFrom::Claim => groups_claim(&claims, &self.settings.groups_claim)?,
             GroupsFrom::Directory => {
-                let accounts = self
-                    .directory
-                    .find_by_username(&username)
-                    .await
-                    .map_err(SignInError::Directory)?;
+                let accounts =
+                    self.directory
+                        .find_by_username(&username)
+                        .await
+                        .map_err(|error| SignInError::Directory {
+                            unavailable: matches!(error, DirectoryError::Unavailable { .. }),
+                            detail: error.to_string(),
+                        })?;
                 match accounts.as_slice() {
                     [account] => account.groups.clone(),
                     [] => return Ok(self.refuse(&username, "no_directory_account", context)),

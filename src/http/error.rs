@@ -194,11 +194,12 @@ impl From<crate::helpdesk::sso::SignInError> for AppError {
             SignInError::Sso(OidcError::CallbackIssuer(_)) => ErrorKind::BadRequest,
             SignInError::Sso(OidcError::Signing(_) | OidcError::Client(_)) => ErrorKind::Internal,
             SignInError::Sso(_) => ErrorKind::StaffSignInFailed,
-            SignInError::Directory(crate::directory::DirectoryError::Unavailable { .. })
-            | SignInError::Session(StaffSessionError::Store(_)) => ErrorKind::Unavailable,
-            SignInError::Directory(_) | SignInError::Session(StaffSessionError::Internal(_)) => {
-                ErrorKind::Internal
+            SignInError::Directory {
+                unavailable: true, ..
             }
+            | SignInError::Session(StaffSessionError::Store(_)) => ErrorKind::Unavailable,
+            SignInError::Directory { .. }
+            | SignInError::Session(StaffSessionError::Internal(_)) => ErrorKind::Internal,
         };
         AppError::new(kind, detail)
     }

@@ -243,11 +243,16 @@ impl Notifier {
                 });
             }
         }
+        // Each mail notice names its one address; the outbox keeps no other.
+        let stored = Change {
+            emails: Vec::new(),
+            ..change
+        };
         for target in targets {
             let notice = Notice {
                 id: format!("msg_{}", crate::random::token()),
                 target,
-                change: change.clone(),
+                change: stored.clone(),
                 attempts: 0,
                 written_at: self.now_ms(),
                 last_problem: None,
@@ -266,7 +271,7 @@ impl Notifier {
                     tracing::error!(
                         %error,
                         notice = %notice.id,
-                        event = change.kind.event_type(),
+                        event = stored.kind.event_type(),
                         target = kind,
                         "a notice could not be written to the outbox and is lost"
                     );

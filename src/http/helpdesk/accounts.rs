@@ -14,9 +14,8 @@ use super::StaffSession;
 use super::sign_in::{SignedInStaff, check_csrf};
 use crate::account::Context;
 use crate::app::AppState;
-use crate::directory::AccountState;
 use crate::helpdesk::codes::{Delivery, Document, Ended, Ending, IdentityCheck, IssuedCode};
-use crate::helpdesk::{Found, Helpdesk, HelpdeskError, NotAllowed, SearchError};
+use crate::helpdesk::{Found, Helpdesk, HelpdeskError, NotAllowed, SearchError, Standing};
 use crate::http::KeepBody;
 use crate::http::client_ip::ClientIp;
 use crate::http::error::{AppError, ErrorKind};
@@ -47,7 +46,7 @@ pub struct Fill {
 
 impl Fill {
     /// The form of `account` before anything is typed: its postal address from the directory.
-    fn empty(lang: Lang, account: &crate::directory::Account) -> Self {
+    fn empty(lang: Lang, found: &Found) -> Self {
         Self {
             document: Document::Passport.as_str().to_owned(),
             country: String::new(),
@@ -56,7 +55,7 @@ impl Fill {
             lang: lang.code().to_owned(),
             campus: String::new(),
             pick_up: String::new(),
-            address: account.postal_address.join("\n"),
+            address: found.account.postal_address.join("\n"),
         }
     }
 
@@ -178,16 +177,13 @@ fn ended_text(t: &Texts, ended: &Ended) -> String {
 }
 
 fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
-    let account = found.account;
-    let state = if account.locked {
-        t.staff_state_locked.clone()
-    } else {
-        match account.state {
-            AccountState::Active => t.staff_state_active.clone(),
-            AccountState::PendingActivation => t.staff_state_pending.clone(),
-            AccountState::Disabled => t.staff_state_disabled.clone(),
-        }
+    let state = match found.standing() {
+        Standing::Active => t.staff_state_active.clone(),
+        Standing::PendingActivation => t.staff_state_pending.clone(),
+        Standing::Disabled => t.staff_state_disabled.clone(),
+        Standing::Locked => t.staff_state_locked.clone(),
     };
+    let account = found.account;
     AccountView {
         address_from_directory: !account.postal_address.is_empty(),
         fill,
@@ -243,7 +239,7 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
             .map(|found| {
                 let fill = match &shown.typed {
                     Some((username, fill)) if *username == found.account.username => fill.clone(),
-                    _ => Fill::empty(lang, &found.account),
+                    _ => Fill::empty(lang, &found),
                 };
                 view(t, found, fill)
             })
