@@ -249,9 +249,18 @@ fn build_helpdesk(
         key: "helpdesk.code_key_file",
         problem: "too short".to_owned(),
     })?;
+    let seal = Arc::new(seal);
+    let requests = settings.helpdesk.requests.enabled.then(|| {
+        crate::helpdesk::requests::Requests::new(
+            store.clone(),
+            seal.clone(),
+            clock.clone(),
+            settings.helpdesk.requests.expire_after.get(),
+        )
+    });
     let codes = Codes::new(
         store,
-        Arc::new(seal),
+        seal,
         CodeHasher::new(&derive("tunnus code hashes")),
         clock.clone(),
         settings.helpdesk.max_wrong_tries,
@@ -277,6 +286,7 @@ fn build_helpdesk(
             test_identities: settings.broker.test_identities,
             accounts_settings: settings.accounts.clone(),
             codes,
+            requests,
             accounts,
             limiter,
             audit,

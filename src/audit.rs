@@ -135,6 +135,15 @@ pub enum EventKind {
     StaffSignIn,
     /// A staff member signed out of the helpdesk pages.
     StaffSignOut,
+    /// A person sent a service request (a code by janitor or registered letter), or was refused
+    /// sending one (a form filled faster than a person can, the bot field filled).
+    RequestCreated,
+    /// A staff member opened a service request with its candidate accounts.
+    RequestViewed,
+    /// A staff member issued a code from a service request, which is done.
+    RequestIssued,
+    /// A staff member refused a service request with a reason.
+    RequestRefused,
 }
 
 /// How it ended.
@@ -166,6 +175,8 @@ pub struct Event<'a> {
     /// The identity document a staff member checked (type and issuing country).
     pub document: Option<&'a str>,
     pub country: Option<&'a str>,
+    /// A service request's number.
+    pub service_request: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -198,6 +209,8 @@ struct Line<'a> {
     document: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_request: Option<&'a str>,
 }
 
 type Sink = Box<dyn Write + Send>;
@@ -283,6 +296,7 @@ impl Audit {
             staff: event.staff,
             document: event.document,
             country: event.country,
+            service_request: event.service_request,
         };
         let Ok(mut json) = serde_json::to_vec(&line) else {
             return;

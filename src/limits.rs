@@ -64,6 +64,11 @@ pub struct LimitSettings {
     /// Helpdesk staff sign-ins one client (`client_ipv4_prefix` / `client_ipv6_prefix`) may start
     /// per `login_window`: each writes a sign-in record to the store.
     pub staff_sign_ins_per_ip: u64,
+    /// Service requests one network may send per `service_request_window`.
+    pub service_requests_per_network: u64,
+    /// Service requests naming one e-mail address per `service_request_window`.
+    pub service_requests_per_email: u64,
+    pub service_request_window: HumanDuration,
 }
 
 impl Default for LimitSettings {
@@ -86,6 +91,9 @@ impl Default for LimitSettings {
             code_tries_per_network: 50,
             code_tries_per_username: 20,
             code_window: HumanDuration(Duration::from_secs(3600)),
+            service_requests_per_network: 20,
+            service_requests_per_email: 3,
+            service_request_window: HumanDuration(Duration::from_secs(24 * 3600)),
         }
     }
 }
@@ -97,6 +105,7 @@ impl LimitSettings {
             ("limits.login_window", self.login_window),
             ("limits.person_window", self.person_window),
             ("limits.code_window", self.code_window),
+            ("limits.service_request_window", self.service_request_window),
         ] {
             if window.get() < Duration::from_secs(1) {
                 return Err(ConfigError::invalid(key, "must be at least 1s"));
@@ -144,6 +153,8 @@ pub enum Limit {
     CodeTriesPerNetwork,
     CodeTriesPerUsername,
     StaffSignInsPerIp,
+    ServiceRequestsPerNetwork,
+    ServiceRequestsPerEmail,
 }
 
 impl Limit {
@@ -157,6 +168,8 @@ impl Limit {
             Limit::CodeTriesPerNetwork => "code_tries_per_network",
             Limit::CodeTriesPerUsername => "code_tries_per_username",
             Limit::StaffSignInsPerIp => "staff_sign_ins_per_ip",
+            Limit::ServiceRequestsPerNetwork => "service_requests_per_network",
+            Limit::ServiceRequestsPerEmail => "service_requests_per_email",
         }
     }
 
@@ -189,6 +202,14 @@ impl Limit {
             Limit::StaffSignInsPerIp => {
                 (settings.staff_sign_ins_per_ip, settings.login_window.get())
             }
+            Limit::ServiceRequestsPerNetwork => (
+                settings.service_requests_per_network,
+                settings.service_request_window.get(),
+            ),
+            Limit::ServiceRequestsPerEmail => (
+                settings.service_requests_per_email,
+                settings.service_request_window.get(),
+            ),
         }
     }
 }
@@ -325,6 +346,26 @@ impl Limiter {
             .await?;
         let username = crate::secret::fingerprint(&username.trim().to_lowercase());
         self.enforce(Limit::CodeTriesPerUsername, &username, audit)
+            .await
+    }
+
+    /// Counts one service request from `client` naming `email` against the per-network and
+    /// per-address limits.
+    pub async fn admit_service_request(
+        &self,
+        client: IpAddr,
+        email: &str,
+        audit: Event<'_>,
+    ) -> Result<(), LimitError> {
+        let network = block(
+            client,
+            self.settings.network_ipv4_prefix,
+            self.settings.network_ipv6_prefix,
+        );
+        self.enforce(Limit::ServiceRequestsPerNetwork, &network, audit.clone())
+            .await?;
+        let email = crate::secret::fingerprint(&email.trim().to_lowercase());
+        self.enforce(Limit::ServiceRequestsPerEmail, &email, audit)
             .await
     }
 

@@ -309,6 +309,7 @@ mod tests {
             postal_address: Vec::new(),
             given_name: "X".into(),
             family_name: "Y".into(),
+            birth_date: None,
             category: category.into(),
             state,
             locked: false,

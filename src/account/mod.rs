@@ -444,6 +444,7 @@ impl AccountService {
             lang: context.lang,
             at: self.clock.now().unix_timestamp(),
             request_id: context.request_id.to_owned(),
+            service_request: None,
         })
         .await;
         Ok(Opened::Session(opened))
@@ -902,6 +903,7 @@ impl AccountService {
                     lang: context.lang,
                     at: done.at,
                     request_id: context.request_id.to_owned(),
+                    service_request: None,
                 })
                 .await;
                 Ok(Submitted::Done { session, done })

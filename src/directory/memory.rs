@@ -260,6 +260,7 @@ impl MemoryDirectory {
                     postal_address: entry.postal_address,
                     given_name: entry.given_name,
                     family_name: entry.family_name,
+                    birth_date: Some(national_id.birth_date()),
                     category: entry.category,
                     state: entry.state,
                     locked: entry.locked,
@@ -513,6 +514,30 @@ impl Directory for MemoryDirectory {
             .accounts
             .iter()
             .filter(|stored| stored.account.username.to_lowercase() == wanted)
+            .map(|stored| inner.effective(&stored.account))
+            .collect())
+    }
+
+    async fn find_by_name(
+        &self,
+        given_name: &str,
+        family_name: &str,
+    ) -> Result<Vec<Account>, DirectoryError> {
+        let inner = self.lock();
+        check_available(&inner)?;
+        let given = given_name.trim().to_lowercase();
+        let family = family_name.trim().to_lowercase();
+        if given.is_empty() || family.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(inner
+            .accounts
+            .iter()
+            .filter(|stored| {
+                stored.account.family_name.to_lowercase() == family
+                    && stored.account.given_name.to_lowercase().contains(&given)
+            })
+            .take(10)
             .map(|stored| inner.effective(&stored.account))
             .collect())
     }

@@ -70,6 +70,18 @@ impl Directory for Metered {
             .await
     }
 
+    async fn find_by_name(
+        &self,
+        given_name: &str,
+        family_name: &str,
+    ) -> Result<Vec<Account>, DirectoryError> {
+        self.timed(
+            "find_name",
+            self.inner.find_by_name(given_name, family_name),
+        )
+        .await
+    }
+
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, DirectoryError> {
         self.timed("read", self.inner.account(id)).await
     }

@@ -75,6 +75,9 @@ pub struct Account {
     pub postal_address: Vec<String>,
     pub given_name: String,
     pub family_name: String,
+    /// The birth date the account's identity code encodes, where the directory holds one; the code
+    /// itself is not kept. For matching a typed service request to its candidate accounts.
+    pub birth_date: Option<time::Date>,
     /// The category as stored, e.g. `student`, `staff`, `partner`, `external`; empty if missing.
     pub category: String,
     pub state: AccountState,
@@ -190,6 +193,15 @@ pub trait Directory: Send + Sync + 'static {
     /// Exactly the accounts whose username matches, without regard to case (normally 0 or 1). For
     /// the helpdesk's search, and for staff members' groups.
     async fn find_by_username(&self, username: &str) -> Result<Vec<Account>, DirectoryError>;
+
+    /// The accounts whose family name is `family_name` and one of whose given names contains
+    /// `given_name`, both without regard to case; at most ten. For the candidates of a service
+    /// request: typed names are not proof, staff confirm the match.
+    async fn find_by_name(
+        &self,
+        given_name: &str,
+        family_name: &str,
+    ) -> Result<Vec<Account>, DirectoryError>;
 
     /// The account `id` as the directory describes it now; `None` when it is gone or no longer
     /// matches the directory's account filter. Writes re-read the account through this, so that a

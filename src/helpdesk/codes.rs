@@ -76,13 +76,46 @@ impl Document {
     }
 }
 
-/// What the staff member recorded about the identity check.
+/// What the staff member recorded about the identity document they checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdentityCheck {
+pub struct DocumentCheck {
     pub document: Document,
     /// ISO 3166-1 alpha-2 code of the issuing country, e.g. `FI`.
     pub country: String,
     pub photo_compared: bool,
+}
+
+/// How the person was known before a code was issued.
+///
+/// Stored without a tag, so that the records of codes issued before service requests existed (a
+/// bare [`DocumentCheck`]) still read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IdentityCheck {
+    /// Staff saw the person and their identity document.
+    Document(DocumentCheck),
+    /// The person was not seen: they sent the service request `service_request` from afar, and
+    /// staff matched what they typed to the account. The code goes only by janitor or registered
+    /// letter, which is where the person's identity is checked.
+    ServiceRequest { service_request: String },
+}
+
+impl IdentityCheck {
+    /// The document's type and issuing country, for the audit trail.
+    pub fn document(&self) -> Option<(&'static str, &str)> {
+        match self {
+            IdentityCheck::Document(check) => Some((check.document.as_str(), &check.country)),
+            IdentityCheck::ServiceRequest { .. } => None,
+        }
+    }
+
+    /// The service request the code was issued from.
+    pub fn service_request(&self) -> Option<&str> {
+        match self {
+            IdentityCheck::Document(_) => None,
+            IdentityCheck::ServiceRequest { service_request } => Some(service_request),
+        }
+    }
 }
 
 /// An issued code, as stored (the code itself only as its keyed hash).
@@ -462,11 +495,11 @@ mod tests {
     }
 
     fn check() -> IdentityCheck {
-        IdentityCheck {
+        IdentityCheck::Document(DocumentCheck {
             document: Document::Passport,
             country: "SE".into(),
             photo_compared: true,
-        }
+        })
     }
 
     const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -8,6 +8,9 @@
 //! - [`codes`]: issued codes in the store: issue, revoke, redeem, and what became of each;
 //! - [`service`]: [`Helpdesk`], the channel's use cases, handing redeemed codes to the account
 //!   use case;
+//! - [`requests`]: service requests, in which a person asks from afar for a code by janitor or
+//!   registered letter, and the staff queue that acts on them (the use cases are
+//!   [`Helpdesk`]'s, in `service_requests.rs`);
 //! - [`letter`]: the printable documents that carry a code (PDF), free of HTTP and storage.
 //! - [`sso`]: staff sign-in through the campus SSO ([`sso::StaffSignIn`]) and the staff sessions
 //!   it opens ([`sso::session::StaffSessions`]).
@@ -15,7 +18,9 @@
 pub mod code;
 pub mod codes;
 pub mod letter;
+pub mod requests;
 pub mod service;
+mod service_requests;
 pub mod settings;
 pub mod sso;
 

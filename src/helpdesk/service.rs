@@ -36,7 +36,7 @@ pub struct Staff {
 }
 
 impl Staff {
-    fn in_group(&self, group: &str) -> bool {
+    pub(super) fn in_group(&self, group: &str) -> bool {
         self.groups
             .iter()
             .any(|own| crate::account::eligibility::same_group(own, group))
@@ -123,6 +123,11 @@ pub enum NotAllowed {
     Disabled,
     /// The identity check is incomplete (no photo comparison, no issuing country).
     Check,
+    /// A privileged account's code is not issued from a service request: its owner comes to a
+    /// service point with an identity document.
+    PrivilegedFromAfar,
+    /// Only members of `helpdesk.requests.staff_groups` see and act on service requests.
+    RequestStaff,
 }
 
 impl NotAllowed {
@@ -132,6 +137,8 @@ impl NotAllowed {
             NotAllowed::Privileged => "privileged",
             NotAllowed::Disabled => "disabled",
             NotAllowed::Check => "identity_check",
+            NotAllowed::PrivilegedFromAfar => "privileged_from_afar",
+            NotAllowed::RequestStaff => "not_request_staff",
         }
     }
 }
@@ -195,6 +202,8 @@ pub struct HelpdeskParts {
     /// `[accounts]`, for which accounts are privileged.
     pub accounts_settings: AccountSettings,
     pub codes: Codes,
+    /// The service requests, when `[helpdesk.requests]` is on.
+    pub requests: Option<super::requests::Requests>,
     pub accounts: Arc<AccountService>,
     pub limiter: Limiter,
     pub audit: Arc<Audit>,
@@ -206,19 +215,20 @@ pub struct HelpdeskParts {
 
 /// The helpdesk channel.
 pub struct Helpdesk {
-    settings: HelpdeskSettings,
-    printer: super::letter::Printer,
-    redeem_url: url::Url,
-    directory: Arc<dyn crate::directory::Directory>,
-    test_identities: bool,
-    accounts_settings: AccountSettings,
-    codes: Codes,
-    accounts: Arc<AccountService>,
-    limiter: Limiter,
-    audit: Arc<Audit>,
-    metrics: Arc<Metrics>,
-    clock: Arc<dyn Clock>,
-    notifier: Option<Arc<crate::notify::Notifier>>,
+    pub(super) settings: HelpdeskSettings,
+    pub(super) printer: super::letter::Printer,
+    pub(super) redeem_url: url::Url,
+    pub(super) directory: Arc<dyn crate::directory::Directory>,
+    pub(super) test_identities: bool,
+    pub(super) accounts_settings: AccountSettings,
+    pub(super) codes: Codes,
+    pub(super) requests: Option<super::requests::Requests>,
+    pub(super) accounts: Arc<AccountService>,
+    pub(super) limiter: Limiter,
+    pub(super) audit: Arc<Audit>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) notifier: Option<Arc<crate::notify::Notifier>>,
 }
 
 /// A username as typed, shortened and stripped to what an audit line may carry.
@@ -241,6 +251,7 @@ impl Helpdesk {
             test_identities,
             accounts_settings,
             codes,
+            requests,
             accounts,
             limiter,
             audit,
@@ -256,6 +267,7 @@ impl Helpdesk {
             test_identities,
             accounts_settings,
             codes,
+            requests,
             accounts,
             limiter,
             audit,
@@ -269,7 +281,7 @@ impl Helpdesk {
         &self.settings
     }
 
-    fn record(&self, kind: EventKind, outcome: Outcome, event: Event<'_>) {
+    pub(super) fn record(&self, kind: EventKind, outcome: Outcome, event: Event<'_>) {
         self.audit.record(kind, outcome, event, self.clock.now());
     }
 
@@ -430,10 +442,22 @@ impl Helpdesk {
         check: IdentityCheck,
         context: Context<'_>,
     ) -> Result<(Code, IssuedCode), HelpdeskError> {
-        let country_ok =
-            check.country.len() == 2 && check.country.bytes().all(|b| b.is_ascii_uppercase());
-        let privileged = match self.may_issue(staff, account) {
-            Ok(privileged) if check.photo_compared && country_ok => privileged,
+        let checked = match &check {
+            IdentityCheck::Document(document) => {
+                document.photo_compared
+                    && document.country.len() == 2
+                    && document.country.bytes().all(|b| b.is_ascii_uppercase())
+            }
+            // A person not seen gets the code only where their identity is checked on delivery.
+            IdentityCheck::ServiceRequest { .. } => delivery != Delivery::InPerson,
+        };
+        let allowed = match self.may_issue(staff, account) {
+            // Typed data is not enough for a privileged account: its code needs a document seen.
+            Ok(true) if check.service_request().is_some() => Err(NotAllowed::PrivilegedFromAfar),
+            other => other,
+        };
+        let privileged = match allowed {
+            Ok(privileged) if checked => privileged,
             Ok(_) => return Err(HelpdeskError::NotAllowed(NotAllowed::Check)),
             Err(reason) => {
                 self.record(
@@ -443,6 +467,7 @@ impl Helpdesk {
                         account: Some(&account.username),
                         reason: Some(reason.as_str()),
                         staff: Some(&staff.username),
+                        service_request: check.service_request(),
                         client_ip: Some(context.client_ip),
                         request_id: Some(context.request_id),
                         ..Event::default()
@@ -487,8 +512,9 @@ impl Helpdesk {
                 code: Some(&issued.id),
                 delivery: Some(delivery.as_str()),
                 staff: Some(&staff.username),
-                document: Some(issued.check.document.as_str()),
-                country: Some(&issued.check.country),
+                document: issued.check.document().map(|(document, _)| document),
+                country: issued.check.document().map(|(_, country)| country),
+                service_request: issued.check.service_request(),
                 client_ip: Some(context.client_ip),
                 request_id: Some(context.request_id),
                 ..Event::default()
@@ -514,6 +540,7 @@ impl Helpdesk {
                     lang: context.lang,
                     at: issued.issued_at,
                     request_id: context.request_id.to_owned(),
+                    service_request: None,
                 })
                 .await;
         }

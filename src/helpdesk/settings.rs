@@ -33,6 +33,8 @@ pub struct HelpdeskSettings {
     pub letters: super::letter::LetterSettings,
     /// `[helpdesk.sso]`: the campus SSO staff sign in with at `/helpdesk`.
     pub sso: SsoSettings,
+    /// `[helpdesk.requests]`: service requests for a code by janitor or registered letter.
+    pub requests: super::requests::RequestSettings,
 }
 
 impl Default for HelpdeskSettings {
@@ -46,6 +48,7 @@ impl Default for HelpdeskSettings {
             privileged_staff_groups: Vec::new(),
             letters: super::letter::LetterSettings::default(),
             sso: SsoSettings::default(),
+            requests: super::requests::RequestSettings::default(),
         }
     }
 }
@@ -92,6 +95,12 @@ impl HelpdeskSettings {
     /// Rejects helpdesk settings that cannot work, naming the key.
     pub fn validate(&self, mode: Mode) -> Result<(), ConfigError> {
         if !self.enabled {
+            if self.requests.enabled {
+                return Err(ConfigError::invalid(
+                    "helpdesk.requests.enabled",
+                    "service requests need the helpdesk channel: set helpdesk.enabled = true",
+                ));
+            }
             return Ok(());
         }
         if mode == Mode::Serve && self.code_key_file.is_none() {
@@ -124,6 +133,7 @@ impl HelpdeskSettings {
             ));
         }
         self.letters.validate()?;
+        self.requests.validate()?;
         if let Some(rule) = self
             .rules
             .iter()

@@ -229,7 +229,25 @@ pub fn render(
             _ => "",
         };
         let (until_date, _) = finnish(change.valid_until.unwrap_or(change.at));
+        let request = change.service_request.clone().unwrap_or_default();
         text.replace("{username}", &change.shown_username)
+            .replace("{number}", &request.number)
+            .replace(
+                "{campus}",
+                request.campus_name.as_deref().unwrap_or_default(),
+            )
+            .replace(
+                "{pick_up_point}",
+                request.pick_up_point.as_deref().unwrap_or_default(),
+            )
+            .replace(
+                "{opening_hours}",
+                request.opening_hours.as_deref().unwrap_or_default(),
+            )
+            .replace(
+                "{reason}",
+                request.reason_text.as_deref().unwrap_or_default(),
+            )
             .replace("{organisation}", &organisation)
             .replace("{date}", &date)
             .replace("{time}", &time)
@@ -243,18 +261,43 @@ pub fn render(
         ChangeKind::CodeIssued | ChangeKind::CodeRedeemed => {
             (&t.notice_subject_code_issued, &t.notice_code_issued)
         }
+        ChangeKind::RequestIssued if change.delivery.as_deref() == Some("janitor") => {
+            (&t.notice_subject_request, &t.notice_request_janitor)
+        }
+        ChangeKind::RequestIssued => (&t.notice_subject_request, &t.notice_request_letter),
+        ChangeKind::RequestRefused
+            if change
+                .service_request
+                .as_ref()
+                .is_some_and(|request| request.reason.as_deref() == Some("expired")) =>
+        {
+            (&t.notice_subject_request, &t.notice_request_expired)
+        }
+        ChangeKind::RequestCreated | ChangeKind::RequestRefused => {
+            (&t.notice_subject_request, &t.notice_request_refused)
+        }
     };
     let how = match (change.kind, change.channel.as_str()) {
         (ChangeKind::CodeIssued | ChangeKind::CodeRedeemed, _) => &t.notice_how_helpdesk,
+        (ChangeKind::RequestIssued, _) => &t.notice_request_how,
+        (ChangeKind::RequestCreated | ChangeKind::RequestRefused, _) => {
+            &t.notice_request_other_ways
+        }
         (_, "activation_code") => &t.notice_how_code,
         _ => &t.notice_how_strong,
+    };
+    let not_you = match change.kind {
+        ChangeKind::RequestCreated | ChangeKind::RequestIssued | ChangeKind::RequestRefused => {
+            &t.notice_request_not_you
+        }
+        _ => &t.notice_not_you,
     };
     Rendered {
         subject: fill(subject),
         greeting: fill(&t.notice_greeting),
         what: fill(what),
         how: fill(how),
-        not_you: fill(&t.notice_not_you),
+        not_you: fill(not_you),
         helpdesk_url,
         footer: fill(&t.notice_footer),
         organisation,

@@ -60,6 +60,12 @@ pub enum ChangeKind {
     PasswordReset,
     CodeIssued,
     CodeRedeemed,
+    /// A person sent a service request: for the campus ticket system, never mailed.
+    RequestCreated,
+    /// Staff issued a code from a service request: the person hears how it comes.
+    RequestIssued,
+    /// Staff refused a service request, or it waited too long: the person hears why.
+    RequestRefused,
 }
 
 impl ChangeKind {
@@ -70,13 +76,38 @@ impl ChangeKind {
             ChangeKind::PasswordReset => "account.password_reset",
             ChangeKind::CodeIssued => "helpdesk.code_issued",
             ChangeKind::CodeRedeemed => "helpdesk.code_redeemed",
+            ChangeKind::RequestCreated => "helpdesk.request_created",
+            ChangeKind::RequestIssued => "helpdesk.request_issued",
+            ChangeKind::RequestRefused => "helpdesk.request_refused",
         }
     }
 
-    /// Whether the owner gets an e-mail: a redeemed code is followed by its own change.
+    /// Whether the owner gets an e-mail: a redeemed code is followed by its own change, and a new
+    /// request is only for the ticket system (the person has its number on the page).
     fn mailed(self) -> bool {
-        self != ChangeKind::CodeRedeemed
+        !matches!(self, ChangeKind::CodeRedeemed | ChangeKind::RequestCreated)
     }
+}
+
+/// A service request's side of a change: what its notices tell beside the account's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RequestChange {
+    /// The request number the person has.
+    pub number: String,
+    pub family_name: String,
+    /// The username the person typed, if any.
+    pub typed_username: Option<String>,
+    /// For a janitor: the campus's id, and its name, pick-up point and opening hours in the
+    /// person's language.
+    pub campus: Option<String>,
+    pub campus_name: Option<String>,
+    pub pick_up_point: Option<String>,
+    pub opening_hours: Option<String>,
+    /// For a refusal: the reason's id, and its text in the person's language.
+    pub reason: Option<String>,
+    pub reason_text: Option<String>,
+    /// The request on the staff pages (for the ticket system).
+    pub staff_url: Option<String>,
 }
 
 /// One change, as the notices tell it. Never a password, a code or an identity code.
@@ -101,6 +132,9 @@ pub struct Change {
     /// When (unix time).
     pub at: i64,
     pub request_id: String,
+    /// The service request the change is about, if any.
+    #[serde(default)]
+    pub service_request: Option<RequestChange>,
 }
 
 /// Whom one notice is for.
@@ -539,6 +573,29 @@ pub fn event_body(change: &Change) -> Vec<u8> {
         "channel": change.channel,
         "request_id": change.request_id,
     });
+    if let Some(request) = &change.service_request {
+        // A request names no account until staff matched one: what the person typed, without
+        // their birth date, e-mail address or postal address.
+        data = serde_json::json!({
+            "service_request": request.number,
+            "given_name": change.given_name,
+            "family_name": request.family_name,
+            "typed_username": request.typed_username,
+            "request_id": change.request_id,
+        });
+        if !change.username.is_empty() {
+            data["username"] = serde_json::Value::from(change.username.as_str());
+        }
+        for (key, value) in [
+            ("campus", &request.campus),
+            ("reason", &request.reason),
+            ("staff_url", &request.staff_url),
+        ] {
+            if let Some(value) = value {
+                data[key] = serde_json::Value::from(value.as_str());
+            }
+        }
+    }
     if let Some(delivery) = &change.delivery {
         data["delivery"] = serde_json::Value::from(delivery.as_str());
     }

@@ -102,12 +102,20 @@ fn default_timeout() -> HumanDuration {
 /// no other replica takes it over while it is being delivered.
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The events a webhook may be sent.
+/// The events a webhook is sent unless its `events` say otherwise.
 pub const EVENT_TYPES: [&str; 4] = [
     "account.activated",
     "account.password_reset",
     "helpdesk.code_issued",
     "helpdesk.code_redeemed",
+];
+
+/// The service-request events: sent only to a webhook whose `events` name them (a campus ticket
+/// system).
+pub const REQUEST_EVENT_TYPES: [&str; 3] = [
+    "helpdesk.request_created",
+    "helpdesk.request_issued",
+    "helpdesk.request_refused",
 ];
 
 /// `[[notify.webhook]]`
@@ -293,16 +301,15 @@ impl WebhookSettings {
                 ));
             }
         }
-        if let Some(unknown) = self
-            .events
-            .iter()
-            .find(|event| !EVENT_TYPES.contains(&event.as_str()))
-        {
+        if let Some(unknown) = self.events.iter().find(|event| {
+            !EVENT_TYPES.contains(&event.as_str()) && !REQUEST_EVENT_TYPES.contains(&event.as_str())
+        }) {
             return Err(ConfigError::invalid(
                 "notify.webhook.events",
                 format!(
-                    "`{unknown}` is not an event; the events are {}",
-                    EVENT_TYPES.join(", ")
+                    "`{unknown}` is not an event; the events are {}, {}",
+                    EVENT_TYPES.join(", "),
+                    REQUEST_EVENT_TYPES.join(", ")
                 ),
             ));
         }

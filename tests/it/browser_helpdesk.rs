@@ -17,7 +17,7 @@ use tunnus::clock::SystemClock;
 use tunnus::directory::memory::{DEV_ACCOUNTS, MemoryDirectory};
 use tunnus::directory::{AccountId, AccountState, Directory, LdapDirectory};
 use tunnus::helpdesk::Staff;
-use tunnus::helpdesk::codes::{Delivery, Document, IdentityCheck};
+use tunnus::helpdesk::codes::{Delivery, Document, DocumentCheck, IdentityCheck};
 use tunnus::i18n::Lang;
 
 use crate::browser::{
@@ -335,11 +335,11 @@ async fn issue_code(
         name: "Anna Palvelu".into(),
         groups: vec!["helpdesk".into()],
     };
-    let check = IdentityCheck {
+    let check = IdentityCheck::Document(DocumentCheck {
         document: Document::Passport,
         country: "FI".into(),
         photo_compared: true,
-    };
+    });
     let context = Context {
         client_ip: "192.0.2.10",
         request_id: "browser",

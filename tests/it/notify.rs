@@ -689,7 +689,7 @@ const CHANNEL: &str = r#"
 async fn a_helpdesk_code_its_redemption_and_the_activation_are_each_told() {
     use tunnus::directory::{AccountId, Directory};
     use tunnus::helpdesk::Staff;
-    use tunnus::helpdesk::codes::{Delivery, Document, IdentityCheck};
+    use tunnus::helpdesk::codes::{Delivery, Document, DocumentCheck, IdentityCheck};
 
     let smtp = Smtp::started();
     let receiver = Receiver::start();
@@ -717,11 +717,11 @@ async fn a_helpdesk_code_its_redemption_and_the_activation_are_each_told() {
             },
             &account,
             Delivery::Letter,
-            IdentityCheck {
+            IdentityCheck::Document(DocumentCheck {
                 document: Document::Passport,
                 country: "FI".into(),
                 photo_compared: true,
-            },
+            }),
             tunnus::account::Context {
                 client_ip: "192.0.2.10",
                 request_id: "staff-request",
@@ -887,6 +887,7 @@ async fn the_notices_command_shows_the_dead_and_replays_them() {
             lang: tunnus::i18n::Lang::Fi,
             at: 0,
             request_id: "cli".into(),
+            service_request: None,
         })
         .await;
     notifier.work_once().await.unwrap();

@@ -24,6 +24,42 @@ pub(super) fn search_filter(user_filter: &str, attribute: &str, value: &str) -> 
     )
 }
 
+/// The filter of [`crate::directory::Directory::find_by_name`]: the family name equal, a given
+/// name containing `given` (a substring filter), both escaped (RFC 4515).
+pub(super) fn name_filter(
+    user_filter: &str,
+    given_attribute: &str,
+    family_attribute: &str,
+    given: &str,
+    family: &str,
+) -> String {
+    format!(
+        "(&{user_filter}({family_attribute}={})({given_attribute}=*{}*))",
+        ldap3::ldap_escape(family),
+        ldap3::ldap_escape(given)
+    )
+}
+
+/// The birth date of a stored identity code `value` of the form `format`, e.g.
+/// `urn:schac:personalUniqueID:fi:FIC:010170-999R` → 1.1.1970. `None` for a value not of that form
+/// or not a valid code. The code itself is not kept.
+pub(super) fn birth_date_of(format: &str, value: &str) -> Option<time::Date> {
+    let (before, after) = format.split_once(HETU_PLACEHOLDER)?;
+    let code = value
+        .strip_prefix(before)
+        .or_else(|| {
+            // Attribute values compare without case (e.g. `urn:schac:…` prefixes).
+            value
+                .get(..before.len())
+                .filter(|head| head.eq_ignore_ascii_case(before))
+                .map(|_| &value[before.len()..])
+        })?
+        .strip_suffix(after)?;
+    NationalId::parse(code.trim(), true)
+        .ok()
+        .map(|id| id.birth_date())
+}
+
 /// Active Directory's `unicodePwd` value: the password in double quotes, as UTF-16LE bytes.
 pub(super) fn unicode_pwd(password: &str) -> Vec<u8> {
     std::iter::once('"')
@@ -130,6 +166,17 @@ mod tests {
             "urn:schac:personalUniqueID:fi:FIC:010170-999R"
         );
         assert_eq!(national_id_value("{hetu}", &id), "010170-999R");
+        let born = time::Date::from_calendar_date(1970, time::Month::January, 1).ok();
+        assert_eq!(
+            birth_date_of(
+                "urn:schac:personalUniqueID:fi:FIC:{hetu}",
+                "URN:SCHAC:personalUniqueID:fi:FIC:010170-999R"
+            ),
+            born
+        );
+        assert_eq!(birth_date_of("{hetu}", "010170-999R"), born);
+        assert_eq!(birth_date_of("{hetu}", "010170-999S"), None);
+        assert_eq!(birth_date_of("x:{hetu}", "y:010170-999R"), None);
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl LdapDirectory {
         attributes.extend(self.state_attributes());
         attributes.extend(config.mail_attributes.iter().map(String::as_str));
         attributes.extend(config.address_lines.iter().flatten().map(String::as_str));
+        attributes.push(config.national_id_attribute.as_str());
         attributes
     }
 
@@ -514,6 +515,9 @@ impl LdapDirectory {
             postal_address: postal_address(entry, &config.address_lines),
             given_name: first(&config.given_name_attribute).unwrap_or_default(),
             family_name: first(&config.family_name_attribute).unwrap_or_default(),
+            birth_date: values(entry, &config.national_id_attribute)
+                .iter()
+                .find_map(|value| encode::birth_date_of(&config.national_id_format, value)),
             category: first(&config.category_attribute).unwrap_or_default(),
             state: self.state_of(entry),
             locked: self.locked(entry),
@@ -1032,6 +1036,30 @@ impl Directory for LdapDirectory {
             &config.user_filter,
             &config.username_attribute,
             username.trim(),
+        );
+        let result = match self.connection().await {
+            Ok(mut ldap) => self.search_accounts(&mut ldap, &filter).await,
+            Err(error) => Err(error),
+        };
+        self.forget_if_broken(result).await
+    }
+
+    async fn find_by_name(
+        &self,
+        given_name: &str,
+        family_name: &str,
+    ) -> Result<Vec<Account>, DirectoryError> {
+        let (given, family) = (given_name.trim(), family_name.trim());
+        if given.is_empty() || family.is_empty() {
+            return Ok(Vec::new());
+        }
+        let config = &self.config;
+        let filter = encode::name_filter(
+            &config.user_filter,
+            &config.given_name_attribute,
+            &config.family_name_attribute,
+            given,
+            family,
         );
         let result = match self.connection().await {
             Ok(mut ldap) => self.search_accounts(&mut ldap, &filter).await,

@@ -14,7 +14,9 @@ use super::StaffSession;
 use super::sign_in::{SignedInStaff, check_csrf};
 use crate::account::Context;
 use crate::app::AppState;
-use crate::helpdesk::codes::{Delivery, Document, Ended, Ending, IdentityCheck, IssuedCode};
+use crate::helpdesk::codes::{
+    Delivery, Document, DocumentCheck, Ended, Ending, IdentityCheck, IssuedCode,
+};
 use crate::helpdesk::{Found, Helpdesk, HelpdeskError, NotAllowed, SearchError, Standing};
 use crate::http::KeepBody;
 use crate::http::client_ip::ClientIp;
@@ -147,12 +149,14 @@ fn delivery_name(t: &Texts, delivery: Delivery) -> &str {
     }
 }
 
-fn not_allowed_text(t: &Texts, reason: NotAllowed) -> &str {
+pub(super) fn not_allowed_text(t: &Texts, reason: NotAllowed) -> &str {
     match reason {
         NotAllowed::Category => &t.staff_not_allowed_category,
         NotAllowed::Privileged => &t.staff_not_allowed_privileged,
         NotAllowed::Disabled => &t.staff_not_allowed_disabled,
         NotAllowed::Check => &t.staff_not_allowed_check,
+        NotAllowed::PrivilegedFromAfar => &t.staff_not_allowed_privileged_from_afar,
+        NotAllowed::RequestStaff => &t.staff_not_allowed_requests,
     }
 }
 
@@ -492,11 +496,11 @@ pub async fn issue(
     let document = Document::parse(&form.document);
     let country = form.country.trim().to_uppercase();
     let check = match document {
-        Some(document) => IdentityCheck {
+        Some(document) => IdentityCheck::Document(DocumentCheck {
             document,
             country,
             photo_compared: form.photo_compared.as_deref() == Some("yes"),
-        },
+        }),
         None => {
             return Err(AppError::new(
                 ErrorKind::BadRequest,
