@@ -191,12 +191,20 @@ impl AppState {
                     .service_points_url
                     .as_ref()
                     .map(Url::as_str),
-                service_request: self
-                    .settings
-                    .ui
-                    .service_request_url
+                // The service's own request form, when it takes service requests.
+                service_request: if self
+                    .helpdesk
                     .as_ref()
-                    .map(Url::as_str),
+                    .is_some_and(|helpdesk| helpdesk.request_settings().is_some())
+                {
+                    Some("/request")
+                } else {
+                    self.settings
+                        .ui
+                        .service_request_url
+                        .as_ref()
+                        .map(Url::as_str)
+                },
             },
             has_logo: self.settings.ui.logo.is_some(),
             languages: Lang::ALL

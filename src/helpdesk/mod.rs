@@ -20,7 +20,7 @@ pub mod codes;
 pub mod letter;
 pub mod requests;
 pub mod service;
-mod service_requests;
+pub mod service_requests;
 pub mod settings;
 pub mod sso;
 

@@ -35,6 +35,10 @@ pub async fn show(
         csrf: csrf.clone(),
         return_to,
         codes: state.helpdesk.is_some(),
+        requests: state
+            .helpdesk
+            .as_ref()
+            .is_some_and(|helpdesk| helpdesk.request_settings().is_some()),
     };
     let mut response = render(StatusCode::OK, &page);
     if existing.is_none() {

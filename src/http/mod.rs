@@ -20,6 +20,7 @@ pub mod landing;
 pub mod login;
 pub mod middleware;
 pub mod pages;
+pub mod request;
 pub mod server;
 pub mod settings;
 pub mod wellknown;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::show).post(account::submit))
         .route("/logout", post(account::sign_out))
         .route("/code", get(code::show).post(code::redeem))
+        .route("/request", get(request::show).post(request::send))
         .route("/helpdesk", get(helpdesk::sign_in::show))
         .route("/helpdesk/login", post(helpdesk::sign_in::start))
         .route("/helpdesk/callback", get(helpdesk::sign_in::finish))
@@ -44,6 +46,16 @@ pub fn router(state: AppState) -> Router {
         .route("/helpdesk/issue", post(helpdesk::accounts::issue))
         .route("/helpdesk/print", post(helpdesk::accounts::print))
         .route("/helpdesk/revoke", post(helpdesk::accounts::revoke))
+        .route("/helpdesk/requests", get(helpdesk::requests::queue))
+        .route("/helpdesk/requests/{number}", get(helpdesk::requests::show))
+        .route(
+            "/helpdesk/requests/{number}/issue",
+            post(helpdesk::requests::issue),
+        )
+        .route(
+            "/helpdesk/requests/{number}/refuse",
+            post(helpdesk::requests::refuse),
+        )
         .route("/.well-known/jwks.json", get(wellknown::jwks))
         .route("/.well-known/signed-jwks.jwt", get(wellknown::signed_jwks))
         .route(

@@ -40,6 +40,8 @@ pub struct LandingPage<'a> {
     pub return_to: Option<String>,
     /// The helpdesk channel is on: show the way to the code page.
     pub codes: bool,
+    /// Service requests are on: show the way to the request form.
+    pub requests: bool,
 }
 
 #[derive(Template)]

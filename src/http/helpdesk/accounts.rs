@@ -108,6 +108,8 @@ pub struct SearchPage<'a> {
     documents: Vec<(&'static str, &'a str)>,
     deliveries: Vec<(&'static str, &'a str)>,
     languages: Vec<(&'static str, String)>,
+    /// The link to the service-request queue, for staff who handle requests.
+    requests_link: Option<String>,
 }
 
 #[derive(Template)]
@@ -126,7 +128,7 @@ pub struct IssuedPage<'a> {
     address: String,
 }
 
-fn date(t: &Texts, unix: i64) -> String {
+pub(super) fn date(t: &Texts, unix: i64) -> String {
     let _ = t;
     let local = crate::clock::finnish_time(
         time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
@@ -141,7 +143,7 @@ fn date(t: &Texts, unix: i64) -> String {
     )
 }
 
-fn delivery_name(t: &Texts, delivery: Delivery) -> &str {
+pub(super) fn delivery_name(t: &Texts, delivery: Delivery) -> &str {
     match delivery {
         Delivery::InPerson => &t.staff_delivery_in_person,
         Delivery::Janitor => &t.staff_delivery_janitor,
@@ -160,7 +162,7 @@ pub(super) fn not_allowed_text(t: &Texts, reason: NotAllowed) -> &str {
     }
 }
 
-fn open_code_text(t: &Texts, code: &IssuedCode) -> String {
+pub(super) fn open_code_text(t: &Texts, code: &IssuedCode) -> String {
     t.staff_open_code_text
         .replace("{delivery}", delivery_name(t, code.delivery))
         .replace("{staff}", &code.issued_by)
@@ -180,13 +182,18 @@ fn ended_text(t: &Texts, ended: &Ended) -> String {
         .replace("{date}", &date(t, ended.at))
 }
 
-fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
-    let state = match found.standing() {
+/// Where `found` stands, as staff read it.
+pub(super) fn standing_text(t: &Texts, found: &Found) -> String {
+    match found.standing() {
         Standing::Active => t.staff_state_active.clone(),
         Standing::PendingActivation => t.staff_state_pending.clone(),
         Standing::Disabled => t.staff_state_disabled.clone(),
         Standing::Locked => t.staff_state_locked.clone(),
-    };
+    }
+}
+
+fn view(t: &Texts, found: Found, fill: Fill) -> AccountView {
+    let state = standing_text(t, &found);
     let account = found.account;
     AccountView {
         address_from_directory: !account.postal_address.is_empty(),
@@ -220,6 +227,8 @@ struct Shown<'a> {
     problem: Option<&'a str>,
     /// The id of the field (or the account) the problem summary links to.
     problem_field: String,
+    /// How many service requests wait, when known.
+    waiting: Option<u64>,
 }
 
 fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Shown<'_>) -> Response {
@@ -230,6 +239,14 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
         StatusCode::OK
     };
     let searched = shown.results.is_some();
+    let requests_link = state
+        .helpdesk
+        .as_deref()
+        .filter(|helpdesk| helpdesk.handles_requests(&session.staff))
+        .map(|_| match shown.waiting {
+            Some(count) => t.staff_requests_link.replace("{count}", &count.to_string()),
+            None => t.staff_requests_title.clone(),
+        });
     let page = SearchPage {
         page: state.page_context(lang, "/helpdesk"),
         greeting: t.staff_greeting.replace("{name}", &session.staff.name),
@@ -276,14 +293,28 @@ fn search_page(state: &AppState, lang: Lang, session: &StaffSession, shown: Show
                 )
             })
             .collect(),
+        requests_link,
     };
     let mut response = render(status, &page);
     response.extensions_mut().insert(KeepBody);
     response
 }
 
-/// `GET /helpdesk` for a signed-in staff member: the search form.
-pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
+/// `GET /helpdesk` for a signed-in staff member: the search form, and for those who handle service
+/// requests, how many wait.
+pub async fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
+    let waiting = match state.helpdesk.as_deref() {
+        Some(helpdesk) if helpdesk.handles_requests(&session.staff) => {
+            match helpdesk.requests_waiting().await {
+                Ok((count, _)) => Some(count),
+                Err(error) => {
+                    tracing::warn!(%error, "the service requests waiting could not be counted");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     search_page(
         state,
         lang,
@@ -295,6 +326,7 @@ pub fn home(state: &AppState, lang: Lang, session: &StaffSession) -> Response {
             note: None,
             problem: None,
             problem_field: "q".to_owned(),
+            waiting,
         },
     )
 }
@@ -336,6 +368,7 @@ pub async fn search(
                     note: None,
                     problem: Some(text),
                     problem_field: "q".to_owned(),
+                    waiting: None,
                 },
             ));
         }
@@ -357,6 +390,7 @@ pub async fn search(
             note: None,
             problem: None,
             problem_field: "q".to_owned(),
+            waiting: None,
         },
     ))
 }
@@ -422,6 +456,7 @@ async fn results_for(
             note,
             problem: problem.map(|(text, _)| text),
             problem_field,
+            waiting: None,
         },
     ))
 }
@@ -554,22 +589,55 @@ pub async fn issue(
         }
         Err(other) => return Err(other.into()),
     };
+    Ok(issued_page(
+        &state,
+        lang,
+        &session,
+        &code,
+        &issued,
+        Printing {
+            person_lang,
+            campus: form.campus.trim().to_owned(),
+            pick_up: form.pick_up.trim().to_owned(),
+            address: address_lines(&form.address),
+        },
+    ))
+}
+
+/// What the issued page's print form carries besides the code.
+pub(super) struct Printing {
+    pub person_lang: Lang,
+    pub campus: String,
+    pub pick_up: String,
+    pub address: Vec<String>,
+}
+
+/// The page that shows a code once, with the form that prints its document.
+pub(super) fn issued_page(
+    state: &AppState,
+    lang: Lang,
+    session: &StaffSession,
+    code: &crate::helpdesk::code::Code,
+    issued: &IssuedCode,
+    printing: Printing,
+) -> Response {
+    let t = state.catalog.texts(lang);
     let page = IssuedPage {
         page: state.page_context(lang, "/helpdesk"),
         csrf: &session.csrf,
         username: issued.username.clone(),
         code: code.grouped(),
-        delivery: delivery.as_str(),
-        delivery_name: delivery_name(t, delivery),
+        delivery: issued.delivery.as_str(),
+        delivery_name: delivery_name(t, issued.delivery),
         valid_until: date(t, issued.expires_at),
-        person_lang: person_lang.code(),
-        campus: form.campus.trim().to_owned(),
-        pick_up: form.pick_up.trim().to_owned(),
-        address: address_lines(&form.address).join("\n"),
+        person_lang: printing.person_lang.code(),
+        campus: printing.campus,
+        pick_up: printing.pick_up,
+        address: printing.address.join("\n"),
     };
     let mut response = render(StatusCode::OK, &page);
     response.extensions_mut().insert(KeepBody);
-    Ok(response)
+    response
 }
 
 #[derive(Deserialize)]

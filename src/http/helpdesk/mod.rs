@@ -12,9 +12,11 @@
 //!   `POST /helpdesk/login`, `GET /helpdesk/callback` (the redirect URI registered at the campus
 //!   SSO) and `POST /helpdesk/logout`;
 //! - [`accounts`]: the signed-in staff member's pages: the search (home) page, issuing, printing
-//!   and revoking codes.
+//!   and revoking codes;
+//! - [`requests`]: the service-request queue, for members of `helpdesk.requests.staff_groups`.
 
 pub mod accounts;
+pub mod requests;
 pub mod sign_in;
 
 pub use crate::helpdesk::sso::session::StaffSession;

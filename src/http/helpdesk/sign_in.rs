@@ -121,7 +121,7 @@ pub async fn show(
             .use_session(&StaffSessionId::new(id))
             .await?
         {
-            Some(session) => return Ok(super::accounts::home(&state, lang, &session)),
+            Some(session) => return Ok(super::accounts::home(&state, lang, &session).await),
             None => true,
         },
         None => false,
