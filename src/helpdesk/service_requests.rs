@@ -22,7 +22,7 @@ const QUEUE_LENGTH: usize = 200;
 #[derive(Debug)]
 pub enum Sent {
     /// Stored and queued: the page shows its number.
-    Sent(ServiceRequest),
+    Sent(Box<ServiceRequest>),
     /// Something typed is missing or wrong: nothing is stored.
     Problems(Vec<Problem>),
     /// Sent sooner after the form was opened than a person types (or with a token not made
@@ -58,7 +58,7 @@ pub enum OnRequest<T> {
     /// No such request (never sent, or gone from the store).
     Gone,
     /// Another staff member already closed it: what became of it.
-    Closed(ServiceRequest),
+    Closed(Box<ServiceRequest>),
     /// Another staff member is acting on it right now.
     Busy,
     /// The account is not among the request's candidates.
@@ -199,7 +199,7 @@ impl Helpdesk {
         tracing::info!(event = "request_created", service_request = %request.number, "a service request was sent");
         self.tell(ChangeKind::RequestCreated, &request, None, None, context)
             .await;
-        Ok(Sent::Sent(request))
+        Ok(Sent::Sent(Box::new(request)))
     }
 
     /// How the code of `request` goes.
@@ -458,7 +458,7 @@ impl Helpdesk {
             return Ok(OnRequest::Gone);
         };
         if !request.is_open() {
-            return Ok(OnRequest::Closed(request));
+            return Ok(OnRequest::Closed(Box::new(request)));
         }
         if !requests
             .claim(number, &staff.username)
@@ -470,7 +470,7 @@ impl Helpdesk {
         // Read again under the claim: another staff member may have closed it just before.
         let outcome = match requests.get(number).await.map_err(store) {
             Ok(Some(request)) if request.is_open() => act(request).await,
-            Ok(Some(request)) => Ok(OnRequest::Closed(request)),
+            Ok(Some(request)) => Ok(OnRequest::Closed(Box::new(request))),
             Ok(None) => Ok(OnRequest::Gone),
             Err(error) => Err(error),
         };

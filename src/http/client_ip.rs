@@ -136,6 +136,55 @@ impl UntrustedForwarding {
     }
 }
 
+/// Who is asking, for the use cases' [`crate::account::Context`]: the client's address (also as
+/// text for the audit trail), the request's id and the page's language. Saves every handler
+/// taking and joining the three.
+pub struct Caller {
+    pub ip: std::net::IpAddr,
+    pub lang: crate::i18n::Lang,
+    client: String,
+    request_id: String,
+}
+
+impl Caller {
+    /// The context of this request, in the page's language.
+    pub fn context(&self) -> crate::account::Context<'_> {
+        crate::account::Context {
+            client_ip: &self.client,
+            request_id: &self.request_id,
+            lang: self.lang,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        // The middleware sets both on every request; the fallbacks only keep this total.
+        let lang = parts
+            .extensions
+            .get::<crate::i18n::Lang>()
+            .copied()
+            .unwrap_or(crate::i18n::Lang::Fi);
+        let request_id = parts
+            .extensions
+            .get::<super::middleware::RequestId>()
+            .map(|id| id.0.clone())
+            .unwrap_or_default();
+        Ok(Caller {
+            ip,
+            lang,
+            client: ip.to_string(),
+            request_id,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,13 +10,12 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::KeepBody;
-use super::client_ip::ClientIp;
+use super::client_ip::Caller;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::landing::CSRF_COOKIE_SECS;
-use super::middleware::{RequestId, same_origin};
+use super::middleware::same_origin;
 use super::pages::{PageContext, render};
-use crate::account::Context;
 use crate::app::AppState;
 use crate::helpdesk::Helpdesk;
 use crate::helpdesk::requests::settings::{RequestSettings, localized};
@@ -319,12 +318,11 @@ pub struct RequestForm {
 /// `POST /request`: stores the request and answers with its number, or shows the form again.
 pub async fn send(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    Extension(request_id): Extension<RequestId>,
-    ClientIp(client_ip): ClientIp,
+    caller: Caller,
     headers: HeaderMap,
     Form(form): Form<RequestForm>,
 ) -> Result<Response, AppError> {
+    let lang = caller.lang;
     let (helpdesk, settings) = channel(&state)?;
     same_origin(&headers, &state.origin)?;
     let cookie = state.cookies.read(&headers, cookies::CSRF);
@@ -334,15 +332,15 @@ pub async fn send(
             "service request form without a matching CSRF token",
         ));
     }
-    let client = client_ip.to_string();
-    let context = Context {
-        client_ip: &client,
-        request_id: &request_id.0,
-        lang,
-    };
     let t = state.catalog.texts(lang);
     let sent = helpdesk
-        .send_request(client_ip, &form.typed, &form.token, &form.website, context)
+        .send_request(
+            caller.ip,
+            &form.typed,
+            &form.token,
+            &form.website,
+            caller.context(),
+        )
         .await?;
     let again = |problems: &[Problem], general: Option<&str>| {
         form_page(
@@ -357,7 +355,7 @@ pub async fn send(
         )
     };
     let request = match sent {
-        Sent::Sent(request) => request,
+        Sent::Sent(request) => *request,
         Sent::Problems(problems) => return Ok(again(&problems, None)),
         Sent::TooFast | Sent::BotField => return Ok(again(&[], Some(&t.request_check_again))),
     };

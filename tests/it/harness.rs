@@ -451,6 +451,19 @@ fn helpdesk_toml(sso: &HelpdeskSso, issuer: &str, secret_file: &std::path::Path)
         [[helpdesk.rules]]
         staff_group = "hr"
         categories = ["staff"]
+        [helpdesk.requests]
+        enabled = true
+        staff_groups = ["helpdesk"]
+        [[helpdesk.requests.campus]]
+        id = "hervanta"
+        name = {{ fi = "Hervannan kampus", sv = "Campus Hervanta", en = "Hervanta campus" }}
+        pick_up_point = {{ fi = "Tietotalo, vahtimestari", sv = "Tietotalo, vaktmästaren", en = "Tietotalo, janitor" }}
+        opening_hours = {{ fi = "ma–pe 8–16", sv = "mån–fre 8–16", en = "Mon–Fri 8–16" }}
+        [[helpdesk.requests.campus]]
+        id = "keskusta"
+        name = {{ fi = "Keskustakampus" }}
+        pick_up_point = {{ fi = "Päärakennus, aula" }}
+        opening_hours = {{ fi = "ma–pe 9–15" }}
         [helpdesk.sso]
         issuer = "{issuer}"
         client_id = "tunnus-helpdesk-test"

@@ -30,6 +30,7 @@ mod partial;
 mod privileged_and_locked;
 mod redis;
 mod replicas;
+mod requests;
 mod shared_computer;
 mod store;
 mod wellknown;

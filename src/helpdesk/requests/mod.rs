@@ -3,7 +3,7 @@
 //!
 //! - [`typed`]: reading the person's form (names, birth date, e-mail, the delivery way and its
 //!   address or campus) into a [`NewRequest`], or the problems to show;
-//! - [`settings`]: `[helpdesk.requests]`;
+//! - [`settings`]: the settings of the `helpdesk.requests` table;
 //! - [`Requests`]: the requests in the store, sealed like codes, open ones queued oldest first.
 //!
 //! Keys (under the store's prefix): `request:{number}` holds a request for as long as it may wait

@@ -5,10 +5,10 @@
 //! Only members of `helpdesk.requests.staff_groups` see any of it.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::StaffSession;
@@ -21,9 +21,8 @@ use crate::helpdesk::requests::{ServiceRequest, Status, Wanted, is_number};
 use crate::helpdesk::service_requests::{Candidate, OnRequest};
 use crate::helpdesk::{Helpdesk, HelpdeskError, NotAllowed};
 use crate::http::KeepBody;
-use crate::http::client_ip::ClientIp;
+use crate::http::client_ip::Caller;
 use crate::http::error::{AppError, ErrorKind};
-use crate::http::middleware::RequestId;
 use crate::http::pages::{MessagePage, PageContext, render};
 use crate::i18n::{Lang, Texts};
 
@@ -357,40 +356,26 @@ async fn queue_page(
 /// `GET /helpdesk/requests`
 pub async fn queue(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    Extension(request_id): Extension<RequestId>,
-    ClientIp(client_ip): ClientIp,
+    caller: Caller,
     SignedInStaff(session): SignedInStaff,
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
-    let client = client_ip.to_string();
-    let context = Context {
-        client_ip: &client,
-        request_id: &request_id.0,
-        lang,
-    };
+    let (lang, context) = (caller.lang, caller.context());
     queue_page(&state, helpdesk, lang, &session, None, context).await
 }
 
 /// `GET /helpdesk/requests/{number}`
 pub async fn show(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    Extension(request_id): Extension<RequestId>,
-    ClientIp(client_ip): ClientIp,
+    caller: Caller,
     SignedInStaff(session): SignedInStaff,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
+    let (lang, context) = (caller.lang, caller.context());
     if !helpdesk.handles_requests(&session.staff) {
         return Ok(not_request_staff(&state, lang));
     }
-    let client = client_ip.to_string();
-    let context = Context {
-        client_ip: &client,
-        request_id: &request_id.0,
-        lang,
-    };
     let shown = Shown {
         status: StatusCode::OK,
         note: None,
@@ -411,9 +396,7 @@ pub struct IssueForm {
 /// its document to print (the letter to the typed address, or the janitor slip of the campus).
 pub async fn issue(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    Extension(request_id): Extension<RequestId>,
-    ClientIp(client_ip): ClientIp,
+    caller: Caller,
     SignedInStaff(session): SignedInStaff,
     Path(number): Path<String>,
     headers: HeaderMap,
@@ -421,16 +404,11 @@ pub async fn issue(
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
     check_csrf(&state, &headers, &session, &form.csrf)?;
+    let (lang, context) = (caller.lang, caller.context());
     if !helpdesk.handles_requests(&session.staff) {
         return Ok(not_request_staff(&state, lang));
     }
     let t = state.catalog.texts(lang);
-    let client = client_ip.to_string();
-    let context = Context {
-        client_ip: &client,
-        request_id: &request_id.0,
-        lang,
-    };
     let outcome = if is_number(&number) {
         helpdesk
             .issue_from_request(&session.staff, &number, &form.username, context)
@@ -502,9 +480,7 @@ pub struct RefuseForm {
 /// `POST /helpdesk/requests/{number}/refuse`
 pub async fn refuse(
     State(state): State<AppState>,
-    Extension(lang): Extension<Lang>,
-    Extension(request_id): Extension<RequestId>,
-    ClientIp(client_ip): ClientIp,
+    caller: Caller,
     SignedInStaff(session): SignedInStaff,
     Path(number): Path<String>,
     headers: HeaderMap,
@@ -512,16 +488,11 @@ pub async fn refuse(
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
     check_csrf(&state, &headers, &session, &form.csrf)?;
+    let (lang, context) = (caller.lang, caller.context());
     if !helpdesk.handles_requests(&session.staff) {
         return Ok(not_request_staff(&state, lang));
     }
     let t = state.catalog.texts(lang);
-    let client = client_ip.to_string();
-    let context = Context {
-        client_ip: &client,
-        request_id: &request_id.0,
-        lang,
-    };
     let outcome = if is_number(&number) {
         helpdesk
             .refuse_request(&session.staff, &number, &form.reason, context)
