@@ -977,3 +977,142 @@ async fn the_relay_takes_mail_after_auth_with_the_password_from_its_file() {
     let logs = crate::harness::captured_logs();
     assert!(!logs.contains(PASSWORD) && !logs.contains("not-the-password"));
 }
+
+/// A service request reaches the campus ticket system as a signed `helpdesk.request_created` event
+/// (the names and the request number, never the birth date or the addresses); when staff act on
+/// it, the person hears at the address they typed, which is in no directory, how the code comes or
+/// why it does not, in their language and without the code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_requests_reach_the_ticket_system_and_their_senders_hear_the_outcome() {
+    use crate::requests::{number, send, shown_code, with};
+
+    let smtp = Smtp::started();
+    let receiver = Receiver::start();
+    let app = TestApp::spawn_with(Options {
+        helpdesk: Some(crate::harness::HelpdeskSso::default()),
+        service_toml: format!(
+            "{NOTIFY}\n{}\n{}events = [\"helpdesk.request_created\", \"helpdesk.request_refused\"]\n",
+            smtp.toml(),
+            receiver.toml()
+        ),
+        ..Options::default()
+    })
+    .await;
+
+    // Eero, reading English, asks for his code at the Hervanta campus.
+    let person = app.browser();
+    person.get_path("/?lang=en").await;
+    let eero = with(
+        crate::requests::asa_by_letter(),
+        &[
+            ("username", "eemake"),
+            ("given_name", "Eero"),
+            ("family_name", "Mäkelä"),
+            ("birth_date", "1.2.2000"),
+            ("email", "eero.home@example.org"),
+            ("delivery", "janitor"),
+            ("campus", "hervanta"),
+        ],
+    );
+    let eero_number = number(&send(&app, &person, &eero).await);
+    let created = receiver.wait_for(1).await;
+    assert_eq!(created[0]["verified"], true);
+    let body = created[0]["body"].as_str().unwrap();
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["type"], "helpdesk.request_created");
+    assert_eq!(event["data"]["service_request"], eero_number.as_str());
+    assert_eq!(event["data"]["family_name"], "Mäkelä");
+    assert_eq!(event["data"]["typed_username"], "eemake");
+    assert_eq!(event["data"]["campus"], "hervanta");
+    assert!(
+        event["data"]["staff_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/helpdesk/requests/{eero_number}"))
+    );
+    for private in ["eero.home@example.org", "2000", "Hämeenkatu"] {
+        assert!(
+            !body.contains(private),
+            "{private} went to the ticket system"
+        );
+    }
+    assert!(smtp.messages().is_empty(), "a new request is not mailed");
+
+    let staff = app.staff_browser("hd-anna").await;
+    let issued = crate::requests::issue(&app, &staff, &eero_number, "eemake").await;
+    issued.assert_status(StatusCode::OK);
+    let code = shown_code(&issued);
+    // One message to the account's own address (the code issued), one to the typed address.
+    let messages = smtp.wait_for(2).await;
+    let status = messages
+        .iter()
+        .find(|m| m["to"] == "eero.home@example.org")
+        .expect("the status message to the typed address");
+    assert_eq!(
+        status["subject"],
+        format!("Your service request {eero_number}")
+    );
+    let text = status["parts"][0]["text"].as_str().unwrap();
+    assert!(text.contains("Hello Eero,"), "{text}");
+    assert!(
+        text.contains("Hervanta campus, Tietotalo, janitor, Mon–Fri 8–16"),
+        "{text}"
+    );
+    assert!(text.contains("valid until"), "{text}");
+    let raw = status["raw"].as_str().unwrap();
+    for secret in [code.as_str(), &code.replace('-', ""), "eemake"] {
+        assert!(!raw.contains(secret), "{secret} is in the status message");
+    }
+    assert!(
+        messages.iter().any(|m| m["to"] == "eero.makela@example.fi"),
+        "the account's own address hears of the code"
+    );
+
+    // A request that matches nobody is refused; its sender hears why, in Swedish.
+    let other = app.browser();
+    other.get_path("/?lang=sv").await;
+    let nobody = with(
+        crate::requests::asa_by_letter(),
+        &[
+            ("given_name", "Ingen"),
+            ("family_name", "Alls"),
+            ("email", "ingen@example.org"),
+        ],
+    );
+    let nobody_number = number(&send(&app, &other, &nobody).await);
+    receiver.wait_for(2).await;
+    let page = staff
+        .get_path(&format!("/helpdesk/requests/{nobody_number}"))
+        .await;
+    page.assert_contains("Hakemistosta ei löytynyt tunnusta");
+    staff
+        .post_form(
+            app.at(&format!("/helpdesk/requests/{nobody_number}/refuse")),
+            &[("csrf", &page.field("csrf")), ("reason", "no_match")],
+        )
+        .await
+        .assert_status(StatusCode::OK);
+    let messages = smtp.wait_for(3).await;
+    let refusal = messages
+        .iter()
+        .find(|m| m["to"] == "ingen@example.org")
+        .expect("the refusal to the typed address");
+    assert_eq!(
+        refusal["subject"],
+        format!("Din servicebegäran {nobody_number}")
+    );
+    let text = refusal["parts"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Inget användarnamn hittades med uppgifterna i begäran"),
+        "{text}"
+    );
+    let deliveries = receiver.wait_for(3).await;
+    let refused: Value = serde_json::from_str(deliveries[2]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(refused["type"], "helpdesk.request_refused");
+    assert_eq!(refused["data"]["reason"], "no_match");
+    assert_eq!(
+        deliveries.len(),
+        3,
+        "the endpoint asked for no other events"
+    );
+}

@@ -35,7 +35,7 @@ async fn waiting(app: &TestApp) -> u64 {
 }
 
 /// Åsa Linnéa Lindqvist of the development accounts asks for a registered letter to Tampere.
-fn asa_by_letter() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn asa_by_letter() -> Vec<(&'static str, &'static str)> {
     vec![
         ("username", ""),
         ("given_name", "Åsa"),
@@ -53,7 +53,7 @@ fn asa_by_letter() -> Vec<(&'static str, &'static str)> {
 }
 
 /// `fields` with `changes` made.
-fn with<'a>(
+pub(crate) fn with<'a>(
     mut fields: Vec<(&'a str, &'a str)>,
     changes: &[(&'a str, &'a str)],
 ) -> Vec<(&'a str, &'a str)> {
@@ -67,7 +67,7 @@ fn with<'a>(
 }
 
 /// Opens the form in `browser`, lets `seconds` pass, and sends it with `fields`.
-async fn send_after(
+pub(crate) async fn send_after(
     app: &TestApp,
     browser: &Browser,
     fields: &[(&str, &str)],
@@ -83,12 +83,12 @@ async fn send_after(
 }
 
 /// Sends `fields` as a person would, who takes a while to fill the form.
-async fn send(app: &TestApp, browser: &Browser, fields: &[(&str, &str)]) -> Page {
+pub(crate) async fn send(app: &TestApp, browser: &Browser, fields: &[(&str, &str)]) -> Page {
     send_after(app, browser, fields, 30).await
 }
 
 /// The request number on the answer page.
-fn number(page: &Page) -> String {
+pub(crate) fn number(page: &Page) -> String {
     let start = page
         .body
         .find("id=\"request-number\">")
@@ -99,7 +99,7 @@ fn number(page: &Page) -> String {
 }
 
 /// The code shown on the issued page.
-fn shown_code(page: &Page) -> String {
+pub(crate) fn shown_code(page: &Page) -> String {
     let start = page.body.find("class=\"code\"").expect("the code is shown");
     let text = &page.body[start..];
     let close = text.find("</p>").unwrap();
@@ -107,7 +107,7 @@ fn shown_code(page: &Page) -> String {
     text[open..close].trim().to_owned()
 }
 
-fn audit_events(app: &TestApp, event: &str) -> Vec<serde_json::Value> {
+pub(crate) fn audit_events(app: &TestApp, event: &str) -> Vec<serde_json::Value> {
     app.audit_log()
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
@@ -116,7 +116,7 @@ fn audit_events(app: &TestApp, event: &str) -> Vec<serde_json::Value> {
 }
 
 /// Issues a code from request `number` to `username` as `staff`.
-async fn issue(app: &TestApp, staff: &Browser, number: &str, username: &str) -> Page {
+pub(crate) async fn issue(app: &TestApp, staff: &Browser, number: &str, username: &str) -> Page {
     let page = staff
         .get_path(&format!("/helpdesk/requests/{number}"))
         .await;
