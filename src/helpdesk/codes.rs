@@ -494,6 +494,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_code_recorded_before_service_requests_still_reads_its_identity_check() {
+        let before = r#"{"document":"passport","country":"SE","photo_compared":true}"#;
+        assert_eq!(
+            serde_json::from_str::<IdentityCheck>(before).unwrap(),
+            check()
+        );
+        let remote = IdentityCheck::ServiceRequest {
+            service_request: "P-0000-0000".into(),
+        };
+        let stored = serde_json::to_string(&remote).unwrap();
+        assert_eq!(
+            serde_json::from_str::<IdentityCheck>(&stored).unwrap(),
+            remote
+        );
+        assert_eq!(remote.document(), None);
+        assert_eq!(check().document(), Some(("passport", "SE")));
+    }
+
     fn check() -> IdentityCheck {
         IdentityCheck::Document(DocumentCheck {
             document: Document::Passport,

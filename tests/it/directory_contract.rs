@@ -882,6 +882,57 @@ async fn an_account_is_found_by_its_username_without_regard_to_case<F: Directory
     }
 }
 
+/// The candidates of a service request: the family name equal, a given name containing the typed
+/// one, without regard to (ASCII) case; each with the birth date its identity code encodes.
+async fn accounts_are_found_by_their_names_with_their_birth_dates<F: DirectoryFixture>() {
+    let f = F::with_accounts(&[
+        SeedAccount::pending("eemake", EERO).named("Eero Juhani", "Mäkelä"),
+        SeedAccount::active("jumake", PAIVI).named("Juhani", "Mäkelä"),
+        SeedAccount::active("tetyra", TERO),
+    ])
+    .await;
+    let directory = f.directory();
+    let usernames = |found: &[Account]| {
+        let mut names: Vec<String> = found.iter().map(|a| a.username.clone()).collect();
+        names.sort();
+        names
+    };
+    let both = directory.find_by_name("JUHANI", "MäKeLä").await.unwrap();
+    assert_eq!(
+        usernames(&both),
+        [f.username("eemake"), f.username("jumake")]
+    );
+    let eero = directory.find_by_name("Eero", "Mäkelä").await.unwrap();
+    assert_eq!(usernames(&eero), [f.username("eemake")]);
+    let date = |year, month, day| {
+        time::Date::from_calendar_date(year, time::Month::try_from(month).unwrap(), day).ok()
+    };
+    assert_eq!(eero[0].birth_date, date(2000, 2, 1));
+    let juhani = both
+        .iter()
+        .find(|account| account.username == f.username("jumake"))
+        .unwrap();
+    assert_eq!(juhani.birth_date, date(1981, 2, 21));
+    for (given, family) in [
+        ("Eero", "Äyrämö"),
+        ("Eero", "Mäkel"),
+        ("", "Mäkelä"),
+        ("Eero", ""),
+        ("*", "Mäkelä"),
+        ("Eero", "*"),
+        ("Eero)(uid=*", "Mäkelä"),
+    ] {
+        assert!(
+            directory
+                .find_by_name(given, family)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{given:?} {family:?} found something"
+        );
+    }
+}
+
 async fn an_account_read_again_shows_what_changed_since_it_was_found<F: DirectoryFixture>() {
     let f = F::with_accounts(&[
         SeedAccount::active("tetyra", TERO),
@@ -1326,6 +1377,7 @@ contract!(
         found_accounts_carry_their_names_category_state_and_groups,
         an_account_is_read_again_by_its_id,
         an_account_is_found_by_its_username_without_regard_to_case,
+        accounts_are_found_by_their_names_with_their_birth_dates,
         an_account_read_again_shows_what_changed_since_it_was_found,
         groups_in_groups_are_the_account_s_groups,
         a_locked_account_is_written_only_by_a_write_that_unlocks_it,
