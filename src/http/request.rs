@@ -229,10 +229,14 @@ fn form_page<'a>(
         .iter()
         .map(|problem| {
             let field = problem.field();
-            (
-                field.id(),
-                format!("{}: {}", label(t, field), problem_text(t, *problem)),
-            )
+            let label = label(t, field);
+            // A question needs no label before its answer's problem.
+            let text = if label.ends_with('?') {
+                sentence(problem_text(t, *problem))
+            } else {
+                format!("{label}: {}", problem_text(t, *problem))
+            };
+            (field.id(), text)
         })
         .collect();
     if let Some(general) = general {

@@ -298,6 +298,7 @@ pub struct Texts {
     pub staff_request_issue: String,
     pub staff_request_refuse_title: String,
     pub staff_request_reason: String,
+    pub staff_request_choose_reason: String,
     pub staff_request_refuse: String,
     pub staff_request_closed_issued: String,
     pub staff_request_closed_refused: String,

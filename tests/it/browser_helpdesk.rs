@@ -73,7 +73,7 @@ fn issue_form(username: &str) -> String {
 /// in on the campus realm's login page; returns at the page the service answers with. With
 /// `check`, the sign-in page gets every check and the campus realm's page the audit the mock
 /// broker's page gets.
-async fn sign_in_staff(visit: &Visit<'_>, app: &TestApp, username: &str, check: bool) {
+pub(crate) async fn sign_in_staff(visit: &Visit<'_>, app: &TestApp, username: &str, check: bool) {
     let client = visit.client;
     let t = texts(visit.lang);
     let mut start = app.at("/helpdesk");
@@ -540,7 +540,7 @@ async fn the_staff_and_code_forms_are_reached_with_tab_and_show_focus() {
 
 /// Åke Örjan Väänänen: an external account waiting for activation, without a password, under `base`
 /// in the real OpenLDAP; returns its DN.
-async fn add_ake(slapd: &Slapd, base: &str) -> String {
+pub(crate) async fn add_ake(slapd: &Slapd, base: &str) -> String {
     let dn = format!("uid=akvaan,{base}");
     crate::slapd::add(
         &mut slapd.admin().await,
@@ -568,7 +568,7 @@ async fn add_ake(slapd: &Slapd, base: &str) -> String {
 
 /// Posts the form `form` of the current page as the browser would, with its cookies and origin, and
 /// returns the answer: how a test gets what a button downloads.
-async fn submit_outside_the_browser(
+pub(crate) async fn submit_outside_the_browser(
     client: &Client,
     app: &TestApp,
     form: &str,

@@ -236,6 +236,13 @@ fn inside(lines: &[Line], expected: &[&str], window: Area) -> Result<(), String>
     Ok(())
 }
 
+/// Fails unless each of `expected` is a line of `pdf` inside the envelope window.
+pub(crate) fn assert_in_window(pdf: &Path, expected: &[&str]) {
+    if let Err(problem) = inside(&lines(pdf), expected, envelope_window()) {
+        panic!("{problem}");
+    }
+}
+
 /// The box of the word `word`, which must occur exactly once.
 fn word_area(lines: &[Line], word: &str) -> Area {
     let found: Vec<Area> = lines

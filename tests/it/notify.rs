@@ -143,7 +143,7 @@ fn wait_listening(
 }
 
 /// An SMTP server that requires STARTTLS and keeps what it receives in a Maildir.
-struct Smtp {
+pub(crate) struct Smtp {
     dir: TempDir,
     port: u16,
     ca_file: PathBuf,
@@ -174,7 +174,7 @@ impl Smtp {
     }
 
     /// A server started now, on another port if the first one chosen was taken meanwhile.
-    fn started() -> Smtp {
+    pub(crate) fn started() -> Smtp {
         let mut smtp = Smtp::new();
         start_retrying("aiosmtpd", Ports::free(), |ports| {
             smtp.port = ports.next();
@@ -214,7 +214,7 @@ impl Smtp {
     }
 
     /// The messages received so far, as Python's e-mail parser reads them.
-    fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         let maildir = self.dir.path().join("maildir");
         if !maildir.join("new").exists() {
             return Vec::new();
@@ -232,7 +232,7 @@ impl Smtp {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
-    async fn wait_for(&self, count: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let messages = self.messages();
@@ -249,7 +249,7 @@ impl Smtp {
     }
 
     /// `[notify.mail]` for this server.
-    fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         format!(
             r#"
             [notify.mail]

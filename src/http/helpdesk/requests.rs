@@ -97,6 +97,8 @@ pub struct RequestPage<'a> {
     title: String,
     note: Option<&'a str>,
     problem: Option<&'a str>,
+    /// The id the problem summary links to: the candidates, or the refusal's reasons.
+    problem_at: &'static str,
     request: Option<RequestView>,
     /// The refusal reasons: id and text in the staff member's language.
     reasons: Vec<(String, String)>,
@@ -212,6 +214,8 @@ struct Shown<'a> {
     status: StatusCode,
     note: Option<&'a str>,
     problem: Option<&'a str>,
+    /// The problem is the refusal's (no reason chosen), not the candidates'.
+    refusal_problem: bool,
 }
 
 /// The page of request `number` (read again, with its candidates), or "no such request".
@@ -252,7 +256,7 @@ async fn request_page(
                     vec![date(t, request.sent_at)],
                 ),
                 (
-                    t.request_username.clone(),
+                    t.account_username.clone(),
                     request.username.clone().map_or_else(not_given, |u| vec![u]),
                 ),
                 (
@@ -290,6 +294,11 @@ async fn request_page(
         ),
         note,
         problem: shown.problem,
+        problem_at: if shown.refusal_problem {
+            "refuse"
+        } else {
+            "candidates"
+        },
         request,
         reasons: helpdesk
             .request_settings()
@@ -380,6 +389,7 @@ pub async fn show(
         status: StatusCode::OK,
         note: None,
         problem: None,
+        refusal_problem: false,
     };
     request_page(&state, helpdesk, lang, &session, &number, shown, context).await
 }
@@ -465,6 +475,7 @@ pub async fn issue(
         status,
         note: None,
         problem,
+        refusal_problem: false,
     };
     request_page(&state, helpdesk, lang, &session, &number, shown, context).await
 }
@@ -514,7 +525,7 @@ pub async fn refuse(
         }
         None => (
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(t.staff_request_reason.as_str()),
+            Some(t.staff_request_choose_reason.as_str()),
         ),
         Some(OnRequest::Busy) => (StatusCode::CONFLICT, Some(t.staff_request_busy.as_str())),
         Some(OnRequest::Gone | OnRequest::Closed(_) | OnRequest::NotACandidate) => {
@@ -524,6 +535,7 @@ pub async fn refuse(
     let shown = Shown {
         status,
         note: None,
+        refusal_problem: problem.is_some(),
         problem,
     };
     request_page(&state, helpdesk, lang, &session, &number, shown, context).await
