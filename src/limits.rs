@@ -337,15 +337,8 @@ impl Limiter {
         username: &str,
         audit: Event<'_>,
     ) -> Result<(), LimitError> {
-        let network = block(
-            client,
-            self.settings.network_ipv4_prefix,
-            self.settings.network_ipv6_prefix,
-        );
-        self.enforce(Limit::CodeTriesPerNetwork, &network, audit.clone())
-            .await?;
-        let username = crate::secret::fingerprint(&username.trim().to_lowercase());
-        self.enforce(Limit::CodeTriesPerUsername, &username, audit)
+        let limits = (Limit::CodeTriesPerNetwork, Limit::CodeTriesPerUsername);
+        self.per_network_and_name(client, limits, username, audit)
             .await
     }
 
@@ -357,16 +350,31 @@ impl Limiter {
         email: &str,
         audit: Event<'_>,
     ) -> Result<(), LimitError> {
+        let limits = (
+            Limit::ServiceRequestsPerNetwork,
+            Limit::ServiceRequestsPerEmail,
+        );
+        self.per_network_and_name(client, limits, email, audit)
+            .await
+    }
+
+    /// Counts one event from `client`'s network against the first limit, and for `name` (compared
+    /// without case or surrounding spaces, counted by its fingerprint) against the second.
+    async fn per_network_and_name(
+        &self,
+        client: IpAddr,
+        (per_network, per_name): (Limit, Limit),
+        name: &str,
+        audit: Event<'_>,
+    ) -> Result<(), LimitError> {
         let network = block(
             client,
             self.settings.network_ipv4_prefix,
             self.settings.network_ipv6_prefix,
         );
-        self.enforce(Limit::ServiceRequestsPerNetwork, &network, audit.clone())
-            .await?;
-        let email = crate::secret::fingerprint(&email.trim().to_lowercase());
-        self.enforce(Limit::ServiceRequestsPerEmail, &email, audit)
-            .await
+        self.enforce(per_network, &network, audit.clone()).await?;
+        let name = crate::secret::fingerprint(&name.trim().to_lowercase());
+        self.enforce(per_name, &name, audit).await
     }
 
     async fn count(&self, name: &str, subject: &str, window: Duration) -> Result<u64, LimitError> {

@@ -12,7 +12,7 @@ use super::account::refusal_response;
 use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
-use super::landing::CSRF_COOKIE_SECS;
+use super::landing::FormCsrf;
 use super::middleware::{RequestId, same_origin};
 use super::pages::{CodePage, render};
 use crate::account::{Context, Opened};
@@ -88,16 +88,9 @@ pub async fn show(
 ) -> Result<Response, AppError> {
     channel(&state)?;
     let return_to = query.return_to.filter(|url| state.return_to_allowed(url));
-    let existing = state.cookies.read(&headers, cookies::CSRF);
-    let csrf = existing.clone().unwrap_or_else(crate::random::token);
-    let mut response = page(&state, lang, &csrf, return_to, "", None);
-    if existing.is_none() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            state.cookies.set(cookies::CSRF, &csrf, CSRF_COOKIE_SECS),
-        );
-    }
-    Ok(response)
+    let csrf = FormCsrf::read(&state, &headers);
+    let response = page(&state, lang, &csrf.token, return_to, "", None);
+    Ok(csrf.set_cookie(&state, response))
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,38 @@ pub struct LandingQuery {
 /// How long the CSRF cookie of the landing and code forms lives.
 pub const CSRF_COOKIE_SECS: u64 = 2 * 3600;
 
+/// The CSRF token of the person's forms (landing, code, request): the one their cookie holds, or a
+/// new one, whose cookie [`FormCsrf::set_cookie`] then sets.
+pub struct FormCsrf {
+    pub token: String,
+    new: bool,
+}
+
+impl FormCsrf {
+    pub fn read(state: &AppState, headers: &HeaderMap) -> Self {
+        match state.cookies.read(headers, cookies::CSRF) {
+            Some(token) => Self { token, new: false },
+            None => Self {
+                token: crate::random::token(),
+                new: true,
+            },
+        }
+    }
+
+    /// Sets the cookie of a new token on `response`.
+    pub fn set_cookie(&self, state: &AppState, mut response: Response) -> Response {
+        if self.new {
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                state
+                    .cookies
+                    .set(cookies::CSRF, &self.token, CSRF_COOKIE_SECS),
+            );
+        }
+        response
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     Extension(lang): Extension<Lang>,
@@ -28,11 +60,10 @@ pub async fn show(
     // A return address that is not on the allow-list is ignored, not refused: the person can still
     // use the service, they just are not sent anywhere afterwards.
     let return_to = query.return_to.filter(|url| state.return_to_allowed(url));
-    let existing = state.cookies.read(&headers, cookies::CSRF);
-    let csrf = existing.clone().unwrap_or_else(crate::random::token);
+    let csrf = FormCsrf::read(&state, &headers);
     let page = LandingPage {
         page: state.page_context(lang, "/"),
-        csrf: csrf.clone(),
+        csrf: csrf.token.clone(),
         return_to,
         codes: state.helpdesk.is_some(),
         requests: state
@@ -40,12 +71,5 @@ pub async fn show(
             .as_ref()
             .is_some_and(|helpdesk| helpdesk.request_settings().is_some()),
     };
-    let mut response = render(StatusCode::OK, &page);
-    if existing.is_none() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            state.cookies.set(cookies::CSRF, &csrf, CSRF_COOKIE_SECS),
-        );
-    }
-    response
+    csrf.set_cookie(&state, render(StatusCode::OK, &page))
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Form};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use super::KeepBody;
 use super::client_ip::Caller;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
-use super::landing::CSRF_COOKIE_SECS;
+use super::landing::FormCsrf;
 use super::middleware::same_origin;
 use super::pages::{PageContext, render};
 use crate::app::AppState;
@@ -273,7 +273,7 @@ fn form_page<'a>(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let mut response = render(status, &page);
-    // What people typed comes back in the page: it is theirs, but not for caches or logs.
+    // A form with problems is its own page, not the error page of its status.
     response.extensions_mut().insert(KeepBody);
     response
 }
@@ -285,25 +285,18 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let (helpdesk, settings) = channel(&state)?;
-    let existing = state.cookies.read(&headers, cookies::CSRF);
-    let csrf = existing.clone().unwrap_or_else(crate::random::token);
-    let mut response = form_page(
+    let csrf = FormCsrf::read(&state, &headers);
+    let response = form_page(
         &state,
         helpdesk,
         settings,
         lang,
-        &csrf,
+        &csrf.token,
         &Typed::default(),
         &[],
         None,
     );
-    if existing.is_none() {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            state.cookies.set(cookies::CSRF, &csrf, CSRF_COOKIE_SECS),
-        );
-    }
-    Ok(response)
+    Ok(csrf.set_cookie(&state, response))
 }
 
 #[derive(Deserialize)]

@@ -106,6 +106,21 @@ fn line(text: &str, max: usize) -> Option<&str> {
     (text.chars().count() <= max && !text.chars().any(char::is_control)).then_some(text)
 }
 
+/// The line typed into the required `field`, or empty with its problem noted.
+fn required(text: &str, field: Field, max: usize, problems: &mut Vec<Problem>) -> String {
+    match line(text, max) {
+        Some("") => {
+            problems.push(Problem::Required(field));
+            String::new()
+        }
+        Some(text) => text.to_owned(),
+        None => {
+            problems.push(Problem::Invalid(field));
+            String::new()
+        }
+    }
+}
+
 /// Names of Finland as people type them, in the three languages and as the country code.
 fn is_finland(country: &str) -> bool {
     let country = country.trim();
@@ -163,23 +178,10 @@ impl Typed {
         today: time::Date,
     ) -> Result<NewRequest, Vec<Problem>> {
         let mut problems = Vec::new();
-        let mut required = |text: &str, field: Field, max: usize| -> String {
-            match line(text, max) {
-                Some("") => {
-                    problems.push(Problem::Required(field));
-                    String::new()
-                }
-                Some(text) => text.to_owned(),
-                None => {
-                    problems.push(Problem::Invalid(field));
-                    String::new()
-                }
-            }
-        };
-        let given_name = required(&self.given_name, Field::GivenName, 100);
-        let family_name = required(&self.family_name, Field::FamilyName, 100);
-        let birth = required(&self.birth_date, Field::BirthDate, 10);
-        let typed_email = required(&self.email, Field::Email, 254);
+        let given_name = required(&self.given_name, Field::GivenName, 100, &mut problems);
+        let family_name = required(&self.family_name, Field::FamilyName, 100, &mut problems);
+        let birth = required(&self.birth_date, Field::BirthDate, 10, &mut problems);
+        let typed_email = required(&self.email, Field::Email, 254, &mut problems);
         let username = self.username.trim();
         let username_ok = username.chars().count() <= 64
             && username
@@ -244,20 +246,9 @@ impl Typed {
     /// The letter's address lines, or its problems.
     fn letter(&self, settings: &RequestSettings, problems: &mut Vec<Problem>) -> Option<Wanted> {
         let before = problems.len();
-        let mut field = |text: &str, field: Field, max: usize| match line(text, max) {
-            Some("") => {
-                problems.push(Problem::Required(field));
-                String::new()
-            }
-            Some(text) => text.to_owned(),
-            None => {
-                problems.push(Problem::Invalid(field));
-                String::new()
-            }
-        };
-        let street = field(&self.street, Field::Street, 100);
-        let postal_code = field(&self.postal_code, Field::PostalCode, 16);
-        let town = field(&self.town, Field::Town, 60);
+        let street = required(&self.street, Field::Street, 100, problems);
+        let postal_code = required(&self.postal_code, Field::PostalCode, 16, problems);
+        let town = required(&self.town, Field::Town, 60, problems);
         let country = line(&self.country, 60).unwrap_or_default();
         let address = if is_finland(country) {
             let five_digits =
