@@ -231,7 +231,10 @@ impl Settings {
                     error: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
                 });
             }
-            figment = figment.merge(Toml::file_exact(file));
+            figment = match with_credentials(file)? {
+                Some(text) => figment.merge(Toml::string(&text)),
+                None => figment.merge(Toml::file_exact(file)),
+            };
         }
         Ok(figment.merge(env).extract()?)
     }
@@ -300,29 +303,86 @@ impl Settings {
     /// list), without contacting any server. `serve` runs this before it starts and `check-config`
     /// runs exactly this, so the two cannot disagree.
     pub async fn check(&self, mode: Mode) -> Result<(), ConfigError> {
-        self.validate(mode)?;
-        if let Some(dir) = &self.keys.dir {
-            crate::keys::ServiceKeys::load(dir, self.broker.signing_alg)
-                .map_err(|error| ConfigError::invalid("keys.dir", error.to_string()))?;
+        match self.problems(mode).await.into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
         }
-        crate::store::build(&self.store, std::sync::Arc::new(crate::clock::SystemClock)).map_err(
-            |error| match error {
+    }
+
+    /// What [`Settings::check`] finds, every problem rather than the first: a value that does not
+    /// work ends the check (the files may depend on it), but each file named is read, so that an
+    /// operator sees every file still to be put in place at once.
+    pub async fn problems(&self, mode: Mode) -> Vec<ConfigError> {
+        if let Err(problem) = self.validate(mode) {
+            return vec![problem];
+        }
+        let mut problems = Vec::new();
+        if let Some(dir) = &self.keys.dir
+            && let Err(error) = crate::keys::ServiceKeys::load(dir, self.broker.signing_alg)
+        {
+            problems.push(ConfigError::invalid("keys.dir", error.to_string()));
+        }
+        if let Err(error) =
+            crate::store::build(&self.store, std::sync::Arc::new(crate::clock::SystemClock))
+        {
+            problems.push(match error {
                 crate::store::StoreError::Config { key, problem } => {
                     ConfigError::invalid(key, problem)
                 }
                 other => ConfigError::invalid("store", other.to_string()),
-            },
-        )?;
-        crate::directory::build(&self.directory)
-            .await
-            .map_err(|error| ConfigError::invalid("directory", error.to_string()))?;
-        crate::account::password::PasswordPolicy::from_settings(&self.password)
-            .map_err(|error| ConfigError::invalid(error.key(), error.to_string()))?;
-        self.session.check()?;
-        self.audit.check()?;
-        self.helpdesk.check()?;
-        self.notify.check()?;
-        Ok(())
+            });
+        }
+        if let Err(error) = crate::directory::build(&self.directory).await {
+            problems.push(ConfigError::invalid("directory", error.to_string()));
+        }
+        if let Err(error) = crate::account::password::PasswordPolicy::from_settings(&self.password)
+        {
+            problems.push(ConfigError::invalid(error.key(), error.to_string()));
+        }
+        for check in [
+            self.session.check(),
+            self.audit.check(),
+            self.helpdesk.check(),
+            self.notify.check(),
+        ] {
+            if let Err(problem) = check {
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+}
+
+/// The placeholder a settings file may use for the folder of systemd's credentials
+/// (`LoadCredential=`), e.g. `key_file = "${CREDENTIALS_DIRECTORY}/session-key"`.
+pub const CREDENTIALS_PLACEHOLDER: &str = "${CREDENTIALS_DIRECTORY}";
+
+/// The text of the settings file `file` with [`CREDENTIALS_PLACEHOLDER`] replaced by the
+/// `CREDENTIALS_DIRECTORY` that systemd sets for a unit with credentials; `None` for a file that
+/// does not use it (read as it is). A file that uses it where the variable is not set is refused,
+/// naming the variable.
+fn with_credentials(file: &Path) -> Result<Option<String>, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|error| ConfigError::File {
+        key: "--config",
+        path: file.to_owned(),
+        error,
+    })?;
+    if !text.contains(CREDENTIALS_PLACEHOLDER) {
+        return Ok(None);
+    }
+    match std::env::var("CREDENTIALS_DIRECTORY") {
+        Ok(folder) if !folder.trim().is_empty() && !folder.contains(['"', '\\', '\n']) => Ok(Some(
+            text.replace(CREDENTIALS_PLACEHOLDER, folder.trim_end_matches('/')),
+        )),
+        _ => Err(ConfigError::invalid(
+            "CREDENTIALS_DIRECTORY",
+            format!(
+                "{} names files in {CREDENTIALS_PLACEHOLDER}, which systemd sets for a unit with \
+                 LoadCredential=; outside the unit, set CREDENTIALS_DIRECTORY to the folder that \
+                 holds those files",
+                file.display()
+            ),
+        )),
     }
 }
 

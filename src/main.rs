@@ -206,7 +206,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             let runtime = runtime()?;
-            runtime.block_on(settings.check(mode))?;
+            let problems = runtime.block_on(settings.problems(mode));
+            if !problems.is_empty() {
+                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::bail!("{}", lines.join("\ntunnus: "));
+            }
             if !offline && settings.directory.kind == DirectoryKind::Ldap {
                 runtime.block_on(probe_directory(&settings))?;
             }
