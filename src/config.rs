@@ -648,6 +648,37 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)]
+    fn secret_files_may_live_in_systemd_s_credentials_folder() {
+        figment::Jail::expect_with(|jail| {
+            let toml = valid_toml().replace(
+                "\"/etc/tunnus/session-key\"",
+                "\"${CREDENTIALS_DIRECTORY}/session-key\"",
+            );
+            jail.create_file("tunnus.toml", &toml)?;
+            let file = Path::new("tunnus.toml");
+            // Outside the unit the variable is missing: the error names it.
+            match Settings::load(Some(file)) {
+                Err(ConfigError::Invalid { key, problem }) => {
+                    assert_eq!(key, "CREDENTIALS_DIRECTORY");
+                    assert!(problem.contains("LoadCredential"), "{problem}");
+                }
+                other => panic!("expected a refusal naming the variable, got {other:?}"),
+            }
+            jail.set_env("CREDENTIALS_DIRECTORY", "/run/credentials/tunnus.service/");
+            let settings = Settings::load(Some(file)).unwrap();
+            assert_eq!(
+                settings.session.key_file.as_deref(),
+                Some(Path::new("/run/credentials/tunnus.service/session-key"))
+            );
+            // A folder that would change the TOML around it is refused.
+            jail.set_env("CREDENTIALS_DIRECTORY", "/tmp/x\"\nkey = 1");
+            assert!(Settings::load(Some(file)).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn connection_limits_have_defaults_and_bounds() {
         let settings = Settings::from_toml(valid_toml()).unwrap();
         assert_eq!(
