@@ -16,14 +16,61 @@ pub async fn alive() -> &'static str {
 
 /// `GET /metrics`: counters and histograms in the Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    // What waits in the shared store, read at each scrape (the same on every replica).
+    if let Some(notifier) = &state.notifier {
+        match notifier.status().await {
+            Ok(status) => {
+                gauge(
+                    &mut text,
+                    "tunnus_notices_waiting",
+                    "Notices in the outbox waiting for delivery.",
+                    status.waiting,
+                );
+                gauge(
+                    &mut text,
+                    "tunnus_notices_oldest_seconds",
+                    "Age of the oldest notice waiting, in seconds.",
+                    status.oldest_seconds,
+                );
+                gauge(
+                    &mut text,
+                    "tunnus_notices_dead",
+                    "Notices given up on, kept for `tunnus notices replay`.",
+                    status.dead,
+                );
+            }
+            Err(error) => tracing::warn!(%error, "metrics: the outbox could not be read"),
+        }
+    }
+    if let Some(helpdesk) = state.helpdesk.as_deref()
+        && helpdesk.request_settings().is_some()
+    {
+        match helpdesk.requests_waiting().await {
+            Ok((waiting, _)) => gauge(
+                &mut text,
+                "tunnus_service_requests_waiting",
+                "Service requests waiting for the helpdesk.",
+                waiting,
+            ),
+            Err(error) => tracing::warn!(%error, "metrics: the service requests could not be read"),
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
             crate::metrics::CONTENT_TYPE,
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
+}
+
+/// Appends the gauge `name` with `value` in the text exposition format.
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    out.push_str(&format!(
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+    ));
 }
 
 /// `GET /readyz`: the store and the directory answer and the broker's discovery document can be read.

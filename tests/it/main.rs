@@ -14,6 +14,7 @@ mod callback;
 mod cli;
 mod codes;
 mod connections;
+mod deploy;
 mod directory;
 mod directory_contract;
 mod failover;
