@@ -226,3 +226,161 @@ fn promtool_validates_the_alert_rules_and_their_unit_tests_pass() {
         }
     }
 }
+
+/// The documents of the Kubernetes example, read by PyYAML.
+fn kubernetes_documents() -> Vec<serde_json::Value> {
+    let files = ["configmap.yaml", "deployment.yaml", "secrets.example.yaml"]
+        .map(|file| repo_path(&format!("deploy/kubernetes/{file}")));
+    let output = Command::new("python3")
+        .arg(repo_path("tests/fixtures/yaml_to_json.py"))
+        .args(&files)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the manifests do not read as YAML (PyYAML is Debian's python3-yaml, which scripts/test \
+         installs): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn document<'a>(
+    documents: &'a [serde_json::Value],
+    kind: &str,
+    name: &str,
+) -> &'a serde_json::Value {
+    documents
+        .iter()
+        .find(|document| document["kind"] == kind && document["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in deploy/kubernetes"))
+}
+
+/// Every file or folder the settings name (`…_file` keys and `keys.dir`), with its key.
+fn named_paths(table: &toml::Table, prefix: &str, found: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        match value {
+            toml::Value::Table(inner) => named_paths(inner, &format!("{path}."), found),
+            toml::Value::String(text) if key.ends_with("_file") || path == "keys.dir" => {
+                found.push((path, text.clone()));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn the_kubernetes_example_agrees_with_the_settings_probes_and_secrets() {
+    use tunnus::config::{Mode, Settings};
+
+    let documents = kubernetes_documents();
+    let text = document(&documents, "ConfigMap", "tunnus-config")["data"]["tunnus.toml"]
+        .as_str()
+        .expect("the ConfigMap holds tunnus.toml")
+        .to_owned();
+    // Real `serve` settings: every name known (unknown keys are refused), every value workable.
+    let settings = Settings::from_toml(&text).expect("the ConfigMap's settings read");
+    settings
+        .validate(Mode::Serve)
+        .expect("the ConfigMap's settings are valid for serve");
+    // ... and every name one config/example.toml documents.
+    let example = std::fs::read_to_string(repo_path("config/example.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    // The keys as written, one per line (an inline table's own keys are values, not settings).
+    let keys: BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.starts_with('#'))
+        .collect();
+    assert!(keys.len() >= 10, "{keys:?}");
+    for key in &keys {
+        assert!(
+            example.contains(&format!("\n{key} = ")) || example.contains(&format!("\n# {key} = ")),
+            "config/example.toml does not document `{key}`"
+        );
+    }
+
+    let deployment = document(&documents, "Deployment", "tunnus");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let port = &container["ports"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(container["livenessProbe"]["httpGet"]["port"], port["name"]);
+    assert_eq!(
+        port["containerPort"].as_u64(),
+        Some(u64::from(settings.server.listen.port())),
+        "the container port is not server.listen's"
+    );
+    let grace = settings.server.shutdown_grace.get().as_secs();
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_u64().unwrap() > grace,
+        "the pod is killed before server.shutdown_grace ({grace} s) is over"
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"][0],
+        "ALL"
+    );
+
+    // Each file the settings name lies in a mounted Secret that holds it, readable by the owner only.
+    let mut paths = Vec::new();
+    named_paths(&table, "", &mut paths);
+    assert!(paths.len() >= 5, "{paths:?}");
+    for (key, path) in &paths {
+        let mount = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|mount| {
+                let at = mount["mountPath"].as_str().unwrap();
+                path == at || path.starts_with(&format!("{at}/"))
+            })
+            .unwrap_or_else(|| panic!("`{key}` = {path} is in no mounted volume"));
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|volume| volume["name"] == mount["name"])
+            .unwrap();
+        let secret = volume["secret"]["secretName"]
+            .as_str()
+            .unwrap_or_else(|| panic!("`{key}` = {path} is not in a Secret"));
+        assert_eq!(
+            volume["secret"]["defaultMode"], 0o400,
+            "{secret} is open to others"
+        );
+        let held = &document(&documents, "Secret", secret)["stringData"];
+        let mount_path = mount["mountPath"].as_str().unwrap();
+        if key == "keys.dir" {
+            assert_eq!(path, mount_path);
+            for file in ["signing.pem", "encryption.pem", "entity.pem"] {
+                assert!(held.get(file).is_some(), "{secret} lacks {file}");
+            }
+        } else {
+            let file = &path[mount_path.len() + 1..];
+            assert!(
+                held.get(file).is_some(),
+                "`{key}`: {secret} holds no {file}"
+            );
+        }
+    }
+
+    let budget = document(&documents, "PodDisruptionBudget", "tunnus");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+    assert_eq!(
+        budget["spec"]["selector"], deployment["spec"]["selector"],
+        "the budget does not cover the Deployment's pods"
+    );
+    let service = document(&documents, "Service", "tunnus");
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], port["name"]);
+}
