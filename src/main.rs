@@ -67,6 +67,13 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Ask a running service's health endpoint and exit 0 when it answers 2xx: a container's
+    /// health check, in an image without a shell or curl.
+    Probe {
+        /// The endpoint, e.g. http://127.0.0.1:8080/healthz or …/readyz.
+        #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+        url: url::Url,
+    },
 }
 
 #[derive(Subcommand)]
@@ -185,6 +192,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Keys { command } => keys(command),
         Command::Notices { command } => runtime()?.block_on(notices(command)),
+        Command::Probe { url } => runtime()?.block_on(probe(url)),
         Command::CheckConfig {
             config,
             dev,
@@ -218,6 +226,28 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `tunnus probe URL`: the health endpoint's answer, within five seconds.
+async fn probe(url: url::Url) -> Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("probe: {url} is not an http or https address");
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("probe: the HTTP client")?;
+    let answer = client
+        .get(url.clone())
+        .send()
+        .await
+        .with_context(|| format!("probe: {url} does not answer"))?;
+    if !answer.status().is_success() {
+        bail!("probe: {url} answered {}", answer.status());
+    }
+    output!("{url}: {}", answer.status())?;
+    Ok(())
 }
 
 /// `tunnus notices …`: works on the outbox in the store the settings name.
