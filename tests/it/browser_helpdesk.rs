@@ -566,6 +566,26 @@ pub(crate) async fn add_ake(slapd: &Slapd, base: &str) -> String {
     dn
 }
 
+/// On the code page of `visit`, types `username` and `code` as people type codes, accepts the terms
+/// and chooses [`GOOD_PASSWORD`]; every page is checked, screenshots named `{walk}-6-code` on.
+pub(crate) async fn redeem_and_activate(visit: &Visit<'_>, username: &str, code: &str, walk: &str) {
+    let client = visit.client;
+    let t = texts(visit.lang);
+    type_into(client, "#username", username).await;
+    type_into(client, "#code", &as_typed(code)).await;
+    visit.screenshot(&format!("{walk}-6-code")).await;
+    click(client, "form button.primary").await;
+    wait_for_heading(client, &t.activate_title).await;
+    assert_eq!(text_of(client, ".username").await, username);
+    visit.check(&format!("{walk}-7-activation")).await;
+    click(client, "#accept_terms").await;
+    type_into(client, "#password", GOOD_PASSWORD).await;
+    type_into(client, "#confirmation", GOOD_PASSWORD).await;
+    click(client, "form button.primary").await;
+    wait_for_heading(client, &t.activated_title).await;
+    visit.check(&format!("{walk}-8-activated")).await;
+}
+
 /// Posts the form `form` of the current page as the browser would, with its cookies and origin, and
 /// returns the answer: how a test gets what a button downloads.
 pub(crate) async fn submit_outside_the_browser(
@@ -724,19 +744,7 @@ async fn a_registered_letter_from_the_helpdesk_activates_an_account_in_a_real_op
         visit.screenshot("helpdesk-walk-5-landing").await;
         click(&client, "section a.button[href=\"/code\"]").await;
         wait_for_heading(&client, &t.code_title).await;
-        type_into(&client, "#username", "akvaan").await;
-        type_into(&client, "#code", &as_typed(&code)).await;
-        visit.screenshot("helpdesk-walk-6-code").await;
-        click(&client, "form button.primary").await;
-        wait_for_heading(&client, &t.activate_title).await;
-        assert_eq!(text_of(&client, ".username").await, "akvaan");
-        visit.check("helpdesk-walk-7-activation").await;
-        click(&client, "#accept_terms").await;
-        type_into(&client, "#password", GOOD_PASSWORD).await;
-        type_into(&client, "#confirmation", GOOD_PASSWORD).await;
-        click(&client, "form button.primary").await;
-        wait_for_heading(&client, &t.activated_title).await;
-        visit.check("helpdesk-walk-8-activated").await;
+        redeem_and_activate(&visit, "akvaan", &code, "helpdesk-walk").await;
     })
     .await;
 

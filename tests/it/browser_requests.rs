@@ -18,7 +18,9 @@ use crate::browser::{
     at_each_viewport, campus_ui, click, find, in_browser, set_viewport, text_of, texts, type_into,
     wait_for_heading, wait_for_text,
 };
-use crate::browser_helpdesk::{add_ake, sign_in_staff, submit_outside_the_browser};
+use crate::browser_helpdesk::{
+    add_ake, redeem_and_activate, sign_in_staff, submit_outside_the_browser,
+};
 use crate::harness::{HelpdeskSso, Options, TestApp};
 
 /// Types each `(field id, text)` into the form, replacing what is there.
@@ -297,16 +299,7 @@ async fn a_letter_asked_for_from_outside_the_capital_region_activates_an_account
             .await
             .expect("open the code page");
         wait_for_heading(&client, &t.code_title).await;
-        type_into(&client, "#username", "akvaan").await;
-        type_into(&client, "#code", &letter.to_lowercase().replace('-', " ")).await;
-        click(&client, "form button.primary").await;
-        wait_for_heading(&client, &t.activate_title).await;
-        click(&client, "#accept_terms").await;
-        type_into(&client, "#password", GOOD_PASSWORD).await;
-        type_into(&client, "#confirmation", GOOD_PASSWORD).await;
-        click(&client, "form button.primary").await;
-        wait_for_heading(&client, &t.activated_title).await;
-        visit.check("request-walk-5-activated").await;
+        redeem_and_activate(&visit, "akvaan", &letter, "request-walk").await;
     })
     .await;
 
