@@ -16,8 +16,10 @@ use url::Url;
 use super::client::{self, ClientJwtError, audience_contains, time_claim};
 use super::faults::{Fault, Phase};
 use super::html;
+use super::persons::Person;
 use super::realm::{
-    AuthRequest, Flavour, IssuedCode, PendingLogin, Realm, insert_record, lock, random_uuid,
+    AuthRequest, Flavour, IssuedCode, PendingLogin, Realm, RealmPerson, Someone, insert_record,
+    lock, random_uuid,
 };
 
 /// How long a login page can be answered.
@@ -181,7 +183,12 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
         .get("login_hint")
         .and_then(|hint| realm.persons.iter().position(|p| p.person.is_hinted(hint)));
     match hinted {
-        Some(person) => issue_code(realm, request, person, StatusCode::FOUND),
+        Some(person) => issue_code(
+            realm,
+            request,
+            realm.persons[person].clone(),
+            StatusCode::FOUND,
+        ),
         None => login_page(realm, request),
     }
 }
@@ -298,80 +305,135 @@ pub(crate) fn is_pkce_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-/// The texts of the login page in the language the client asked for.
+/// The texts of the login page in one language.
 struct LoginTexts {
     lang: &'static str,
     title: &'static str,
     intro: &'static str,
+    /// The banner at the top of every login page.
+    test_service: &'static str,
+    language_menu: &'static str,
     persons: &'static str,
     cancel: &'static str,
+    someone_else: &'static str,
+    someone_else_intro: &'static str,
+    national_id: &'static str,
+    given_name: &'static str,
+    family_name: &'static str,
+    birthdate: &'static str,
+    birthdate_hint: &'static str,
+    identify: &'static str,
 }
 
-fn login_texts(flavour: Flavour, ui_locales: Option<&str>) -> LoginTexts {
-    let wanted = ui_locales
+/// The language of `ui_locales` (the first of fi, sv, en named), if any.
+fn wanted_lang(ui_locales: Option<&str>) -> Option<&'static str> {
+    ui_locales
         .unwrap_or_default()
         .split(' ')
         .map(|tag| tag.split('-').next().unwrap_or_default())
-        .find(|lang| matches!(*lang, "fi" | "sv" | "en"));
-    if flavour == Flavour::Campus {
-        return campus_login_texts(wanted);
-    }
-    match wanted {
+        .find_map(|lang| ["fi", "sv", "en"].into_iter().find(|known| *known == lang))
+}
+
+fn login_texts(flavour: Flavour, lang: Option<&str>) -> LoginTexts {
+    let base = match lang {
         Some("fi") => LoginTexts {
             lang: "fi",
             title: "Valitse testihenkilö",
-            intro: "Tämä on testitunnistuspalvelu. Valitse henkilö, jona tunnistaudut.",
+            intro: "Valitse henkilö, jona tunnistaudut, tai kirjoita kenen tahansa henkilötunnus.",
+            test_service: "TESTIPALVELU – ei oikea tunnistus. Kaikki henkilöt ovat testihenkilöitä.",
+            language_menu: "Kieli",
             persons: "Testihenkilöt",
             cancel: "Peruuta",
+            someone_else: "Joku muu",
+            someone_else_intro: "Tunnistaudu millä tahansa henkilötunnuksella, esimerkiksi oman \
+                                 testihakemistosi tunnuksen. Myös virheellinen tunnus kelpaa \
+                                 tässä tarkoituksella: palvelun pitää hylätä se.",
+            national_id: "Henkilötunnus",
+            given_name: "Etunimet (tyhjä: Testi)",
+            family_name: "Sukunimi (tyhjä: Henkilö)",
+            birthdate: "Syntymäaika (VVVV-KK-PP)",
+            birthdate_hint: "Tyhjä: henkilötunnuksesta.",
+            identify: "Tunnistaudu",
         },
         Some("sv") => LoginTexts {
             lang: "sv",
             title: "Välj en testperson",
-            intro: "Detta är en testidentifieringstjänst. Välj den person du identifierar dig som.",
+            intro: "Välj den person du identifierar dig som, eller skriv in vilken \
+                    personbeteckning som helst.",
+            test_service: "TESTTJÄNST – ingen riktig identifiering. Alla personer är testpersoner.",
+            language_menu: "Språk",
             persons: "Testpersoner",
             cancel: "Avbryt",
+            someone_else: "Någon annan",
+            someone_else_intro: "Identifiera dig med vilken personbeteckning som helst, till \
+                                 exempel ett konto i din egen testkatalog. Också en felaktig \
+                                 beteckning godtas här med avsikt: tjänsten ska avvisa den.",
+            national_id: "Personbeteckning",
+            given_name: "Förnamn (tomt: Testi)",
+            family_name: "Efternamn (tomt: Henkilö)",
+            birthdate: "Födelsedatum (ÅÅÅÅ-MM-DD)",
+            birthdate_hint: "Tomt: ur personbeteckningen.",
+            identify: "Identifiera",
         },
         _ => LoginTexts {
             lang: "en",
             title: "Choose a test person",
-            intro: "This is a test identification service. Choose the person to identify as.",
+            intro: "Choose the person to identify as, or type anyone's identity code.",
+            test_service: "TEST SERVICE – not a real identification. Every person is a test \
+                           person.",
+            language_menu: "Language",
             persons: "Test persons",
             cancel: "Cancel",
+            someone_else: "Someone else",
+            someone_else_intro: "Identify with any identity code, for example one of your own \
+                                 test directory's accounts. A malformed code is accepted here on \
+                                 purpose: the service must refuse it.",
+            national_id: "Identity code",
+            given_name: "Given names (empty: Testi)",
+            family_name: "Family name (empty: Henkilö)",
+            birthdate: "Birth date (YYYY-MM-DD)",
+            birthdate_hint: "Empty: from the identity code.",
+            identify: "Identify",
         },
+    };
+    if flavour == Flavour::Campus {
+        return campus_login_texts(base);
+    }
+    base
+}
+
+/// The campus realm's login page: staff members rather than test persons, and no typed identity.
+fn campus_login_texts(base: LoginTexts) -> LoginTexts {
+    let (title, intro, persons) = match base.lang {
+        "fi" => (
+            "Kampuskirjautuminen (testi)",
+            "Tämä on testikirjautumispalvelu. Valitse henkilökunnan jäsen, jona kirjaudut.",
+            "Henkilökunta",
+        ),
+        "sv" => (
+            "Campusinloggning (test)",
+            "Detta är en testinloggningstjänst. Välj den anställda du loggar in som.",
+            "Personal",
+        ),
+        _ => (
+            "Campus login (test)",
+            "This is a test login service. Choose the staff member to log in as.",
+            "Staff",
+        ),
+    };
+    LoginTexts {
+        title,
+        intro,
+        persons,
+        ..base
     }
 }
 
-/// The campus realm's login page: staff members rather than test persons.
-fn campus_login_texts(lang: Option<&str>) -> LoginTexts {
-    match lang {
-        Some("fi") => LoginTexts {
-            lang: "fi",
-            title: "Kampuskirjautuminen (testi)",
-            intro: "Tämä on testikirjautumispalvelu. Valitse henkilökunnan jäsen, jona kirjaudut.",
-            persons: "Henkilökunta",
-            cancel: "Peruuta",
-        },
-        Some("sv") => LoginTexts {
-            lang: "sv",
-            title: "Campusinloggning (test)",
-            intro: "Detta är en testinloggningstjänst. Välj den anställda du loggar in som.",
-            persons: "Personal",
-            cancel: "Avbryt",
-        },
-        _ => LoginTexts {
-            lang: "en",
-            title: "Campus login (test)",
-            intro: "This is a test login service. Choose the staff member to log in as.",
-            persons: "Staff",
-            cancel: "Cancel",
-        },
-    }
-}
-
-/// Keeps the request and shows one button per person plus a cancel button.
+/// Keeps the request and shows the login page for it.
 fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> {
-    let texts = login_texts(realm.flavour, request.ui_locales.as_deref());
     let now = realm.now();
+    let lang = wanted_lang(request.ui_locales.as_deref());
+    let switcher = request.ui_locales.is_none();
     let pending = PendingLogin {
         request,
         expires: now + LOGIN_TIMEOUT,
@@ -381,29 +443,182 @@ fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> 
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: "Too many logins in progress; try again later".to_owned(),
         })?;
-    let mut buttons = String::new();
-    for (index, entry) in realm.persons.iter().enumerate() {
-        let label = entry.person.label();
-        buttons.push_str(&format!(
-            "<li><button type=\"submit\" name=\"person\" value=\"{index}\">{}</button></li>\n",
-            html::escape(&label)
+    Ok(render_login(realm, &session_code, lang, switcher))
+}
+
+/// `GET {issuer}/login-actions/language?session_code=…&lang=…`: the login page of a login in
+/// progress again, in another language (the switcher of a client that sent no `ui_locales`).
+pub(crate) async fn language(
+    State(realm): State<Arc<Realm>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_params(&query.unwrap_or_default()).unwrap_or_default();
+    let code = params.get("session_code").cloned().unwrap_or_default();
+    let known = lock(&realm.pending)
+        .get(&code)
+        .is_some_and(|pending| pending.expires > realm.now());
+    if !known {
+        return html::error_page(
+            StatusCode::BAD_REQUEST,
+            "Your login attempt timed out. Login will start from the beginning.",
+        );
+    }
+    let lang = wanted_lang(params.get("lang").map(String::as_str));
+    render_login(&realm, &code, lang, true)
+}
+
+/// The login page of the login `session_code`: a button per person (grouped when the persons file
+/// says what they are for, with their full test identity codes), a form for someone else's code,
+/// and cancel.
+fn render_login(realm: &Realm, session_code: &str, lang: Option<&str>, switcher: bool) -> Response {
+    let texts = login_texts(realm.flavour, lang);
+    let action = html::escape(&format!("{}/login-actions/authenticate", realm.issuer));
+    let code = html::escape(session_code);
+    let mut body = format!(
+        "<p class=\"test\">{}</p>\n",
+        html::escape(texts.test_service)
+    );
+    if switcher {
+        body.push_str(&format!(
+            "<nav class=\"lang\" aria-label=\"{}\">",
+            html::escape(texts.language_menu)
+        ));
+        for (other, name) in [("fi", "Suomi"), ("sv", "Svenska"), ("en", "English")] {
+            let href = format!(
+                "{}/login-actions/language?session_code={}&lang={other}",
+                realm.issuer,
+                url::form_urlencoded::byte_serialize(session_code.as_bytes()).collect::<String>()
+            );
+            let current = if other == texts.lang {
+                " aria-current=\"true\""
+            } else {
+                ""
+            };
+            body.push_str(&format!(
+                "<a href=\"{}\" lang=\"{other}\"{current}>{name}</a>",
+                html::escape(&href)
+            ));
+        }
+        body.push_str("</nav>\n");
+    }
+    // The groups in the order they first appear; persons without a group come last.
+    let mut groups: Vec<Option<&str>> = Vec::new();
+    for entry in &realm.persons {
+        let group = match &entry.person {
+            Someone::Citizen(person) => person.group.as_deref(),
+            Someone::Staff(_) => None,
+        };
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    groups.sort_by_key(Option::is_none);
+    body.push_str(&format!(
+        "<main>\n<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n\
+         <input type=\"hidden\" name=\"session_code\" value=\"{code}\">\n",
+        html::escape(texts.title),
+        html::escape(texts.intro),
+    ));
+    for group in groups {
+        body.push_str(&format!(
+            "<fieldset>\n<legend>{}</legend>\n<ul class=\"persons\">\n",
+            html::escape(group.unwrap_or(texts.persons))
+        ));
+        for (index, entry) in realm.persons.iter().enumerate() {
+            let (name, detail, own) = match &entry.person {
+                Someone::Citizen(person) => (
+                    person.full_name(),
+                    person.national_id.clone(),
+                    person.group.as_deref(),
+                ),
+                Someone::Staff(staff) => (staff.full_name(), staff.username.clone(), None),
+            };
+            if own != group {
+                continue;
+            }
+            body.push_str(&format!(
+                "<li><button type=\"submit\" name=\"person\" value=\"{index}\">{} \
+                 <span class=\"code\">{}</span></button></li>\n",
+                html::escape(&name),
+                html::escape(&detail)
+            ));
+        }
+        body.push_str("</ul>\n</fieldset>\n");
+    }
+    body.push_str(&format!(
+        "<p><button type=\"submit\" name=\"cancel\" value=\"cancel\" class=\"cancel\">{}</button></p>\n\
+         </form>\n",
+        html::escape(texts.cancel)
+    ));
+    if realm.flavour == Flavour::Ftn {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"{action}\" class=\"someone-else\">\n\
+             <input type=\"hidden\" name=\"session_code\" value=\"{code}\">\n\
+             <fieldset>\n<legend>{legend}</legend>\n<p class=\"hint\" id=\"other-intro\">{intro}</p>\n\
+             <label for=\"other_national_id\">{national_id}</label>\n\
+             <input id=\"other_national_id\" name=\"other_national_id\" autocomplete=\"off\" \
+             spellcheck=\"false\" maxlength=\"20\" aria-describedby=\"other-intro\">\n\
+             <label for=\"other_given_name\">{given}</label>\n\
+             <input id=\"other_given_name\" name=\"other_given_name\" maxlength=\"100\">\n\
+             <label for=\"other_family_name\">{family}</label>\n\
+             <input id=\"other_family_name\" name=\"other_family_name\" maxlength=\"100\">\n\
+             <label for=\"other_birthdate\">{birthdate}</label>\n\
+             <p class=\"hint\" id=\"other-birthdate-hint\">{birthdate_hint}</p>\n\
+             <input id=\"other_birthdate\" name=\"other_birthdate\" maxlength=\"10\" \
+             aria-describedby=\"other-birthdate-hint\">\n\
+             <button type=\"submit\" name=\"someone_else\" value=\"yes\" class=\"primary\">{identify}</button>\n\
+             </fieldset>\n</form>\n",
+            legend = html::escape(texts.someone_else),
+            intro = html::escape(texts.someone_else_intro),
+            national_id = html::escape(texts.national_id),
+            given = html::escape(texts.given_name),
+            family = html::escape(texts.family_name),
+            birthdate = html::escape(texts.birthdate),
+            birthdate_hint = html::escape(texts.birthdate_hint),
+            identify = html::escape(texts.identify),
         ));
     }
-    let body = format!(
-        "<h1>{title}</h1>\n<p>{intro}</p>\n\
-         <form method=\"post\" action=\"{action}\">\n\
-         <input type=\"hidden\" name=\"session_code\" value=\"{code}\">\n\
-         <fieldset>\n<legend>{persons}</legend>\n<ul>\n{buttons}</ul>\n</fieldset>\n\
-         <p><button type=\"submit\" name=\"cancel\" value=\"cancel\">{cancel}</button></p>\n\
-         </form>\n",
-        title = html::escape(texts.title),
-        intro = html::escape(texts.intro),
-        action = html::escape(&format!("{}/login-actions/authenticate", realm.issuer)),
-        code = html::escape(&session_code),
-        persons = html::escape(texts.persons),
-        cancel = html::escape(texts.cancel),
+    body.push_str("</main>\n");
+    html::page(StatusCode::OK, texts.lang, texts.title, &body)
+}
+
+/// The typed identity of the "someone else" form, with a `sub` the same for every login of that
+/// code at this realm (as a broker keeps one user per person).
+fn typed_person(realm: &Realm, form: &HashMap<String, String>) -> Option<RealmPerson> {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let national_id = field("other_national_id").trim();
+    if national_id.is_empty()
+        || national_id.chars().count() > 20
+        || national_id.chars().any(char::is_control)
+    {
+        return None;
+    }
+    let person = Person::typed(
+        national_id,
+        field("other_given_name"),
+        field("other_family_name"),
+        field("other_birthdate"),
     );
-    Ok(html::page(StatusCode::OK, texts.lang, texts.title, &body))
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{}\n{}", realm.issuer, person.national_id.to_uppercase()).as_bytes(),
+    );
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let sub = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    Some(RealmPerson {
+        person: Someone::Citizen(person),
+        sub,
+    })
 }
 
 /// `POST {issuer}/login-actions/authenticate`: the answer to the login page.
@@ -433,14 +648,20 @@ pub(crate) async fn authenticate(State(realm): State<Arc<Realm>>, body: Bytes) -
         }
         .respond(&realm, StatusCode::SEE_OTHER);
     }
-    let person = form
-        .get("person")
-        .and_then(|p| p.parse::<usize>().ok())
-        .filter(|&p| p < realm.persons.len());
+    let person = if form.contains_key("someone_else") && realm.flavour == Flavour::Ftn {
+        typed_person(&realm, &form)
+    } else {
+        form.get("person")
+            .and_then(|p| p.parse::<usize>().ok())
+            .and_then(|p| realm.persons.get(p).cloned())
+    };
     match person {
         Some(person) => issue_code(&realm, pending.request, person, StatusCode::SEE_OTHER)
             .unwrap_or_else(|refusal| refusal.respond(&realm, StatusCode::SEE_OTHER)),
-        None => html::error_page(StatusCode::BAD_REQUEST, "Choose a person or cancel."),
+        None => html::error_page(
+            StatusCode::BAD_REQUEST,
+            "Choose a person, type an identity code, or cancel.",
+        ),
     }
 }
 
@@ -448,13 +669,14 @@ pub(crate) async fn authenticate(State(realm): State<Arc<Realm>>, body: Bytes) -
 fn issue_code(
     realm: &Realm,
     request: AuthRequest,
-    person: usize,
+    person: RealmPerson,
     status: StatusCode,
 ) -> Result<Response, Refusal> {
     let now = realm.now();
     let sid = random_uuid();
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
+    let logged_in = person.person.clone();
     let issued = IssuedCode {
         request,
         person,
@@ -472,7 +694,7 @@ fn issue_code(
     })?;
     realm.counters.issued_codes.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(
-        person = %realm.persons[person].person.for_log(),
+        person = %logged_in.for_log(),
         "mock login succeeded"
     );
     let mut params = vec![("code", code.as_str())];
@@ -558,7 +780,7 @@ pub(crate) async fn logout(
             StatusCode::OK,
             "en",
             "Logged out",
-            "<h1>You are logged out</h1>\n",
+            "<main>\n<h1>You are logged out</h1>\n</main>\n",
         ),
     }
 }
@@ -618,10 +840,11 @@ mod tests {
     #[test]
     fn login_page_language_follows_ui_locales() {
         for flavour in [Flavour::Ftn, Flavour::Campus] {
-            assert_eq!(login_texts(flavour, Some("sv-FI fi")).lang, "sv");
-            assert_eq!(login_texts(flavour, Some("de fi")).lang, "fi");
-            assert_eq!(login_texts(flavour, Some("de")).lang, "en");
-            assert_eq!(login_texts(flavour, None).lang, "en");
+            let lang = |ui_locales| login_texts(flavour, wanted_lang(ui_locales)).lang;
+            assert_eq!(lang(Some("sv-FI fi")), "sv");
+            assert_eq!(lang(Some("de fi")), "fi");
+            assert_eq!(lang(Some("de")), "en");
+            assert_eq!(lang(None), "en");
         }
         assert_ne!(
             login_texts(Flavour::Ftn, None).title,

@@ -372,14 +372,18 @@ async fn the_login_page_lists_the_staff_and_pkce_is_required() {
     assert_eq!(page.status(), StatusCode::OK);
     let body = page.text().await.expect("page");
     for label in [
-        "Anna Palvelu (hd-anna)",
-        "Ilkka Varmanen (hd-ilkka)",
-        "Kalle Lukkari (kalle)",
+        "Anna Palvelu <span class=\"code\">hd-anna</span>",
+        "Ilkka Varmanen <span class=\"code\">hd-ilkka</span>",
+        "Kalle Lukkari <span class=\"code\">kalle</span>",
     ] {
         assert!(body.contains(label), "{label} in {body}");
     }
     assert!(body.contains("Kampuskirjautuminen"), "{body}");
     assert!(!body.contains("010170"), "no test persons of the FTN realm");
+    assert!(
+        !body.contains("other_national_id"),
+        "no typed identity at the campus realm"
+    );
 
     let mut url = url::Url::parse(&campus.endpoint("auth")).expect("URL");
     url.query_pairs_mut().extend_pairs([

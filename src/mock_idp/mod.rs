@@ -777,6 +777,10 @@ fn realm_routes(realm: Arc<Realm>) -> Router {
             post(authorize::authenticate),
         )
         .route(
+            &format!("{realm_path}/login-actions/language"),
+            get(authorize::language),
+        )
+        .route(
             &format!("/admin/realms/{}/faults", realm.settings.realm),
             get(admin::show).put(admin::update).delete(admin::clear),
         )

@@ -28,9 +28,44 @@ pub struct Person {
     pub family_name: String,
     /// Birth date, `YYYY-MM-DD`.
     pub birthdate: String,
+    /// What the person is for, e.g. `reset`, `activation`, `refused: external`: the login page
+    /// shows the persons of one group together, in the order the groups first appear.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl Person {
+    /// Someone a tester typed in on the login page: `national_id` as typed (a malformed code is
+    /// allowed on purpose, for testing the relying party's refusal), names as typed or, when left
+    /// empty, a test name; the birth date as typed, else the one the code encodes, else none.
+    pub fn typed(
+        national_id: &str,
+        given_name: &str,
+        family_name: &str,
+        birthdate: &str,
+    ) -> Person {
+        let or = |text: &str, default: &str| {
+            let text = text.trim();
+            if text.is_empty() { default } else { text }.to_owned()
+        };
+        let typed_date = birthdate.trim();
+        let date_format = format_description!("[year]-[month]-[day]");
+        let birthdate = if Date::parse(typed_date, date_format).is_ok() {
+            typed_date.to_owned()
+        } else {
+            birth_date_of(national_id)
+                .and_then(|date| date.format(date_format).ok())
+                .unwrap_or_default()
+        };
+        Person {
+            national_id: national_id.trim().to_owned(),
+            given_name: or(given_name, "Testi"),
+            family_name: or(family_name, "Henkilö"),
+            birthdate,
+            group: None,
+        }
+    }
+
     /// The identity code with the individual number hidden (`010170-***R`), safe to log and show.
     pub fn masked_national_id(&self) -> String {
         mask(&self.national_id)
@@ -50,6 +85,27 @@ impl std::fmt::Debug for Person {
             .field("family_name", &self.family_name)
             .finish_non_exhaustive()
     }
+}
+
+/// The birth date a code of the identity code's shape encodes (its check character unchecked).
+fn birth_date_of(code: &str) -> Option<Date> {
+    if !has_hetu_shape(code) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| code.get(range)?.parse::<u8>().ok();
+    let (day, month, year) = (number(0..2)?, number(2..4)?, number(4..6)?);
+    let century = match code.as_bytes().get(6)?.to_ascii_uppercase() {
+        b'+' => 1800,
+        b'-' | b'Y' | b'X' | b'W' | b'V' | b'U' => 1900,
+        b'A' | b'B' | b'C' | b'D' | b'E' | b'F' => 2000,
+        _ => return None,
+    };
+    Date::from_calendar_date(
+        century + i32::from(year),
+        time::Month::try_from(month).ok()?,
+        day,
+    )
+    .ok()
 }
 
 /// Reads a persons file: `[[person]]` tables with `national_id`, `given_name`, `family_name` and
@@ -281,6 +337,7 @@ mod tests {
             given_name: "Tero Testi".to_owned(),
             family_name: "Äyrämö".to_owned(),
             birthdate: "1970-01-01".to_owned(),
+            group: None,
         }
     }
 

@@ -48,16 +48,6 @@ pub(crate) enum Someone {
 }
 
 impl Someone {
-    /// How the login page shows them: the name, and the masked identity code or the username.
-    pub(crate) fn label(&self) -> String {
-        match self {
-            Someone::Citizen(person) => {
-                format!("{} ({})", person.full_name(), person.masked_national_id())
-            }
-            Someone::Staff(staff) => format!("{} ({})", staff.full_name(), staff.username),
-        }
-    }
-
     /// Whether `login_hint` names them: the identity code, or the username (case ignored).
     pub(crate) fn is_hinted(&self, hint: &str) -> bool {
         let hint = hint.trim();
@@ -77,6 +67,7 @@ impl Someone {
 }
 
 /// Someone with the `sub` the realm gave them.
+#[derive(Debug, Clone)]
 pub(crate) struct RealmPerson {
     pub(crate) person: Someone,
     pub(crate) sub: String,
@@ -102,7 +93,8 @@ pub(crate) struct PendingLogin {
 /// An authorization code not yet exchanged.
 pub(crate) struct IssuedCode {
     pub(crate) request: AuthRequest,
-    pub(crate) person: usize,
+    /// Who logged in: a listed person, or someone a tester typed in.
+    pub(crate) person: RealmPerson,
     pub(crate) sid: String,
     pub(crate) auth_time: OffsetDateTime,
     pub(crate) expires: OffsetDateTime,
@@ -110,7 +102,7 @@ pub(crate) struct IssuedCode {
 
 /// An access token, good at `userinfo` until it expires or its session is logged out.
 pub(crate) struct AccessGrant {
-    pub(crate) person: usize,
+    pub(crate) person: RealmPerson,
     pub(crate) sid: String,
     pub(crate) expires: OffsetDateTime,
 }

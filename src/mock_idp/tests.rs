@@ -748,18 +748,24 @@ async fn login_page_lists_every_person_and_logs_in_the_chosen_one() {
     assert!(!page.contains("<script"));
     let action = format!("action=\"{}/login-actions/authenticate\"", broker.issuer);
     assert!(page.contains(&action));
+    // Test codes, not personal data: shown in full, so testers see whom they pick.
     for (index, person) in broker.persons.iter().enumerate() {
         let button = format!(
-            "<button type=\"submit\" name=\"person\" value=\"{index}\">{} ({})</button>",
+            "<button type=\"submit\" name=\"person\" value=\"{index}\">{} \
+             <span class=\"code\">{}</span></button>",
             person.full_name(),
-            person.masked_national_id()
+            person.national_id
         );
         assert!(page.contains(&button), "{button}");
-        assert!(
-            !page.contains(&person.national_id),
-            "no full identity codes on the page"
-        );
     }
+    assert!(
+        page.contains("TESTTJÄNST"),
+        "the page does not say it is a test service"
+    );
+    assert!(
+        page.contains("name=\"other_national_id\""),
+        "no form for someone else"
+    );
     assert!(page.contains("name=\"cancel\""));
 
     let session_code = session_code_of(&page);
@@ -818,6 +824,7 @@ async fn login_page_escapes_what_it_shows() {
         given_name: "<script>alert(1)</script>".to_owned(),
         family_name: "O'Brien & \"Sons\"".to_owned(),
         birthdate: "1970-01-01".to_owned(),
+        group: None,
     }];
     let broker = Broker::launch(TestRp::new(SigningAlg::RS256), persons, |_| {}).await;
     let page = broker
@@ -2230,4 +2237,165 @@ async fn debug_logs_carry_no_identity_codes_codes_or_tokens() {
     for secret in secrets {
         assert!(!logs.contains(&secret), "a secret was logged");
     }
+}
+
+/// Opens the login page of a new flow; the page and the flow.
+async fn login_page_of(broker: &Broker, request: Value) -> (String, Flow) {
+    let flow = Flow::new();
+    let response = broker.authorize(&flow, request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    (response.text().await.expect("page"), flow)
+}
+
+/// Answers the login page `page` with `form` (the session code added); the ID token's claims.
+async fn claims_after(broker: &Broker, page: &str, flow: &Flow, form: &[(&str, &str)]) -> Value {
+    let session_code = session_code_of(page);
+    let mut fields = vec![("session_code", session_code.as_str())];
+    fields.extend_from_slice(form);
+    let response = broker
+        .http
+        .post(format!("{}/login-actions/authenticate", broker.issuer))
+        .form(&fields)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let params = redirect_params(&response);
+    let body: Value = broker
+        .exchange(&params["code"], &flow.verifier)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    Value::Object(
+        broker
+            .open(body["id_token"].as_str().expect("id token"))
+            .claims,
+    )
+}
+
+#[tokio::test]
+async fn someone_else_is_identified_by_the_code_typed_with_a_lasting_sub() {
+    let broker = Broker::start().await;
+    let typed = [
+        ("someone_else", "yes"),
+        ("other_national_id", "150575-987W"),
+        ("other_given_name", ""),
+        ("other_family_name", "Törmänen"),
+        ("other_birthdate", ""),
+    ];
+    let (page, flow) = login_page_of(&broker, json!({})).await;
+    let first = claims_after(&broker, &page, &flow, &typed).await;
+    assert_eq!(first["hetu"], "150575-987W");
+    assert_eq!(first["given_name"], "Testi");
+    assert_eq!(first["family_name"], "Törmänen");
+    assert_eq!(
+        first["birthdate"], "1975-05-15",
+        "the birth date comes from the code"
+    );
+    let (page, flow) = login_page_of(&broker, json!({})).await;
+    let again = claims_after(&broker, &page, &flow, &typed).await;
+    assert_eq!(first["sub"], again["sub"], "one person, one sub");
+    assert!(
+        broker
+            .persons
+            .iter()
+            .all(|p| p.national_id != "150575-987W"),
+        "the typed person is not one of the listed ones"
+    );
+
+    // A malformed code goes through as typed: the relying party is the one to refuse it.
+    let (page, flow) = login_page_of(&broker, json!({})).await;
+    let malformed = claims_after(
+        &broker,
+        &page,
+        &flow,
+        &[
+            ("someone_else", "yes"),
+            ("other_national_id", "010170-999S"),
+            ("other_birthdate", "1970-01-01"),
+        ],
+    )
+    .await;
+    assert_eq!(malformed["hetu"], "010170-999S");
+    assert_eq!(malformed["birthdate"], "1970-01-01");
+    assert_ne!(malformed["sub"], first["sub"]);
+
+    // Without a code there is nobody to identify.
+    let (page, _) = login_page_of(&broker, json!({})).await;
+    let response = broker
+        .http
+        .post(format!("{}/login-actions/authenticate", broker.issuer))
+        .form(&[
+            ("session_code", session_code_of(&page).as_str()),
+            ("someone_else", "yes"),
+            ("other_national_id", " "),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_error_page(
+        response,
+        "Choose a person, type an identity code, or cancel.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn persons_are_grouped_as_their_file_says_and_the_language_can_be_switched() {
+    let person = |code: &str, name: &str, group: Option<&str>| Person {
+        national_id: code.to_owned(),
+        given_name: name.to_owned(),
+        family_name: "Testi".to_owned(),
+        birthdate: "1970-01-01".to_owned(),
+        group: group.map(str::to_owned),
+    };
+    let persons = vec![
+        person(TERO, "Resetoija", Some("reset")),
+        person("010200A9618", "Aktivoija", Some("activation")),
+        person("291292-918R", "Muu", None),
+        person("030883-925M", "Toinen resetoija", Some("reset")),
+    ];
+    let broker = Broker::launch(TestRp::new(SigningAlg::RS256), persons, |_| {}).await;
+    let (page, _) = login_page_of(&broker, json!({"ui_locales": null})).await;
+    let legends: Vec<&str> = page
+        .split("<legend>")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        legends,
+        ["reset", "activation", "Test persons", "Someone else"],
+        "groups in the order they first appear, ungrouped persons last"
+    );
+    let reset = page.split("<legend>reset</legend>").nth(1).unwrap();
+    let reset = reset.split("</fieldset>").next().unwrap();
+    assert!(reset.contains("Resetoija") && reset.contains("Toinen resetoija"));
+    assert!(!reset.contains("Aktivoija"));
+
+    // No ui_locales: a switcher to the same login in another language.
+    assert!(page.contains("<html lang=\"en\">"));
+    let marker = "login-actions/language?session_code=";
+    let start = page.find(marker).expect("a language switcher");
+    let href = &page[page[..start].rfind('"').unwrap() + 1..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let finnish = href
+        .replace("lang=en", "lang=fi")
+        .replace("lang=sv", "lang=fi");
+    let switched = broker.http.get(&finnish).send().await.expect("answers");
+    assert_eq!(switched.status(), StatusCode::OK);
+    let switched = switched.text().await.unwrap();
+    assert!(switched.contains("<html lang=\"fi\">"), "{switched}");
+    assert!(switched.contains("TESTIPALVELU"));
+    assert_eq!(session_code_of(&switched), session_code_of(&page));
+    // A client that asked for a language gets no switcher.
+    let (asked, _) = login_page_of(&broker, json!({"ui_locales": "sv"})).await;
+    assert!(!asked.contains(marker));
+    let stale = broker
+        .http
+        .get(format!("{}/{marker}unknown&lang=fi", broker.issuer))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
 }

@@ -389,7 +389,7 @@ async fn issue_tokens(
     let now = realm.now();
     let lifetime = token_lifetime(realm);
     let grant = AccessGrant {
-        person: issued.person,
+        person: issued.person.clone(),
         sid: issued.sid.clone(),
         expires: now + Duration::seconds(lifetime),
     };
@@ -485,7 +485,7 @@ fn id_token_claims(
     };
     let access_token_hash = digest(&SHA256, access_token.as_bytes());
     let half_hash = &access_token_hash.as_ref()[..16];
-    let person = &realm.persons[issued.person];
+    let person = &issued.person;
 
     let mut claims = Map::new();
     let mut put = |name: &str, value: Value| {
@@ -510,7 +510,7 @@ fn id_token_claims(
     put("sid", json!(issued.sid));
     put("at_hash", json!(URL_SAFE_NO_PAD.encode(half_hash)));
     put("typ", json!("ID"));
-    for (name, value) in person_claims(realm, issued.person) {
+    for (name, value) in person_claims(realm, &person.person) {
         put(&name, value);
     }
     if let Someone::Citizen(citizen) = &person.person {
@@ -527,8 +527,8 @@ fn id_token_claims(
 
 /// The person's details: a test person's under the preset's claim names, a staff member's as a
 /// Keycloak realm with a group mapper sends them.
-fn person_claims(realm: &Realm, person: usize) -> Vec<(String, Value)> {
-    match &realm.persons[person].person {
+fn person_claims(realm: &Realm, person: &Someone) -> Vec<(String, Value)> {
+    match person {
         Someone::Citizen(person) => {
             let names = claim_names(realm.settings.preset);
             vec![
@@ -640,7 +640,7 @@ pub(crate) async fn userinfo(State(realm): State<Arc<Realm>>, headers: HeaderMap
     let person = lock(&realm.access_tokens)
         .get(token)
         .filter(|grant| grant.expires > now)
-        .map(|grant| grant.person);
+        .map(|grant| grant.person.clone());
     let Some(person) = person else {
         return bearer_error(
             "Bearer realm=\"mock\", error=\"invalid_token\"",
@@ -649,8 +649,8 @@ pub(crate) async fn userinfo(State(realm): State<Arc<Realm>>, headers: HeaderMap
         );
     };
     let mut claims = Map::new();
-    claims.insert("sub".to_owned(), json!(realm.persons[person].sub));
-    claims.extend(person_claims(&realm, person));
+    claims.insert("sub".to_owned(), json!(person.sub));
+    claims.extend(person_claims(&realm, &person.person));
     no_store_json(StatusCode::OK, &Value::Object(claims))
 }
 

@@ -665,7 +665,7 @@ pub(crate) fn texts(lang: Lang) -> Texts {
 
 /// Opens the landing page in `lang`, checks it, and presses the start button; returns at the
 /// broker's login page, checked to be in the same language.
-async fn to_broker(visit: &Visit<'_>, app: &TestApp) {
+pub(crate) async fn to_broker(visit: &Visit<'_>, app: &TestApp) {
     let client = visit.client;
     let mut landing = app.at("/");
     landing.set_query(Some(&format!("lang={}", visit.lang.code())));

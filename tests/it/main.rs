@@ -9,6 +9,7 @@ mod account;
 mod active_directory;
 mod browser;
 mod browser_helpdesk;
+mod browser_mock;
 mod browser_requests;
 mod callback;
 mod cli;
