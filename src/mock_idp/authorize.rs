@@ -677,6 +677,17 @@ fn issue_code(
     let redirect_uri = request.redirect_uri.clone();
     let state = request.state.clone();
     let logged_in = person.person.clone();
+    realm.note(super::realm::Activity::Authorized {
+        at: now,
+        person: match &logged_in {
+            Someone::Citizen(citizen) => {
+                format!("{} {}", citizen.full_name(), citizen.national_id)
+            }
+            Someone::Staff(staff) => format!("{} {}", staff.full_name(), staff.username),
+        },
+        redirect_uri: redirect_uri.clone(),
+        scope: request.scope.clone(),
+    });
     let issued = IssuedCode {
         request,
         person,

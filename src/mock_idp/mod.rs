@@ -495,9 +495,12 @@ impl MockIdp {
     ) -> std::io::Result<()> {
         let realms: Vec<Arc<Realm>> = std::iter::once(self.realm).chain(self.campus).collect();
         let app = router(&realms);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 
@@ -783,6 +786,10 @@ fn realm_routes(realm: Arc<Realm>) -> Router {
         .route(
             &format!("/admin/realms/{}/faults", realm.settings.realm),
             get(admin::show).put(admin::update).delete(admin::clear),
+        )
+        .route(
+            &format!("/admin/realms/{}/activity", realm.settings.realm),
+            get(admin::activity),
         )
         .with_state(realm)
 }

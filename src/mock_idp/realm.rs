@@ -115,6 +115,27 @@ struct RealmKeys {
     withdrawn: Option<Arc<SigningKey>>,
 }
 
+/// How many recent authorizations and tokens the admin page lists.
+pub(crate) const ACTIVITY_KEPT: usize = 50;
+
+/// One thing the realm did, for the admin page.
+#[derive(Debug, Clone)]
+pub(crate) enum Activity {
+    /// A person logged in and a code went to the client.
+    Authorized {
+        at: OffsetDateTime,
+        /// How the login page shows the person: the name and the test code or username.
+        person: String,
+        redirect_uri: String,
+        scope: String,
+    },
+    /// Tokens were issued; the ID token's claims as signed (before any encryption).
+    Tokens {
+        at: OffsetDateTime,
+        claims: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
 /// What happened, for tests.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -142,9 +163,20 @@ pub(crate) struct Realm {
     pub(crate) access_tokens: Mutex<HashMap<String, AccessGrant>>,
     /// Client assertion `jti`s seen, until their assertion would have expired.
     pub(crate) used_jtis: Mutex<HashMap<String, OffsetDateTime>>,
+    /// The latest authorizations and tokens, newest last, at most [`ACTIVITY_KEPT`].
+    pub(crate) activity: Mutex<std::collections::VecDeque<Activity>>,
 }
 
 impl Realm {
+    /// Notes `activity` for the admin page, forgetting the oldest beyond [`ACTIVITY_KEPT`].
+    pub(crate) fn note(&self, activity: Activity) {
+        let mut kept = lock(&self.activity);
+        if kept.len() >= ACTIVITY_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(activity);
+    }
+
     pub(crate) fn new(
         flavour: Flavour,
         settings: MockIdpSettings,
@@ -188,6 +220,7 @@ impl Realm {
             codes: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashMap::new()),
             used_jtis: Mutex::new(HashMap::new()),
+            activity: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 

@@ -2399,3 +2399,51 @@ async fn persons_are_grouped_as_their_file_says_and_the_language_can_be_switched
         .expect("answers");
     assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_activity_page_lists_authorizations_and_the_claims_of_issued_tokens() {
+    let broker = Broker::start().await;
+    let url = format!("http://{}/admin/realms/ftn/activity", broker.addr);
+    let empty = broker.http.get(&url).send().await.expect("answers");
+    assert_eq!(empty.status(), StatusCode::OK);
+    assert!(empty.text().await.unwrap().contains("Nothing yet."));
+
+    let (_, body) = broker.tokens().await;
+    let claims = broker
+        .open(body["id_token"].as_str().expect("id token"))
+        .claims;
+    let page = broker
+        .http
+        .get(&url)
+        .send()
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Authorized <strong>Tero Testi Äyrämö 010170-999R</strong>"),
+        "{page}"
+    );
+    // The claims decoded, as the relying party received them (escaped for HTML).
+    for claim in ["hetu", "nonce", "acr", "sub"] {
+        assert!(
+            page.contains(&format!("&quot;{claim}&quot;")),
+            "{claim}: {page}"
+        );
+    }
+    assert!(page.contains(claims["sub"].as_str().unwrap()));
+    // Newest first: the tokens after the authorization that led to them.
+    assert!(page.find("class=\"tokens\"").unwrap() < page.find("class=\"authorized\"").unwrap());
+}
+
+#[test]
+fn the_admin_endpoints_answer_loopback_clients_only() {
+    use std::net::SocketAddr;
+    let refused = |peer: &str| super::admin::refuse_remote(peer.parse::<SocketAddr>().unwrap());
+    assert!(refused("127.0.0.1:5000").is_none());
+    assert!(refused("[::1]:5000").is_none());
+    assert!(refused("[::ffff:127.0.0.1]:5000").is_none());
+    assert!(refused("192.0.2.10:5000").is_some());
+    assert!(refused("[2001:db8::1]:5000").is_some());
+}

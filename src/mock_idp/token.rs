@@ -397,6 +397,10 @@ async fn issue_tokens(
         .ok_or_else(|| OAuthError::server("Too many access tokens outstanding"))?;
     let claims = id_token_claims(realm, issued, &access_token, faults, now);
     let signed = sign_id_token(realm, &claims, faults).await?;
+    realm.note(super::realm::Activity::Tokens {
+        at: now,
+        claims: claims.clone(),
+    });
     let id_token = match realm.settings.client.id_token_encryption {
         Some(encryption) if !faults.has(Fault::Unencrypted) => {
             let (kid, recipient) = realm
