@@ -286,7 +286,6 @@ pub struct Texts {
     pub staff_request_typed: String,
     pub staff_request_not_given: String,
     pub staff_request_language: String,
-    pub staff_request_address: String,
     pub staff_request_candidates: String,
     pub staff_request_no_candidates: String,
     pub staff_request_by_username: String,
