@@ -603,18 +603,9 @@ fn typed_person(realm: &Realm, form: &HashMap<String, String>) -> Option<RealmPe
         &aws_lc_rs::digest::SHA256,
         format!("{}\n{}", realm.issuer, person.national_id.to_uppercase()).as_bytes(),
     );
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    let sub = format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    let sub = super::realm::uuid_of(bytes);
     Some(RealmPerson {
         person: Someone::Citizen(person),
         sub,

@@ -341,7 +341,11 @@ pub(crate) fn insert_record<V>(
 
 /// A random version-4 UUID, the shape Keycloak gives subjects and sessions.
 pub(crate) fn random_uuid() -> String {
-    let mut bytes = crate::random::bytes::<16>();
+    uuid_of(crate::random::bytes::<16>())
+}
+
+/// `bytes` as a version-4 UUID (its version and variant bits set).
+pub(crate) fn uuid_of(mut bytes: [u8; 16]) -> String {
     bytes[6] = (bytes[6] & 0x0f) | 0x40;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
