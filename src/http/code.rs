@@ -13,13 +13,12 @@ use super::client_ip::ClientIp;
 use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::landing::FormCsrf;
-use super::middleware::{RequestId, same_origin};
+use super::middleware::RequestId;
 use super::pages::{CodePage, render};
 use crate::account::{Context, Opened};
 use crate::app::AppState;
 use crate::helpdesk::{Helpdesk, Redemption};
 use crate::i18n::Lang;
-use crate::secret::same_secret;
 
 fn channel(state: &AppState) -> Result<&Helpdesk, AppError> {
     state
@@ -113,14 +112,12 @@ pub async fn redeem(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
-    same_origin(&headers, &state.origin)?;
-    let cookie = state.cookies.read(&headers, cookies::CSRF);
-    if !cookie.is_some_and(|c| same_secret(&c, &form.csrf)) {
-        return Err(AppError::new(
-            ErrorKind::Forbidden,
-            "code form without a matching CSRF token",
-        ));
-    }
+    FormCsrf::check(
+        &state,
+        &headers,
+        &form.csrf,
+        "code form without a matching CSRF token",
+    )?;
     let return_to = form.return_to.filter(|url| state.return_to_allowed(url));
     if form.username.trim().is_empty() || form.code.trim().is_empty() {
         return Ok(page(

@@ -7,6 +7,7 @@ use axum::{Extension, http::HeaderMap};
 use serde::Deserialize;
 
 use super::cookies;
+use super::error::{AppError, ErrorKind};
 use super::pages::{LandingPage, render};
 use crate::app::AppState;
 use crate::i18n::Lang;
@@ -34,6 +35,24 @@ impl FormCsrf {
                 token: crate::random::token(),
                 new: true,
             },
+        }
+    }
+
+    /// Refuses a form post of the person's pages (`what`, for the log) that did not come from this
+    /// service's own page (`Origin`) or whose `csrf` field is not the cookie's token (compared in
+    /// constant time): [`ErrorKind::Forbidden`], and nothing may be changed.
+    pub fn check(
+        state: &AppState,
+        headers: &HeaderMap,
+        token: &str,
+        what: &'static str,
+    ) -> Result<(), AppError> {
+        super::middleware::same_origin(headers, &state.origin)?;
+        let cookie = state.cookies.read(headers, cookies::CSRF);
+        if cookie.is_some_and(|c| crate::secret::same_secret(&c, token)) {
+            Ok(())
+        } else {
+            Err(AppError::new(ErrorKind::Forbidden, what))
         }
     }
 

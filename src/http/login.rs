@@ -8,14 +8,14 @@ use serde::Deserialize;
 
 use super::client_ip::ClientIp;
 use super::cookies;
-use super::error::{AppError, ErrorKind};
+use super::error::AppError;
+use super::landing::FormCsrf;
 use super::middleware::RequestId;
-use super::middleware::same_origin;
 use crate::app::AppState;
 use crate::audit::Event;
 use crate::i18n::Lang;
 use crate::oidc::transaction::LoginTransaction;
-use crate::secret::{fingerprint, same_secret};
+use crate::secret::fingerprint;
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -31,14 +31,12 @@ pub async fn start(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    same_origin(&headers, &state.origin)?;
-    let cookie = state.cookies.read(&headers, cookies::CSRF);
-    if !cookie.is_some_and(|c| same_secret(&c, &form.csrf)) {
-        return Err(AppError::new(
-            ErrorKind::Forbidden,
-            "login form without a matching CSRF token",
-        ));
-    }
+    FormCsrf::check(
+        &state,
+        &headers,
+        &form.csrf,
+        "login form without a matching CSRF token",
+    )?;
     let return_to = form.return_to.filter(|url| state.return_to_allowed(url));
 
     // Limits before anything reaches the broker: each identification costs money.

@@ -11,10 +11,8 @@ use serde::Deserialize;
 
 use super::KeepBody;
 use super::client_ip::Caller;
-use super::cookies;
 use super::error::{AppError, ErrorKind};
 use super::landing::FormCsrf;
-use super::middleware::same_origin;
 use super::pages::{PageContext, render};
 use crate::app::AppState;
 use crate::helpdesk::Helpdesk;
@@ -22,7 +20,6 @@ use crate::helpdesk::requests::settings::{RequestSettings, localized};
 use crate::helpdesk::requests::{Field, Problem, Typed, Wanted};
 use crate::helpdesk::service_requests::Sent;
 use crate::i18n::{Lang, Texts};
-use crate::secret::same_secret;
 
 /// The helpdesk channel with service requests on; else 404.
 fn channel(state: &AppState) -> Result<(&Helpdesk, &RequestSettings), AppError> {
@@ -321,14 +318,12 @@ pub async fn send(
 ) -> Result<Response, AppError> {
     let lang = caller.lang;
     let (helpdesk, settings) = channel(&state)?;
-    same_origin(&headers, &state.origin)?;
-    let cookie = state.cookies.read(&headers, cookies::CSRF);
-    if !cookie.is_some_and(|c| same_secret(&c, &form.csrf)) {
-        return Err(AppError::new(
-            ErrorKind::Forbidden,
-            "service request form without a matching CSRF token",
-        ));
-    }
+    FormCsrf::check(
+        &state,
+        &headers,
+        &form.csrf,
+        "service request form without a matching CSRF token",
+    )?;
     let t = state.catalog.texts(lang);
     let sent = helpdesk
         .send_request(
