@@ -68,7 +68,7 @@ async fn issue(app: &TestApp, browser: &Browser, username: &str, fields: &[(&str
 }
 
 /// The code shown on the issued page.
-fn shown_code(page: &Page) -> String {
+pub(crate) fn shown_code(page: &Page) -> String {
     let start = page.body.find("class=\"code\"").expect("the code is shown");
     let text = &page.body[start..];
     let close = text.find("</p>").unwrap();

@@ -6,6 +6,7 @@
 use reqwest::StatusCode;
 
 use crate::harness::{Browser, HelpdeskSso, Options, Page, TestApp};
+pub(crate) use crate::helpdesk_pages::shown_code;
 
 const GOOD: &str = "kahvi-Tunturi-lumi-57-sade";
 
@@ -96,15 +97,6 @@ pub(crate) fn number(page: &Page) -> String {
         + "id=\"request-number\">".len();
     let end = page.body[start..].find('<').unwrap() + start;
     page.body[start..end].to_owned()
-}
-
-/// The code shown on the issued page.
-pub(crate) fn shown_code(page: &Page) -> String {
-    let start = page.body.find("class=\"code\"").expect("the code is shown");
-    let text = &page.body[start..];
-    let close = text.find("</p>").unwrap();
-    let open = text[..close].rfind('>').unwrap() + 1;
-    text[open..close].trim().to_owned()
 }
 
 pub(crate) fn audit_events(app: &TestApp, event: &str) -> Vec<serde_json::Value> {
