@@ -13,7 +13,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Mode, Settings};
 use crate::helpdesk::sso::settings::ClientAuth;
 use crate::keys::{KeyError, ServiceKeys};
-use crate::mock_idp::{self, CampusSettings, IdTokenEncryption, MockIdp, MockIdpError};
+use crate::mock_idp::{
+    self, CampusSettings, IdTokenEncryption, MockClientSettings, MockIdp, MockIdpError,
+};
 
 /// The development settings built into the program (`config/dev.toml` of the source): what
 /// `tunnus dev` uses without `--config` when the working directory has no `config/dev.toml`.
@@ -83,7 +85,16 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let public_url = settings.public_url_on(local);
 
     let mut mock_settings = settings.mock_idp.clone();
-    let client = &mut mock_settings.client;
+    // The service is the client registered with `broker.client_id`, else the first one.
+    let service_client = mock_settings
+        .clients
+        .iter()
+        .position(|client| client.client_id == settings.broker.client_id)
+        .unwrap_or(0);
+    if mock_settings.clients.is_empty() {
+        mock_settings.clients.push(MockClientSettings::default());
+    }
+    let client = &mut mock_settings.clients[service_client];
     if !settings.broker.client_id.is_empty() {
         client.client_id = settings.broker.client_id.clone();
     }
@@ -155,7 +166,7 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
         broker.issuer = Url::parse(&mock.issuer()).ok();
     }
     if broker.client_id.is_empty() {
-        broker.client_id = mock_settings.client.client_id.clone();
+        broker.client_id = mock_settings.clients[service_client].client_id.clone();
     }
     broker.test_identities = true;
     if !broker.accepted_acr.contains(&mock_settings.acr) {

@@ -6,6 +6,10 @@
 //!   `"once": true` the faults are added for the next authorization or token request only;
 //! - `DELETE` switches every fault off.
 //!
+//! `{public_url}/admin/realms/{realm}/clients/{client_id}/faults` does the same for one registered
+//! client: its faults apply to its own authorizations and token requests, on top of the realm's.
+//! Faults of the realm's metadata (discovery, certs) are the realm's only and are refused here.
+//!
 //! `{public_url}/admin/realms/{realm}/activity`: a page of the latest authorizations and the ID
 //! tokens issued (their claims decoded), for debugging a relying party.
 //!
@@ -16,13 +20,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::faults::Fault;
+use super::faults::FaultState;
 use super::html;
 use super::json_response;
 use super::realm::{Activity, Realm, lock};
@@ -69,31 +74,11 @@ pub(crate) async fn update(
     if let Some(refusal) = refuse_remote(peer) {
         return refusal;
     }
-    let update: FaultsUpdate = match serde_json::from_slice(&body) {
+    let update = match serde_json::from_slice(&body) {
         Ok(update) => update,
-        Err(error) => {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({
-                    "error": "invalid_request",
-                    "error_description": format!(
-                        "expected {{\"faults\": [names], \"once\": bool}}: {error}"
-                    ),
-                    "known_faults": Fault::ALL,
-                }),
-            );
-        }
+        Err(error) => return bad_update(&error),
     };
-    {
-        let mut faults = realm.faults();
-        if update.once {
-            for fault in update.faults {
-                faults.add_once(fault);
-            }
-        } else {
-            faults.set(update.faults);
-        }
-    }
+    apply(&mut realm.faults(), update);
     tracing::debug!("mock faults changed over HTTP");
     view(&realm)
 }
@@ -109,12 +94,125 @@ pub(crate) async fn clear(
     view(&realm)
 }
 
+/// The realm's faults, and each client's own.
 fn view(realm: &Realm) -> Response {
-    let faults = realm.faults();
+    let clients: serde_json::Map<String, serde_json::Value> = realm
+        .clients
+        .iter()
+        .map(|client| (client.id().to_owned(), faults_json(&client.faults())))
+        .collect();
+    let mut body = faults_json(&realm.faults());
+    body["clients"] = clients.into();
+    json_response(StatusCode::OK, &body)
+}
+
+fn faults_json(faults: &FaultState) -> serde_json::Value {
+    json!({"faults": faults.realm_wide(), "pending_once": faults.pending_once()})
+}
+
+/// The answer to a `PUT` whose body is not a [`FaultsUpdate`].
+fn bad_update(error: &serde_json::Error) -> Response {
     json_response(
-        StatusCode::OK,
-        &json!({"faults": faults.realm_wide(), "pending_once": faults.pending_once()}),
+        StatusCode::BAD_REQUEST,
+        &json!({
+            "error": "invalid_request",
+            "error_description": format!(
+                "expected {{\"faults\": [names], \"once\": bool}}: {error}"
+            ),
+            "known_faults": Fault::ALL,
+        }),
     )
+}
+
+fn apply(faults: &mut FaultState, update: FaultsUpdate) {
+    if update.once {
+        for fault in update.faults {
+            faults.add_once(fault);
+        }
+    } else {
+        faults.set(update.faults);
+    }
+}
+
+/// The answer for a client id nobody registered: the ones that are.
+fn unknown_client(realm: &Realm) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({
+            "error": "not_found",
+            "error_description": "no client is registered with this client_id",
+            "clients": realm.clients.iter().map(|client| client.id()).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET {public_url}/admin/realms/{realm}/clients/{client_id}/faults`.
+pub(crate) async fn show_client(
+    State(realm): State<Arc<Realm>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(client_id): Path<String>,
+) -> Response {
+    if let Some(refusal) = refuse_remote(peer) {
+        return refusal;
+    }
+    match realm.client(&client_id) {
+        Some(client) => json_response(StatusCode::OK, &faults_json(&client.faults())),
+        None => unknown_client(&realm),
+    }
+}
+
+/// `PUT {public_url}/admin/realms/{realm}/clients/{client_id}/faults`.
+pub(crate) async fn update_client(
+    State(realm): State<Arc<Realm>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = refuse_remote(peer) {
+        return refusal;
+    }
+    let Some(client) = realm.client(&client_id) else {
+        return unknown_client(&realm);
+    };
+    let update: FaultsUpdate = match serde_json::from_slice(&body) {
+        Ok(update) => update,
+        Err(error) => return bad_update(&error),
+    };
+    if let Some(fault) = update.faults.iter().find(|fault| !fault.acts_per_client()) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({
+                "error": "invalid_request",
+                "error_description": format!(
+                    "{} acts on the realm's metadata, which no client fetches alone: switch it \
+                     on for the realm at /admin/realms/{}/faults",
+                    fault.name(),
+                    realm.settings.realm
+                ),
+            }),
+        );
+    }
+    apply(&mut client.faults(), update);
+    tracing::debug!(client_id = %client.id(), "mock client faults changed over HTTP");
+    json_response(StatusCode::OK, &faults_json(&client.faults()))
+}
+
+/// `DELETE {public_url}/admin/realms/{realm}/clients/{client_id}/faults`.
+pub(crate) async fn clear_client(
+    State(realm): State<Arc<Realm>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(client_id): Path<String>,
+) -> Response {
+    if let Some(refusal) = refuse_remote(peer) {
+        return refusal;
+    }
+    match realm.client(&client_id) {
+        Some(client) => {
+            client.faults().clear();
+            json_response(StatusCode::OK, &faults_json(&client.faults()))
+        }
+        None => unknown_client(&realm),
+    }
 }
 
 /// `GET {public_url}/admin/realms/{realm}/activity`: the latest authorizations and tokens, newest
@@ -135,21 +233,28 @@ pub(crate) async fn activity(
         match entry {
             Activity::Authorized {
                 at,
+                client_id,
                 person,
                 redirect_uri,
                 scope,
             } => items.push_str(&format!(
-                "<li class=\"authorized\"><time>{}</time> Authorized <strong>{}</strong> \
-                 (scope <code>{}</code>) to <code>{}</code></li>\n",
+                "<li class=\"authorized\"><time>{}</time> Authorized <strong>{}</strong> for \
+                 client <code>{}</code> (scope <code>{}</code>) to <code>{}</code></li>\n",
                 html::escape(&time(*at)),
                 html::escape(person),
+                html::escape(client_id),
                 html::escape(scope),
                 html::escape(redirect_uri),
             )),
-            Activity::Tokens { at, claims } => items.push_str(&format!(
-                "<li class=\"tokens\"><time>{}</time> Tokens issued; the ID token's claims:\n\
-                 <pre>{}</pre></li>\n",
+            Activity::Tokens {
+                at,
+                client_id,
+                claims,
+            } => items.push_str(&format!(
+                "<li class=\"tokens\"><time>{}</time> Tokens issued to client <code>{}</code>; \
+                 the ID token's claims:\n<pre>{}</pre></li>\n",
                 html::escape(&time(*at)),
+                html::escape(client_id),
                 html::escape(&serde_json::to_string_pretty(claims).unwrap_or_default()),
             )),
         }

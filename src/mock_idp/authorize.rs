@@ -18,8 +18,8 @@ use super::faults::{Fault, Phase};
 use super::html;
 use super::persons::Person;
 use super::realm::{
-    AuthRequest, Flavour, IssuedCode, PendingLogin, Realm, RealmPerson, Someone, insert_record,
-    lock, random_uuid,
+    AuthRequest, Flavour, IssuedCode, PendingLogin, Realm, RealmPerson, RegisteredClient, Someone,
+    insert_record, lock, random_uuid,
 };
 
 /// How long a login page can be answered.
@@ -94,16 +94,16 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
         .get("client_id")
         .cloned()
         .ok_or_else(|| Refusal::page("Missing parameter: client_id"))?;
-    if client_id != realm.settings.client.client_id {
-        return Err(Refusal::page("Client not found."));
-    }
+    let client = realm
+        .client(&client_id)
+        .ok_or_else(|| Refusal::page("Client not found."))?;
     if params.contains_key("request_uri") {
         return Err(Refusal::page(
             "Invalid Request: request_uri is not supported",
         ));
     }
     if let Some(request) = params.remove("request") {
-        let claims = verified_request_object(realm, &request, &client_id)
+        let claims = verified_request_object(realm, client, &request)
             .await
             .map_err(|reason| Refusal::page(format!("Invalid Request: {reason}")))?;
         merge_request_object(&mut params, &claims)
@@ -111,7 +111,7 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
     }
     let redirect_uri = match params.get("redirect_uri") {
         None => return Err(Refusal::page("Missing parameter: redirect_uri")),
-        Some(uri) if !realm.settings.client.redirect_uris.contains(uri) => {
+        Some(uri) if !client.settings.redirect_uris.contains(uri) => {
             return Err(Refusal::page("Invalid parameter: redirect_uri"));
         }
         Some(uri) => uri.clone(),
@@ -153,10 +153,10 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
         return Err(refuse("invalid_scope", "Missing openid scope"));
     }
     let code_challenge =
-        check_pkce(realm, &params).map_err(|reason| refuse("invalid_request", reason))?;
+        check_pkce(client, &params).map_err(|reason| refuse("invalid_request", reason))?;
 
     if realm
-        .take_faults(Phase::Authorization)
+        .take_faults(Phase::Authorization, Some(client))
         .has(Fault::ErrorRedirect)
     {
         return Err(refuse(
@@ -172,6 +172,7 @@ async fn start(realm: &Realm, query: &str) -> Result<Response, Refusal> {
     }
 
     let request = AuthRequest {
+        client_id,
         redirect_uri,
         scope,
         state,
@@ -213,11 +214,12 @@ fn parse_params(raw: &str) -> Result<HashMap<String, String>, String> {
 /// Verifies a request object (RFC 9101) with the client's keys and judges its claims.
 async fn verified_request_object(
     realm: &Realm,
+    client: &RegisteredClient,
     request: &str,
-    client_id: &str,
 ) -> Result<Map<String, Value>, String> {
-    let claims = realm
-        .client_keys
+    let client_id = client.id();
+    let claims = client
+        .keys
         .verify(request)
         .await
         .map_err(|error: ClientJwtError| error.to_string())?;
@@ -277,12 +279,12 @@ fn merge_request_object(
 
 /// The `S256` challenge, when given; refuses a request without one when the client requires PKCE.
 fn check_pkce(
-    realm: &Realm,
+    client: &RegisteredClient,
     params: &HashMap<String, String>,
 ) -> Result<Option<String>, &'static str> {
     let method = params.get("code_challenge_method");
     let challenge = params.get("code_challenge");
-    if method.is_none() && challenge.is_none() && !realm.settings.client.require_pkce {
+    if method.is_none() && challenge.is_none() && !client.settings.require_pkce {
         return Ok(None);
     }
     match method.map(String::as_str) {
@@ -670,6 +672,7 @@ fn issue_code(
     let logged_in = person.person.clone();
     realm.note(super::realm::Activity::Authorized {
         at: now,
+        client_id: request.client_id.clone(),
         person: match &logged_in {
             Someone::Citizen(citizen) => {
                 format!("{} {}", citizen.full_name(), citizen.national_id)
@@ -746,28 +749,35 @@ pub(crate) async fn logout(
         Ok(params) => params,
         Err(message) => return html::error_page(StatusCode::BAD_REQUEST, &message),
     };
-    if params
-        .get("client_id")
-        .is_some_and(|id| *id != realm.settings.client.client_id)
-    {
-        return html::error_page(StatusCode::BAD_REQUEST, "Client not found.");
-    }
+    let named = match params.get("client_id") {
+        None => None,
+        Some(id) => match realm.client(id) {
+            Some(client) => Some(client),
+            None => return html::error_page(StatusCode::BAD_REQUEST, "Client not found."),
+        },
+    };
+    // The session and client of the hint, judged before anything changes.
+    let hinted = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => match session_of_hint(&realm, hint) {
+            Some((sid, client)) if named.is_none_or(|named| named.id() == client.id()) => {
+                Some((sid, client))
+            }
+            _ => return html::error_page(StatusCode::BAD_REQUEST, "Invalid IDToken"),
+        },
+    };
     let redirect = params.get("post_logout_redirect_uri");
     if let Some(uri) = redirect {
-        if !realm.settings.client.redirect_uris.contains(uri) {
+        let client = named.or(hinted.as_ref().map(|(_, client)| *client));
+        let Some(client) = client else {
+            return html::error_page(StatusCode::BAD_REQUEST, "Missing parameters: id_token_hint");
+        };
+        if !client.settings.redirect_uris.contains(uri) {
             return html::error_page(StatusCode::BAD_REQUEST, "Invalid redirect uri");
         }
-        if !params.contains_key("id_token_hint") && !params.contains_key("client_id") {
-            return html::error_page(StatusCode::BAD_REQUEST, "Missing parameters: id_token_hint");
-        }
     }
-    if let Some(hint) = params.get("id_token_hint") {
-        match session_of_hint(&realm, hint) {
-            Some(sid) => {
-                lock(&realm.access_tokens).retain(|_, grant| grant.sid != sid);
-            }
-            None => return html::error_page(StatusCode::BAD_REQUEST, "Invalid IDToken"),
-        }
+    if let Some((sid, _)) = &hinted {
+        lock(&realm.access_tokens).retain(|_, grant| grant.sid != *sid);
     }
     tracing::debug!("mock logout");
     match redirect {
@@ -787,18 +797,25 @@ pub(crate) async fn logout(
     }
 }
 
-/// The `sid` of an ID token this realm signed for the client (expired ones included, as Keycloak
-/// accepts them as hints).
-fn session_of_hint(realm: &Realm, hint: &str) -> Option<String> {
+/// The `sid` of an ID token this realm signed for one of its clients (expired ones included, as
+/// Keycloak accepts them as hints), and that client.
+fn session_of_hint<'r>(
+    realm: &'r Realm,
+    hint: &str,
+) -> Option<(String, &'r Arc<RegisteredClient>)> {
     let header = client::JwsHeader::parse(hint).ok()?;
     let jwks = realm.public_jwks();
     let keys = jwks.get("keys").and_then(Value::as_array)?;
     let claims = client::verify_with(hint, &header, keys).ok()?;
-    let client_id = realm.settings.client.client_id.as_str();
-    let ours = claims.get("iss").and_then(Value::as_str) == Some(realm.issuer.as_str())
-        && audience_contains(&claims, &[client_id]);
-    ours.then(|| claims.get("sid").and_then(Value::as_str).map(str::to_owned))
-        .flatten()
+    if claims.get("iss").and_then(Value::as_str) != Some(realm.issuer.as_str()) {
+        return None;
+    }
+    let client = realm
+        .clients
+        .iter()
+        .find(|client| audience_contains(&claims, &[client.id()]))?;
+    let sid = claims.get("sid").and_then(Value::as_str)?;
+    Some((sid.to_owned(), client))
 }
 
 #[cfg(test)]

@@ -45,11 +45,11 @@ fn settings(configure: impl FnOnce(&mut CampusSettings)) -> MockIdpSettings {
     configure(&mut campus);
     MockIdpSettings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        client: MockClientSettings {
+        clients: vec![MockClientSettings {
             redirect_uris: vec![FTN_REDIRECT.to_owned()],
             jwks: Some(json!({"keys": []})),
             ..MockClientSettings::default()
-        },
+        }],
         campus: Some(campus),
         ..MockIdpSettings::default()
     }
@@ -470,23 +470,25 @@ async fn campus_settings_that_cannot_work_name_their_key() {
     };
     assert_eq!(key_of(|_| {}).await, None);
     assert_eq!(
-        key_of(|c| c.realm = "ftn".to_owned()).await,
+        key_of(|c| c.realm = "ftn".to_owned()).await.as_deref(),
         Some("campus.realm")
     );
     assert_eq!(
-        key_of(|c| c.realm = "a/b".to_owned()).await,
+        key_of(|c| c.realm = "a/b".to_owned()).await.as_deref(),
         Some("campus.realm")
     );
     assert_eq!(
-        key_of(|c| c.client.redirect_uris.clear()).await,
+        key_of(|c| c.client.redirect_uris.clear()).await.as_deref(),
         Some("campus.client.redirect_uris")
     );
     assert_eq!(
-        key_of(|c| c.client.client_secret = None).await,
+        key_of(|c| c.client.client_secret = None).await.as_deref(),
         Some("campus.client")
     );
     assert_eq!(
-        key_of(|c| c.staff = Some("/nonexistent/staff.toml".into())).await,
+        key_of(|c| c.staff = Some("/nonexistent/staff.toml".into()))
+            .await
+            .as_deref(),
         Some("campus.staff")
     );
 }

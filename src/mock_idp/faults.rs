@@ -88,6 +88,20 @@ impl Fault {
         Fault::WrongAuthorizedParty,
     ];
 
+    /// Whether the fault can be switched on for one client: not those of the realm's metadata, which
+    /// clients fetch without saying who they are.
+    pub fn acts_per_client(self) -> bool {
+        self.phase() != Phase::Metadata
+    }
+
+    /// The fault's name in settings and over HTTP (`wrong_nonce`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// Where the fault shows: at the authorization endpoint or at the token endpoint.
     pub(crate) fn phase(self) -> Phase {
         match self {
@@ -192,6 +206,11 @@ pub(crate) struct ActiveFaults(BTreeSet<Fault>);
 impl ActiveFaults {
     pub(crate) fn has(&self, fault: Fault) -> bool {
         self.0.contains(&fault)
+    }
+
+    /// Adds `other`'s faults to these.
+    pub(crate) fn extend(&mut self, other: ActiveFaults) {
+        self.0.extend(other.0);
     }
 }
 

@@ -15,8 +15,13 @@
 //! The realm lives under `{public_url}/realms/{realm}` with Keycloak's paths: discovery at
 //! `/.well-known/openid-configuration`, the endpoints under `/protocol/openid-connect/` (`auth`,
 //! `token`, `certs`, `userinfo`, `logout`), the login form's target at
-//! `/login-actions/authenticate`, and the fault switches at `{public_url}/admin/realms/{realm}/faults`.
-//! The admin endpoint has no authentication: keep the mock on a loopback address.
+//! `/login-actions/authenticate`, the fault switches at `{public_url}/admin/realms/{realm}/faults`
+//! (and `…/clients/{client_id}/faults` for one client) and the activity page at
+//! `{public_url}/admin/realms/{realm}/activity`. The admin endpoints have no authentication and answer
+//! loopback clients only.
+//!
+//! The realm has one or more registered clients (`[[mock_idp.client]]`), each with its own redirect
+//! URIs, keys or client secret, ID-token encryption, claim preset and faults.
 //!
 //! With `[mock_idp.campus]` ([`CampusSettings`]) a second realm is served beside it, shaped like a
 //! campus SSO that helpdesk staff sign in with: the same paths under its own realm name, its staff
@@ -96,8 +101,10 @@ pub struct MockIdpSettings {
     /// whose token clock is off, for testing how a relying party copes with clock skew. Negative
     /// for a clock behind. Nothing else (request objects, codes) is affected.
     pub token_clock_offset_secs: i64,
-    /// The one registered client.
-    pub client: MockClientSettings,
+    /// The registered clients: `[[mock_idp.client]]`, one table per client (a single
+    /// `[mock_idp.client]` table is one client).
+    #[serde(rename = "client", deserialize_with = "one_or_many")]
+    pub clients: Vec<MockClientSettings>,
     /// Faults switched on for the whole realm from the start.
     pub faults: FaultSettings,
     /// A second realm shaped like a campus SSO (`[mock_idp.campus]`); `None` serves the FTN realm
@@ -117,7 +124,7 @@ impl Default for MockIdpSettings {
             code_lifetime_secs: 60,
             token_lifetime_secs: 600,
             token_clock_offset_secs: 0,
-            client: MockClientSettings::default(),
+            clients: vec![MockClientSettings::default()],
             faults: FaultSettings::default(),
             campus: None,
         }
@@ -132,13 +139,49 @@ impl MockIdpSettings {
             return built_in_persons();
         };
         load_persons(path).map_err(|error| MockIdpError::InvalidSetting {
-            key: "persons",
+            key: "persons".to_owned(),
             problem: error.to_string(),
         })
     }
+
+    /// The client registered as `client_id`.
+    pub fn client_mut(&mut self, client_id: &str) -> Option<&mut MockClientSettings> {
+        self.clients
+            .iter_mut()
+            .find(|client| client.client_id == client_id)
+    }
 }
 
-/// The registered client (`[mock_idp.client]`).
+/// One table, or an array of tables, as a list. A visitor rather than an untagged enum, so that a
+/// mistake inside a table is reported as itself (an unknown key, a wrong type) rather than as "no
+/// variant matched".
+fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<MockClientSettings>, D::Error> {
+    use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+
+    struct OneOrMany;
+
+    impl<'de> serde::de::Visitor<'de> for OneOrMany {
+        type Value = Vec<MockClientSettings>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a client table, or an array of client tables")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            MockClientSettings::deserialize(MapAccessDeserializer::new(map)).map(|one| vec![one])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::deserialize(SeqAccessDeserializer::new(seq))
+        }
+    }
+
+    deserializer.deserialize_any(OneOrMany)
+}
+
+/// A registered client (`[[mock_idp.client]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MockClientSettings {
@@ -158,6 +201,10 @@ pub struct MockClientSettings {
     /// A client secret the client may authenticate with instead (`client_secret_basic`); `None`
     /// accepts `private_key_jwt` only, as FTN brokers do.
     pub client_secret: Option<String>,
+    /// Which broker's claim names this client's ID tokens use; `None` is the realm's `preset`.
+    pub preset: Option<Preset>,
+    /// Faults switched on for this client alone from the start, besides the realm's.
+    pub faults: Vec<Fault>,
 }
 
 impl Default for MockClientSettings {
@@ -170,6 +217,8 @@ impl Default for MockClientSettings {
             require_pkce: true,
             id_token_encryption: Some(IdTokenEncryption::default()),
             client_secret: None,
+            preset: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -205,7 +254,7 @@ impl CampusSettings {
             return built_in_staff();
         };
         load_staff(path).map_err(|error| MockIdpError::InvalidSetting {
-            key: "campus.staff",
+            key: "campus.staff".to_owned(),
             problem: error.to_string(),
         })
     }
@@ -219,7 +268,7 @@ impl CampusSettings {
             preset: Preset::Keycloak,
             persons: None,
             acr: "1".to_owned(),
-            client: MockClientSettings {
+            clients: vec![MockClientSettings {
                 client_id: client.client_id.clone(),
                 redirect_uris: client.redirect_uris.clone(),
                 jwks_url: client.jwks_url.clone(),
@@ -227,7 +276,9 @@ impl CampusSettings {
                 require_pkce: client.require_pkce,
                 id_token_encryption: None,
                 client_secret: client.client_secret.clone(),
-            },
+                preset: None,
+                faults: Vec::new(),
+            }],
             faults: FaultSettings::default(),
             campus: None,
             ..ftn.clone()
@@ -324,7 +375,7 @@ pub enum MockIdpError {
     InvalidPersons { path: PathBuf, problem: String },
     /// A setting is unusable: fix the key named.
     #[error("mock_idp.{key}: {problem}")]
-    InvalidSetting { key: &'static str, problem: String },
+    InvalidSetting { key: String, problem: String },
     /// The listen address could not be bound: pick a free port or another address.
     #[error("cannot listen on {addr}: {error}")]
     Bind {
@@ -395,7 +446,7 @@ impl MockIdp {
     ) -> Result<MockIdp, MockIdpError> {
         validate(&settings)?;
         persons::validate(&persons).map_err(|problem| MockIdpError::InvalidSetting {
-            key: "persons",
+            key: "persons".to_owned(),
             problem,
         })?;
         let campus = match &settings.campus {
@@ -542,9 +593,18 @@ impl MockControls {
         self.realm.faults().pending_once()
     }
 
-    /// Registers the client's keys statically from now on (instead of `jwks_url`).
+    /// Registers the first client's keys statically from now on (instead of `jwks_url`).
     pub fn set_client_jwks(&self, jwks: serde_json::Value) {
-        self.realm.client_keys.set_static(jwks);
+        if let Some(client) = self.realm.clients.first() {
+            client.keys.set_static(jwks);
+        }
+    }
+
+    /// A handle on the client registered as `client_id`: its own faults and keys.
+    pub fn client(&self, client_id: &str) -> Option<ClientControls> {
+        self.realm.client(client_id).map(|client| ClientControls {
+            client: Arc::clone(client),
+        })
     }
 
     /// Requests seen at the authorization endpoint.
@@ -570,18 +630,68 @@ impl MockControls {
         self.realm.counters.tokens_issued.load(Ordering::Relaxed)
     }
 
-    /// Times the client's JWKS was fetched from `jwks_url`.
+    /// Times the first client's JWKS was fetched from `jwks_url`.
     pub fn client_jwks_fetches(&self) -> usize {
-        self.realm.client_keys.fetches()
+        self.realm
+            .clients
+            .first()
+            .map_or(0, |client| client.keys.fetches())
     }
 }
 
-/// Checks what serde cannot: names, URLs and lifetimes.
+/// Switches the faults of one registered client, on top of the realm's; cheap to clone.
+#[derive(Clone)]
+pub struct ClientControls {
+    client: Arc<realm::RegisteredClient>,
+}
+
+impl ClientControls {
+    /// Replaces this client's faults; they stay on until changed. Faults of the realm's metadata
+    /// (discovery, certs) are not the client's to have and are left out.
+    pub fn set_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.client
+            .faults()
+            .set(faults.into_iter().filter(|fault| fault.acts_per_client()));
+    }
+
+    /// Applies `fault` to this client's next authorization or token request only.
+    pub fn fault_once(&self, fault: Fault) {
+        if fault.acts_per_client() {
+            self.client.faults().add_once(fault);
+        }
+    }
+
+    /// Switches this client's faults off.
+    pub fn clear_faults(&self) {
+        self.client.faults().clear();
+    }
+
+    /// This client's faults now on.
+    pub fn faults(&self) -> Vec<Fault> {
+        self.client.faults().realm_wide()
+    }
+
+    /// Registers this client's keys statically from now on (instead of `jwks_url`).
+    pub fn set_jwks(&self, jwks: serde_json::Value) {
+        self.client.keys.set_static(jwks);
+    }
+
+    /// Times this client's JWKS was fetched from `jwks_url`.
+    pub fn jwks_fetches(&self) -> usize {
+        self.client.keys.fetches()
+    }
+}
+
+/// A setting that cannot work, named by its key under `mock_idp.`.
+fn invalid(key: impl Into<String>, problem: impl Into<String>) -> MockIdpError {
+    MockIdpError::InvalidSetting {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Checks what serde cannot: names, URLs, lifetimes and the clients.
 fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
-    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
-        key,
-        problem: problem.to_owned(),
-    };
     if !is_realm_name(&settings.realm) {
         return Err(invalid(
             "realm",
@@ -607,66 +717,84 @@ fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
             "lifetimes must be at least one second",
         ));
     }
-    let client = &settings.client;
-    validate_client(
-        &client.client_id,
-        &client.redirect_uris,
-        client.jwks.as_ref(),
-        ClientKeyNames::FTN,
-    )
+    if settings.clients.is_empty() {
+        return Err(invalid("client", "register at least one client"));
+    }
+    let one = settings.clients.len() == 1;
+    for (index, client) in settings.clients.iter().enumerate() {
+        // A single `[mock_idp.client]` table is named as it is written.
+        let prefix = if one {
+            "client".to_owned()
+        } else {
+            format!("client[{index}]")
+        };
+        validate_client(
+            &client.client_id,
+            &client.redirect_uris,
+            client.jwks.as_ref(),
+            &prefix,
+        )?;
+        if client.client_secret.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid(
+                format!("{prefix}.client_secret"),
+                "must not be empty",
+            ));
+        }
+        if let Some(fault) = client.faults.iter().find(|fault| !fault.acts_per_client()) {
+            return Err(invalid(
+                format!("{prefix}.faults"),
+                format!(
+                    "{} acts on the realm's metadata, which no client fetches alone: switch it on \
+                     in [mock_idp.faults]",
+                    fault.name()
+                ),
+            ));
+        }
+        let earlier = &settings.clients[..index];
+        if earlier.iter().any(|c| c.client_id == client.client_id) {
+            return Err(invalid(
+                format!("{prefix}.client_id"),
+                format!(
+                    "{:?} is registered twice: each client needs its own client_id",
+                    client.client_id
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// The names of a realm's client settings, for messages.
-struct ClientKeyNames {
-    client_id: &'static str,
-    redirect_uris: &'static str,
-    jwks: &'static str,
-}
-
-impl ClientKeyNames {
-    const FTN: ClientKeyNames = ClientKeyNames {
-        client_id: "client.client_id",
-        redirect_uris: "client.redirect_uris",
-        jwks: "client.jwks",
-    };
-    const CAMPUS: ClientKeyNames = ClientKeyNames {
-        client_id: "campus.client.client_id",
-        redirect_uris: "campus.client.redirect_uris",
-        jwks: "campus.client.jwks",
-    };
-}
-
+/// Checks one client's id, redirect URIs and keys; `prefix` names its table in messages.
 fn validate_client(
     client_id: &str,
     redirect_uris: &[String],
     jwks: Option<&serde_json::Value>,
-    keys: ClientKeyNames,
+    prefix: &str,
 ) -> Result<(), MockIdpError> {
-    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
-        key,
-        problem: problem.to_owned(),
-    };
     if client_id.is_empty() {
-        return Err(invalid(keys.client_id, "must not be empty"));
+        return Err(invalid(format!("{prefix}.client_id"), "must not be empty"));
     }
     if redirect_uris.is_empty() {
-        return Err(invalid(keys.redirect_uris, "list at least one URI"));
+        return Err(invalid(
+            format!("{prefix}.redirect_uris"),
+            format!("list at least one URI (client {client_id:?})"),
+        ));
     }
     for uri in redirect_uris {
         let usable = Url::parse(uri)
             .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.fragment().is_none());
         if !usable {
-            return Err(MockIdpError::InvalidSetting {
-                key: keys.redirect_uris,
-                problem: format!("{uri:?} is not an absolute http(s) URL without fragment"),
-            });
+            return Err(invalid(
+                format!("{prefix}.redirect_uris"),
+                format!("{uri:?} is not an absolute http(s) URL without fragment"),
+            ));
         }
     }
     if let Some(jwks) = jwks
         && !client::is_jwks(jwks)
     {
         return Err(invalid(
-            keys.jwks,
+            format!("{prefix}.jwks"),
             "must be a JWKS: a table with a `keys` array",
         ));
     }
@@ -675,10 +803,6 @@ fn validate_client(
 
 /// Checks `[mock_idp.campus]`: a realm name of its own and a client that can authenticate.
 fn validate_campus(campus: &CampusSettings, ftn: &MockIdpSettings) -> Result<(), MockIdpError> {
-    let invalid = |key, problem: &str| MockIdpError::InvalidSetting {
-        key,
-        problem: problem.to_owned(),
-    };
     if !is_realm_name(&campus.realm) {
         return Err(invalid(
             "campus.realm",
@@ -696,7 +820,7 @@ fn validate_campus(campus: &CampusSettings, ftn: &MockIdpSettings) -> Result<(),
         &client.client_id,
         &client.redirect_uris,
         client.jwks.as_ref(),
-        ClientKeyNames::CAMPUS,
+        "campus.client",
     )?;
     if client.client_secret.as_deref().is_some_and(str::is_empty) {
         return Err(invalid("campus.client.client_secret", "must not be empty"));
@@ -788,6 +912,15 @@ fn realm_routes(realm: Arc<Realm>) -> Router {
             get(admin::show).put(admin::update).delete(admin::clear),
         )
         .route(
+            &format!(
+                "/admin/realms/{}/clients/{{client_id}}/faults",
+                realm.settings.realm
+            ),
+            get(admin::show_client)
+                .put(admin::update_client)
+                .delete(admin::clear_client),
+        )
+        .route(
             &format!("/admin/realms/{}/activity", realm.settings.realm),
             get(admin::activity),
         )
@@ -801,7 +934,7 @@ async fn not_found() -> Response {
 /// The provider metadata, with the fields Keycloak publishes.
 async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
     if realm
-        .take_faults(faults::Phase::Metadata)
+        .take_faults(faults::Phase::Metadata, None)
         .has(Fault::DiscoveryServerError)
     {
         return json_response(
@@ -812,7 +945,44 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
     if realm.flavour == Flavour::Campus {
         return json_response(StatusCode::OK, &campus_metadata(&realm));
     }
-    let names = claims::claim_names(realm.settings.preset);
+    // The claims of every client's preset, the realm's first.
+    let mut claims_supported: Vec<&str> = vec![
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "azp",
+        "sid",
+        "at_hash",
+        "typ",
+    ];
+    let presets = std::iter::once(realm.settings.preset)
+        .chain(realm.clients.iter().map(|client| client.preset));
+    for preset in presets {
+        let names = claims::claim_names(preset);
+        for name in [
+            names.national_id,
+            names.given_name,
+            names.family_name,
+            names.birthdate,
+        ] {
+            if !claims_supported.contains(&name) {
+                claims_supported.push(name);
+            }
+        }
+    }
+    let mut auth_methods = vec!["private_key_jwt"];
+    if realm
+        .clients
+        .iter()
+        .any(|client| client.settings.client_secret.is_some())
+    {
+        auth_methods.push("client_secret_basic");
+    }
     let mut acr_values = vec![
         "http://ftn.ficora.fi/2017/loa2".to_owned(),
         "http://ftn.ficora.fi/2017/loa3".to_owned(),
@@ -841,16 +1011,12 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": true,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_methods_supported": auth_methods,
         "token_endpoint_auth_signing_alg_values_supported": signing_algs,
         "authorization_response_iss_parameter_supported": true,
         "acr_values_supported": acr_values,
         "scopes_supported": ["openid", "profile"],
-        "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "azp", "sid",
-            "at_hash", "typ", names.national_id, names.given_name, names.family_name,
-            names.birthdate,
-        ],
+        "claims_supported": claims_supported,
         "claims_parameter_supported": false,
         "grant_types_supported": ["authorization_code"],
         "ui_locales_supported": ["fi", "sv", "en"],
@@ -899,7 +1065,7 @@ fn campus_metadata(realm: &Realm) -> serde_json::Value {
 
 /// The realm's public signing keys.
 async fn certs(State(realm): State<Arc<Realm>>) -> Response {
-    let faults = realm.take_faults(faults::Phase::Metadata);
+    let faults = realm.take_faults(faults::Phase::Metadata, None);
     if faults.has(Fault::SlowJwks) {
         let wait = std::time::Duration::from_secs(realm.settings.faults.slow_token_secs);
         tokio::time::sleep(wait).await;

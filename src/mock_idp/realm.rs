@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 use super::client::ClientKeys;
 use super::faults::{ActiveFaults, FaultState, Phase};
 use super::persons::mask;
-use super::{MockIdpError, MockIdpSettings, Person, StaffPerson};
+use super::{MockClientSettings, MockIdpError, MockIdpSettings, Person, StaffPerson};
 use crate::clock::Clock;
 use crate::keys::{KeyError, SigningAlg, SigningKey};
+use crate::oidc::claims::Preset;
 
 /// How many records of one kind are kept at most; more are refused until old ones expire. Enough for
 /// a load test's two minutes of client assertions at several hundred flows a second.
@@ -73,9 +74,46 @@ pub(crate) struct RealmPerson {
     pub(crate) sub: String,
 }
 
+/// A client registered at the realm: its settings, its keys and the faults switched on for it alone.
+pub(crate) struct RegisteredClient {
+    pub(crate) settings: MockClientSettings,
+    pub(crate) keys: ClientKeys,
+    /// The claim names of its ID tokens: its own preset, else the realm's.
+    pub(crate) preset: Preset,
+    faults: Mutex<FaultState>,
+}
+
+impl RegisteredClient {
+    fn new(settings: MockClientSettings, realm_preset: Preset) -> Result<Self, MockIdpError> {
+        let keys =
+            ClientKeys::new(settings.jwks_url.clone(), settings.jwks.clone()).map_err(|error| {
+                MockIdpError::HttpClient {
+                    reason: with_causes(&error),
+                }
+            })?;
+        Ok(Self {
+            preset: settings.preset.unwrap_or(realm_preset),
+            faults: Mutex::new(FaultState::new(&settings.faults)),
+            keys,
+            settings,
+        })
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.settings.client_id
+    }
+
+    /// The faults switched on for this client alone.
+    pub(crate) fn faults(&self) -> MutexGuard<'_, FaultState> {
+        lock(&self.faults)
+    }
+}
+
 /// What an authorization request asked for, once checked.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthRequest {
+    /// The client that asked.
+    pub(crate) client_id: String,
     pub(crate) redirect_uri: String,
     pub(crate) scope: String,
     pub(crate) state: Option<String>,
@@ -102,6 +140,8 @@ pub(crate) struct IssuedCode {
 
 /// An access token, good at `userinfo` until it expires or its session is logged out.
 pub(crate) struct AccessGrant {
+    /// The client it was issued to.
+    pub(crate) client: Arc<RegisteredClient>,
     pub(crate) person: RealmPerson,
     pub(crate) sid: String,
     pub(crate) expires: OffsetDateTime,
@@ -124,6 +164,7 @@ pub(crate) enum Activity {
     /// A person logged in and a code went to the client.
     Authorized {
         at: OffsetDateTime,
+        client_id: String,
         /// How the login page shows the person: the name and the test code or username.
         person: String,
         redirect_uri: String,
@@ -132,6 +173,7 @@ pub(crate) enum Activity {
     /// Tokens were issued; the ID token's claims as signed (before any encryption).
     Tokens {
         at: OffsetDateTime,
+        client_id: String,
         claims: serde_json::Map<String, serde_json::Value>,
     },
 }
@@ -154,7 +196,8 @@ pub(crate) struct Realm {
     pub(crate) issuer: String,
     pub(crate) persons: Vec<RealmPerson>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) client_keys: ClientKeys,
+    /// The registered clients, in the order of the settings.
+    pub(crate) clients: Vec<Arc<RegisteredClient>>,
     pub(crate) counters: Counters,
     keys: Mutex<RealmKeys>,
     faults: Mutex<FaultState>,
@@ -177,22 +220,20 @@ impl Realm {
         kept.push_back(activity);
     }
 
+    /// The realm with `settings`; its clients are taken out of `settings.clients`.
     pub(crate) fn new(
         flavour: Flavour,
-        settings: MockIdpSettings,
+        mut settings: MockIdpSettings,
         base: String,
         persons: Vec<Someone>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, MockIdpError> {
         let signing = SigningKey::generate(SigningAlg::RS256)
             .map_err(|error| MockIdpError::SigningKey { error })?;
-        let client_keys = ClientKeys::new(
-            settings.client.jwks_url.clone(),
-            settings.client.jwks.clone(),
-        )
-        .map_err(|error| MockIdpError::HttpClient {
-            reason: with_causes(&error),
-        })?;
+        let clients = std::mem::take(&mut settings.clients)
+            .into_iter()
+            .map(|client| RegisteredClient::new(client, settings.preset).map(Arc::new))
+            .collect::<Result<_, _>>()?;
         let issuer = format!("{base}/realms/{}", settings.realm);
         let persons = persons
             .into_iter()
@@ -209,7 +250,7 @@ impl Realm {
             issuer,
             persons,
             clock,
-            client_keys,
+            clients,
             counters: Counters::default(),
             keys: Mutex::new(RealmKeys {
                 current: Arc::new(signing),
@@ -233,9 +274,23 @@ impl Realm {
         lock(&self.faults)
     }
 
-    /// The faults for one request at `phase`, using up single-use ones.
-    pub(crate) fn take_faults(&self, phase: Phase) -> ActiveFaults {
-        self.faults().take(phase)
+    /// The client registered as `client_id`.
+    pub(crate) fn client(&self, client_id: &str) -> Option<&Arc<RegisteredClient>> {
+        self.clients.iter().find(|client| client.id() == client_id)
+    }
+
+    /// The faults for one request at `phase`: the realm's and, when the request is `client`'s, that
+    /// client's; single-use ones are used up.
+    pub(crate) fn take_faults(
+        &self,
+        phase: Phase,
+        client: Option<&RegisteredClient>,
+    ) -> ActiveFaults {
+        let mut active = self.faults().take(phase);
+        if let Some(client) = client {
+            active.extend(client.faults().take(phase));
+        }
+        active
     }
 
     /// The key that signs ID tokens now.

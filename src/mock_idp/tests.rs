@@ -104,12 +104,12 @@ impl Drop for Broker {
 fn settings_for(rp: &TestRp) -> MockIdpSettings {
     MockIdpSettings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        client: MockClientSettings {
+        clients: vec![MockClientSettings {
             client_id: CLIENT_ID.to_owned(),
             redirect_uris: vec![REDIRECT_URI.to_owned()],
             jwks: Some(rp.jwks()),
             ..MockClientSettings::default()
-        },
+        }],
         ..MockIdpSettings::default()
     }
 }
@@ -336,6 +336,11 @@ impl Broker {
 
     /// Checks a JWS against the realm's published keys, as a relying party would.
     async fn verify(&self, jws: &str) -> Result<Map<String, Value>, String> {
+        self.verify_for(jws, CLIENT_ID).await
+    }
+
+    /// Checks a JWS issued to `audience` against the realm's published keys.
+    async fn verify_for(&self, jws: &str, audience: &str) -> Result<Map<String, Value>, String> {
         let header = jsonwebtoken::decode_header(jws).map_err(|e| e.to_string())?;
         let kid = header.kid.ok_or("no kid")?;
         let certs = self.certs().await;
@@ -350,7 +355,7 @@ impl Broker {
         .map_err(|e| e.to_string())?;
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.validate_exp = false;
-        validation.set_audience(&[CLIENT_ID]);
+        validation.set_audience(&[audience]);
         jsonwebtoken::decode::<Map<String, Value>>(jws, &decoding, &validation)
             .map(|data| data.claims)
             .map_err(|e| format!("{:?}", e.kind()))
@@ -696,7 +701,7 @@ async fn oaep_256_with_gcm_is_used_when_configured() {
     let mut rp = TestRp::new(SigningAlg::RS256);
     rp.enc_alg = KeyManagementAlg::RsaOaep256;
     let broker = Broker::launch(rp, bundled_persons(), |s| {
-        s.client.id_token_encryption = Some(IdTokenEncryption {
+        s.clients[0].id_token_encryption = Some(IdTokenEncryption {
             alg: KeyManagementAlg::RsaOaep256,
             enc: ContentEncryption::A256Gcm,
         });
@@ -712,7 +717,7 @@ async fn oaep_256_with_gcm_is_used_when_configured() {
 
 #[tokio::test]
 async fn tokens_are_signed_only_when_encryption_is_off() {
-    let broker = Broker::start_with(|s| s.client.id_token_encryption = None).await;
+    let broker = Broker::start_with(|s| s.clients[0].id_token_encryption = None).await;
     let (_, body) = broker.tokens().await;
     let token = body["id_token"].as_str().expect("id token");
     assert_eq!(token.split('.').count(), 3);
@@ -940,7 +945,7 @@ async fn request_object_values_override_the_query() {
 
 #[tokio::test]
 async fn pkce_is_optional_when_the_client_does_not_require_it() {
-    let broker = Broker::start_with(|s| s.client.require_pkce = false).await;
+    let broker = Broker::start_with(|s| s.clients[0].require_pkce = false).await;
     let flow = Flow::new();
     let changes =
         json!({"login_hint": TERO, "code_challenge": null, "code_challenge_method": null});
@@ -1797,7 +1802,11 @@ async fn admin_endpoint_sets_shows_and_clears_faults() {
         .expect("JSON");
     assert_eq!(
         shown,
-        json!({"faults": ["wrong_nonce", "acr_too_low"], "pending_once": []})
+        json!({
+            "faults": ["wrong_nonce", "acr_too_low"],
+            "pending_once": [],
+            "clients": {CLIENT_ID: {"faults": [], "pending_once": []}},
+        })
     );
     assert_eq!(
         broker.controls.faults(),
@@ -1829,7 +1838,11 @@ async fn admin_endpoint_sets_shows_and_clears_faults() {
         .expect("JSON");
     assert_eq!(
         shown,
-        json!({"faults": ["wrong_nonce", "acr_too_low"], "pending_once": []})
+        json!({
+            "faults": ["wrong_nonce", "acr_too_low"],
+            "pending_once": [],
+            "clients": {CLIENT_ID: {"faults": [], "pending_once": []}},
+        })
     );
 
     let shown: Value = broker
@@ -1841,7 +1854,14 @@ async fn admin_endpoint_sets_shows_and_clears_faults() {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(shown, json!({"faults": [], "pending_once": []}));
+    assert_eq!(
+        shown,
+        json!({
+            "faults": [],
+            "pending_once": [],
+            "clients": {CLIENT_ID: {"faults": [], "pending_once": []}},
+        })
+    );
     assert!(broker.controls.faults().is_empty());
 }
 
@@ -2019,8 +2039,8 @@ async fn client_keys_are_fetched_from_the_jwks_url_and_refetched_on_an_unknown_k
     let published = Arc::new(Mutex::new(rp.jwks()));
     let (url, _stop) = serve_jwks(Arc::clone(&published)).await;
     let mut broker = Broker::launch(rp, bundled_persons(), |s| {
-        s.client.jwks = None;
-        s.client.jwks_url = Some(url);
+        s.clients[0].jwks = None;
+        s.clients[0].jwks_url = Some(url);
     })
     .await;
     broker.tokens().await;
@@ -2052,7 +2072,7 @@ async fn client_keys_can_be_replaced_at_run_time() {
 
 #[tokio::test]
 async fn client_without_keys_cannot_authorize() {
-    let broker = Broker::start_with(|s| s.client.jwks = None).await;
+    let broker = Broker::start_with(|s| s.clients[0].jwks = None).await;
     let response = broker.authorize(&Flow::new(), json!({})).await;
     let reason = client::ClientJwtError::NoKeys;
     assert_error_page(response, &format!("Invalid Request: {reason}")).await;
@@ -2067,15 +2087,15 @@ fn bundled_standalone_config_parses_with_the_documented_values() {
     assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 8081)));
     assert_eq!(settings.realm, "ftn");
     assert_eq!(
-        settings.client.redirect_uris,
+        settings.clients[0].redirect_uris,
         vec!["http://127.0.0.1:8080/callback"]
     );
     assert_eq!(
-        settings.client.jwks_url.as_ref().map(url::Url::as_str),
+        settings.clients[0].jwks_url.as_ref().map(url::Url::as_str),
         Some("http://127.0.0.1:8080/.well-known/jwks.json")
     );
     assert_eq!(
-        settings.client.id_token_encryption,
+        settings.clients[0].id_token_encryption,
         Some(IdTokenEncryption::default())
     );
     assert_eq!(settings.faults, FaultSettings::default());
@@ -2085,13 +2105,13 @@ fn bundled_standalone_config_parses_with_the_documented_values() {
 #[test]
 fn encryption_can_be_switched_off_or_chosen() {
     let off = parse_settings("[mock_idp.client]\nid_token_encryption = false\n").expect("parses");
-    assert_eq!(off.client.id_token_encryption, None);
+    assert_eq!(off.clients[0].id_token_encryption, None);
     let chosen = parse_settings(
         "[mock_idp.client]\nid_token_encryption = { alg = \"RSA-OAEP-256\", enc = \"A256GCM\" }\n",
     )
     .expect("parses");
     assert_eq!(
-        chosen.client.id_token_encryption,
+        chosen.clients[0].id_token_encryption,
         Some(IdTokenEncryption {
             alg: KeyManagementAlg::RsaOaep256,
             enc: ContentEncryption::A256Gcm
@@ -2099,7 +2119,7 @@ fn encryption_can_be_switched_off_or_chosen() {
     );
     let defaults = parse_settings("[mock_idp]\n").expect("parses");
     assert_eq!(
-        defaults.client.id_token_encryption,
+        defaults.clients[0].id_token_encryption,
         Some(IdTokenEncryption::default())
     );
     assert_eq!(
@@ -2128,16 +2148,16 @@ fn unusable_settings_name_their_key() {
         Err(MockIdpError::InvalidSetting { key, .. }) => Some(key),
         _ => None,
     };
-    assert_eq!(key_of(&settings), Some("client.redirect_uris"));
-    settings.client.redirect_uris = vec!["/relative".to_owned()];
-    assert_eq!(key_of(&settings), Some("client.redirect_uris"));
-    settings.client.redirect_uris = vec![REDIRECT_URI.to_owned()];
-    assert_eq!(key_of(&settings), None);
+    assert_eq!(key_of(&settings).as_deref(), Some("client.redirect_uris"));
+    settings.clients[0].redirect_uris = vec!["/relative".to_owned()];
+    assert_eq!(key_of(&settings).as_deref(), Some("client.redirect_uris"));
+    settings.clients[0].redirect_uris = vec![REDIRECT_URI.to_owned()];
+    assert_eq!(key_of(&settings).as_deref(), None);
     settings.realm = "a/b".to_owned();
-    assert_eq!(key_of(&settings), Some("realm"));
+    assert_eq!(key_of(&settings).as_deref(), Some("realm"));
     settings.realm = "ftn".to_owned();
-    settings.client.jwks = Some(json!({"kty": "RSA"}));
-    assert_eq!(key_of(&settings), Some("client.jwks"));
+    settings.clients[0].jwks = Some(json!({"kty": "RSA"}));
+    assert_eq!(key_of(&settings).as_deref(), Some("client.jwks"));
 }
 
 #[tokio::test]
@@ -2146,7 +2166,7 @@ async fn bind_refuses_an_empty_person_list() {
     let outcome = MockIdp::bind(settings_for(&rp), Vec::new(), Arc::new(ManualClock::new())).await;
     assert!(matches!(
         outcome,
-        Err(MockIdpError::InvalidSetting { key: "persons", .. })
+        Err(MockIdpError::InvalidSetting { ref key, .. }) if key == "persons"
     ));
 }
 
@@ -2446,4 +2466,509 @@ fn the_admin_endpoints_answer_loopback_clients_only() {
     assert!(refused("[::ffff:127.0.0.1]:5000").is_none());
     assert!(refused("192.0.2.10:5000").is_some());
     assert!(refused("[2001:db8::1]:5000").is_some());
+}
+
+// ---- more than one client ----
+
+/// A second client, shaped like a campus SSO brokering to the realm: a client secret, PKCE without a
+/// request object, signed-only ID tokens with Telia's claim names.
+const SSO_ID: &str = "campus-sso";
+const SSO_SECRET: &str = "the-campus-sso-secret-0123456789";
+const SSO_REDIRECT: &str = "http://127.0.0.1:9/realms/campus/broker/ftn/endpoint";
+
+fn sso_client() -> MockClientSettings {
+    MockClientSettings {
+        client_id: SSO_ID.to_owned(),
+        redirect_uris: vec![SSO_REDIRECT.to_owned()],
+        client_secret: Some(SSO_SECRET.to_owned()),
+        id_token_encryption: None,
+        preset: Some(crate::oidc::claims::Preset::Telia),
+        ..MockClientSettings::default()
+    }
+}
+
+/// A broker with the service (`tunnus`) and the SSO registered.
+async fn two_clients() -> Broker {
+    Broker::start_with(|s| s.clients.push(sso_client())).await
+}
+
+/// The query of a redirect to `redirect_uri`.
+fn params_at(response: &reqwest::Response, redirect_uri: &str) -> HashMap<String, String> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        location.starts_with(&format!("{redirect_uri}?")),
+        "to {redirect_uri}: {location}"
+    );
+    url::Url::parse(location)
+        .expect("a URL")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl Broker {
+    /// The SSO's authorization request for Tero (by `login_hint`), as plain query parameters.
+    async fn sso_authorize(&self, flow: &Flow) -> reqwest::Response {
+        self.authorize_query(&[
+            ("client_id", SSO_ID),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", SSO_REDIRECT),
+            ("state", &flow.state),
+            ("nonce", &flow.nonce),
+            ("code_challenge", &flow.challenge),
+            ("code_challenge_method", "S256"),
+            ("login_hint", TERO),
+        ])
+        .await
+    }
+
+    /// The SSO's code exchange with `client_secret_basic`.
+    async fn sso_exchange(&self, code: &str, verifier: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .post(self.endpoint("token"))
+            .basic_auth(SSO_ID, Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", SSO_REDIRECT),
+                ("code_verifier", verifier),
+            ])
+            .send()
+            .await
+            .expect("token answers")
+    }
+
+    /// The SSO's whole flow for Tero; the token response.
+    async fn sso_tokens(&self) -> (Flow, Value) {
+        let flow = Flow::new();
+        let response = self.sso_authorize(&flow).await;
+        let params = params_at(&response, SSO_REDIRECT);
+        assert_eq!(params["state"], flow.state);
+        let response = self
+            .sso_exchange(&params["code"], &flow.verifier, SSO_SECRET)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        (flow, response.json().await.expect("JSON token response"))
+    }
+
+    fn client_faults_url(&self, client_id: &str) -> String {
+        format!(
+            "http://{}/admin/realms/ftn/clients/{client_id}/faults",
+            self.addr
+        )
+    }
+}
+
+#[tokio::test]
+async fn each_client_gets_tokens_shaped_by_its_own_settings() {
+    let broker = two_clients().await;
+    let telia = super::claims::claim_names(crate::oidc::claims::Preset::Telia);
+
+    // The SSO: signed only, Telia's names, `aud` an array, with its nonce.
+    let (flow, body) = broker.sso_tokens().await;
+    let id_token = body["id_token"].as_str().expect("id token");
+    assert_eq!(id_token.split('.').count(), 3, "signed only");
+    let claims = broker
+        .verify_for(id_token, SSO_ID)
+        .await
+        .expect("verifies with the realm's keys");
+    assert_eq!(claims[telia.national_id], TERO);
+    assert!(!claims.contains_key("hetu"));
+    assert_eq!(claims["aud"], json!([SSO_ID]));
+    assert_eq!(claims["azp"], SSO_ID);
+    assert_eq!(claims["nonce"], flow.nonce.as_str());
+    let info: Value = broker
+        .http
+        .get(broker.endpoint("userinfo"))
+        .bearer_auth(body["access_token"].as_str().expect("access token"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(info[telia.national_id], TERO);
+
+    // The service, as before: encrypted, Keycloak's names, `aud` a string.
+    let (_, body) = broker.tokens().await;
+    let opened = broker.open(body["id_token"].as_str().expect("id token"));
+    assert!(opened.jwe_header.is_some(), "encrypted");
+    assert_eq!(opened.claims["hetu"], TERO);
+    assert_eq!(opened.claims["aud"], CLIENT_ID);
+    assert_eq!(opened.claims["azp"], CLIENT_ID);
+
+    let metadata: Value = broker
+        .http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            broker.issuer
+        ))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        metadata["token_endpoint_auth_methods_supported"],
+        json!(["private_key_jwt", "client_secret_basic"])
+    );
+    let supported = metadata["claims_supported"].as_array().expect("a list");
+    assert!(supported.contains(&json!("hetu")) && supported.contains(&json!(telia.national_id)));
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_only_by_the_client_it_was_issued_to() {
+    let broker = two_clients().await;
+    let flow = Flow::new();
+    let code = broker.login(&flow).await;
+    let stolen = broker.sso_exchange(&code, &flow.verifier, SSO_SECRET).await;
+    assert_oauth_error(
+        stolen,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "Code not valid: it was issued to another client",
+    )
+    .await;
+    // The attempt used the code up.
+    let late = broker.exchange(&code, &flow.verifier).await;
+    assert_oauth_error(
+        late,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        "Code not valid",
+    )
+    .await;
+
+    // A wrong secret, and an unknown client, are not authenticated; the code survives them.
+    let flow = Flow::new();
+    let params = params_at(&broker.sso_authorize(&flow).await, SSO_REDIRECT);
+    let wrong = broker
+        .sso_exchange(&params["code"], &flow.verifier, "not-the-secret")
+        .await;
+    assert_oauth_error(
+        wrong,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "Invalid client or Invalid client credentials",
+    )
+    .await;
+    let unknown = broker
+        .http
+        .post(broker.endpoint("token"))
+        .basic_auth("nobody", Some(SSO_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+        ])
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    // The service's own key cannot sign for the SSO.
+    let assertion = broker.assertion(json!({"iss": SSO_ID, "sub": SSO_ID}));
+    let forged = broker
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("redirect_uri", SSO_REDIRECT),
+            ("code_verifier", &flow.verifier),
+            ("client_assertion_type", super::token::JWT_BEARER),
+            ("client_assertion", &assertion),
+        ])
+        .await;
+    assert_oauth_error(
+        forged,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        &jwt_failure(client::ClientJwtError::NoKeys),
+    )
+    .await;
+    assert_eq!(broker.controls.tokens_issued(), 0, "no tokens were issued");
+    let fine = broker
+        .sso_exchange(&params["code"], &flow.verifier, SSO_SECRET)
+        .await;
+    assert_eq!(fine.status(), StatusCode::OK);
+
+    // Neither client may use the other's redirect URI.
+    let response = broker
+        .authorize(&Flow::new(), json!({"redirect_uri": SSO_REDIRECT}))
+        .await;
+    assert_error_page(response, "Invalid parameter: redirect_uri").await;
+}
+
+#[tokio::test]
+async fn faults_switched_for_one_client_leave_the_other_alone() {
+    let broker = two_clients().await;
+    let sso_url = broker.client_faults_url(SSO_ID);
+    let shown: Value = broker
+        .http
+        .put(&sso_url)
+        .json(&json!({"faults": ["wrong_nonce"]}))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        shown,
+        json!({"faults": ["wrong_nonce"], "pending_once": []})
+    );
+    let sso = broker.controls.client(SSO_ID).expect("registered");
+    assert_eq!(sso.faults(), vec![Fault::WrongNonce]);
+    assert!(broker.controls.faults().is_empty(), "not realm-wide");
+    let realm_view: Value = broker
+        .http
+        .get(format!("http://{}/admin/realms/ftn/faults", broker.addr))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        realm_view["clients"][SSO_ID]["faults"],
+        json!(["wrong_nonce"])
+    );
+    assert_eq!(realm_view["clients"][CLIENT_ID]["faults"], json!([]));
+
+    let (flow, body) = broker.sso_tokens().await;
+    let claims = broker
+        .verify_for(body["id_token"].as_str().expect("id token"), SSO_ID)
+        .await
+        .expect("verifies");
+    assert_ne!(claims["nonce"], flow.nonce.as_str(), "the SSO's fault");
+    let (flow, body) = broker.tokens().await;
+    let opened = broker.open(body["id_token"].as_str().expect("id token"));
+    assert_eq!(
+        opened.claims["nonce"],
+        flow.nonce.as_str(),
+        "not the service's"
+    );
+
+    // A single-use fault of the service's: the SSO's login passes, the service's next one fails,
+    // the one after succeeds.
+    let once = broker
+        .http
+        .put(broker.client_faults_url(CLIENT_ID))
+        .json(&json!({"faults": ["error_redirect"], "once": true}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(once.status(), StatusCode::OK);
+    let sso_login = params_at(&broker.sso_authorize(&Flow::new()).await, SSO_REDIRECT);
+    assert!(sso_login.contains_key("code"), "{sso_login:?}");
+    let failed = redirect_params(
+        &broker
+            .authorize(&Flow::new(), json!({"login_hint": TERO}))
+            .await,
+    );
+    assert_eq!(failed["error"], "server_error");
+    broker.login(&Flow::new()).await;
+
+    // Faults of the realm's metadata are not a client's; an unknown client is not found. Neither
+    // changes anything.
+    let metadata = broker
+        .http
+        .put(&sso_url)
+        .json(&json!({"faults": ["jwks_server_error"]}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(metadata.status(), StatusCode::BAD_REQUEST);
+    let unknown = broker
+        .http
+        .put(broker.client_faults_url("nobody"))
+        .json(&json!({"faults": ["wrong_nonce"]}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(sso.faults(), vec![Fault::WrongNonce]);
+    assert!(broker.controls.faults().is_empty());
+
+    let cleared = broker.http.delete(&sso_url).send().await.expect("answers");
+    assert_eq!(cleared.status(), StatusCode::OK);
+    assert!(sso.faults().is_empty());
+    let (flow, body) = broker.sso_tokens().await;
+    let claims = broker
+        .verify_for(body["id_token"].as_str().expect("id token"), SSO_ID)
+        .await
+        .expect("verifies");
+    assert_eq!(claims["nonce"], flow.nonce.as_str());
+}
+
+#[tokio::test]
+async fn realm_faults_and_a_client_s_configured_faults_add_up() {
+    let broker = Broker::start_with(|s| {
+        let mut sso = sso_client();
+        sso.faults = vec![Fault::AcrTooLow];
+        s.clients.push(sso);
+    })
+    .await;
+    broker.controls.set_faults([Fault::WrongIssuer]);
+    let (_, body) = broker.sso_tokens().await;
+    let jws = body["id_token"].as_str().expect("id token");
+    let claims = broker.verify_for(jws, SSO_ID).await.expect("verifies");
+    assert_eq!(claims["acr"], "http://ftn.ficora.fi/2017/loa1");
+    assert_ne!(claims["iss"], broker.issuer.as_str());
+    let (_, body) = broker.tokens().await;
+    let opened = broker.open(body["id_token"].as_str().expect("id token"));
+    assert_eq!(opened.claims["acr"], DEFAULT_ACR, "the SSO's fault only");
+    assert_ne!(
+        opened.claims["iss"],
+        broker.issuer.as_str(),
+        "the realm's fault"
+    );
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_of_the_client_whose_token_is_the_hint() {
+    let broker = two_clients().await;
+    let (_, sso) = broker.sso_tokens().await;
+    let (_, service) = broker.tokens().await;
+    let sso_hint = sso["id_token"].as_str().expect("id token");
+    let userinfo = |token: &Value| {
+        broker
+            .http
+            .get(broker.endpoint("userinfo"))
+            .bearer_auth(token.as_str().unwrap_or_default())
+            .send()
+    };
+    // The SSO's hint with the service's client_id is refused and ends nothing.
+    let mixed = broker
+        .http
+        .get(with_query(
+            &broker.endpoint("logout"),
+            &[("client_id", CLIENT_ID), ("id_token_hint", sso_hint)],
+        ))
+        .send()
+        .await
+        .expect("answers");
+    assert_error_page(mixed, "Invalid IDToken").await;
+    assert_eq!(
+        userinfo(&sso["access_token"])
+            .await
+            .expect("answers")
+            .status(),
+        StatusCode::OK
+    );
+    // The SSO's hint with its own redirect URI.
+    let response = broker
+        .http
+        .get(with_query(
+            &broker.endpoint("logout"),
+            &[
+                ("id_token_hint", sso_hint),
+                ("post_logout_redirect_uri", SSO_REDIRECT),
+                ("state", "bye"),
+            ],
+        ))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(params_at(&response, SSO_REDIRECT)["state"], "bye");
+    assert_eq!(
+        userinfo(&sso["access_token"])
+            .await
+            .expect("answers")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        userinfo(&service["access_token"])
+            .await
+            .expect("answers")
+            .status(),
+        StatusCode::OK,
+        "the service's session goes on"
+    );
+}
+
+#[test]
+fn clients_are_tables_of_an_array_or_one_table() {
+    let two = parse_settings(
+        "[[mock_idp.client]]\nclient_id = \"tunnus\"\nredirect_uris = [\"http://a.test/cb\"]\n\
+         [[mock_idp.client]]\nclient_id = \"sso\"\nredirect_uris = [\"http://b.test/cb\"]\n\
+         client_secret = \"s\"\nid_token_encryption = false\npreset = \"telia\"\n\
+         faults = [\"wrong_nonce\"]\n",
+    )
+    .expect("parses");
+    let ids: Vec<&str> = two.clients.iter().map(|c| c.client_id.as_str()).collect();
+    assert_eq!(ids, ["tunnus", "sso"]);
+    assert_eq!(
+        two.clients[1].preset,
+        Some(crate::oidc::claims::Preset::Telia)
+    );
+    assert_eq!(two.clients[1].faults, vec![Fault::WrongNonce]);
+    assert_eq!(two.clients[1].id_token_encryption, None);
+    assert!(validate(&two).is_ok());
+    let one = parse_settings("[mock_idp.client]\nclient_id = \"only\"\n").expect("parses");
+    assert_eq!(one.clients.len(), 1);
+    assert_eq!(one.clients[0].client_id, "only");
+    for text in [
+        "[[mock_idp.client]]\nclient_idd = \"x\"\n",
+        "[mock_idp.client]\nclient_idd = \"x\"\n",
+    ] {
+        let (line, message) = parse_settings(text).expect_err("an unknown key is refused");
+        assert!(message.contains("client_idd"), "{message}");
+        assert_eq!(line, 2, "{message}");
+    }
+    let (_, message) =
+        parse_settings("[mock_idp]\nclient = \"tunnus\"\n").expect_err("not a table");
+    assert!(message.contains("client table"), "{message}");
+}
+
+#[test]
+fn clients_that_cannot_work_are_named_by_their_place() {
+    let key_of = |clients: Vec<MockClientSettings>| {
+        let settings = MockIdpSettings {
+            clients,
+            ..MockIdpSettings::default()
+        };
+        match validate(&settings) {
+            Err(MockIdpError::InvalidSetting { key, problem }) => Some((key, problem)),
+            _ => None,
+        }
+    };
+    let service = MockClientSettings {
+        redirect_uris: vec![REDIRECT_URI.to_owned()],
+        ..MockClientSettings::default()
+    };
+    assert_eq!(key_of(vec![service.clone(), sso_client()]), None);
+    let (key, _) = key_of(Vec::new()).expect("refused");
+    assert_eq!(key, "client");
+    let twice = MockClientSettings {
+        client_id: CLIENT_ID.to_owned(),
+        ..sso_client()
+    };
+    let (key, problem) = key_of(vec![service.clone(), twice]).expect("refused");
+    assert_eq!(key, "client[1].client_id");
+    assert!(problem.contains("twice"), "{problem}");
+    let no_uris = MockClientSettings {
+        redirect_uris: Vec::new(),
+        ..sso_client()
+    };
+    let (key, problem) = key_of(vec![service.clone(), no_uris]).expect("refused");
+    assert_eq!(key, "client[1].redirect_uris");
+    assert!(problem.contains(SSO_ID), "{problem}");
+    let metadata_fault = MockClientSettings {
+        faults: vec![Fault::DiscoveryServerError],
+        ..sso_client()
+    };
+    let (key, problem) = key_of(vec![service.clone(), metadata_fault]).expect("refused");
+    assert_eq!(key, "client[1].faults");
+    assert!(problem.contains("discovery_server_error"), "{problem}");
+    let empty_secret = MockClientSettings {
+        client_secret: Some(String::new()),
+        ..sso_client()
+    };
+    let (key, _) = key_of(vec![service, empty_secret]).expect("refused");
+    assert_eq!(key, "client[1].client_secret");
 }

@@ -22,7 +22,9 @@ use super::claims::claim_names;
 use super::client::{audience_contains, time_claim};
 use super::faults::{ActiveFaults, Fault, Phase};
 use super::persons::with_wrong_check_character;
-use super::realm::{AccessGrant, IssuedCode, Realm, Someone, generate_key, insert_record, lock};
+use super::realm::{
+    AccessGrant, IssuedCode, Realm, RegisteredClient, Someone, generate_key, insert_record, lock,
+};
 use crate::keys::SigningAlg;
 use crate::oidc::claims::Preset;
 use crate::oidc::jwe;
@@ -118,16 +120,7 @@ pub(crate) async fn token(
         .counters
         .token_requests
         .fetch_add(1, Ordering::Relaxed);
-    let faults = realm.take_faults(Phase::Token);
-    if faults.has(Fault::SlowToken) {
-        let wait = std::time::Duration::from_secs(realm.settings.faults.slow_token_secs);
-        tokio::time::sleep(wait).await;
-    }
-    if faults.has(Fault::TokenServerError) {
-        return OAuthError::server("Mock broker failure (fault token_server_error)")
-            .into_response();
-    }
-    match exchange(&realm, &headers, &body, &faults).await {
+    match exchange(&realm, &headers, &body).await {
         Ok(response) => {
             realm.counters.tokens_issued.fetch_add(1, Ordering::Relaxed);
             no_store_json(StatusCode::OK, &response)
@@ -139,13 +132,9 @@ pub(crate) async fn token(
     }
 }
 
-/// Authenticates the client, takes the code and issues the tokens.
-async fn exchange(
-    realm: &Realm,
-    headers: &HeaderMap,
-    body: &[u8],
-    faults: &ActiveFaults,
-) -> Result<Value, OAuthError> {
+/// Reads the form, applies the faults of the realm and of the client the request names,
+/// authenticates that client, takes the code and issues the tokens.
+async fn exchange(realm: &Realm, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -157,12 +146,29 @@ async fn exchange(
         ));
     }
     let form = parse_form(body)?;
+    let credentials = basic_credentials(headers)?;
+    let claimed = match &credentials {
+        Some((client_id, _)) => Some(client_id.clone()),
+        None => claimed_client_id(&form),
+    };
+    let client = claimed.as_deref().and_then(|id| realm.client(id));
+    let faults = realm.take_faults(Phase::Token, client.map(|client| &**client));
+    if faults.has(Fault::SlowToken) {
+        let wait = std::time::Duration::from_secs(realm.settings.faults.slow_token_secs);
+        tokio::time::sleep(wait).await;
+    }
+    if faults.has(Fault::TokenServerError) {
+        return Err(OAuthError::server(
+            "Mock broker failure (fault token_server_error)",
+        ));
+    }
     let grant_type = form
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("Missing form parameter: grant_type"))?;
-    match basic_credentials(headers)? {
-        Some(credentials) => authenticate_with_secret(realm, &credentials, &form)?,
-        None => authenticate_client(realm, &form).await?,
+    let client = client.ok_or_else(OAuthError::unknown_client)?;
+    match &credentials {
+        Some((_, secret)) => authenticate_with_secret(client, secret, &form)?,
+        None => authenticate_client(realm, client, &form).await?,
     }
     if grant_type != "authorization_code" {
         return Err(OAuthError::new(
@@ -174,8 +180,22 @@ async fn exchange(
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("Missing parameter: code"))?;
-    let issued = take_code(realm, code, &form)?;
-    issue_tokens(realm, &issued, faults).await
+    let issued = take_code(realm, client, code, &form)?;
+    issue_tokens(realm, client, &issued, &faults).await
+}
+
+/// The client a request without Basic credentials says it is: its `client_id`, else the `sub` of its
+/// client assertion, read before the assertion is verified.
+fn claimed_client_id(form: &HashMap<String, String>) -> Option<String> {
+    if let Some(client_id) = form.get("client_id") {
+        return Some(client_id.clone());
+    }
+    let assertion = form.get("client_assertion")?;
+    jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion)
+        .ok()?
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// The form's parameters; one given twice is refused.
@@ -221,21 +241,16 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-/// `client_secret_basic`: the registered client and its secret, compared in constant time.
+/// `client_secret_basic`: the client's secret, compared in constant time.
 fn authenticate_with_secret(
-    realm: &Realm,
-    (client_id, secret): &(String, String),
+    client: &RegisteredClient,
+    secret: &str,
     form: &HashMap<String, String>,
 ) -> Result<(), OAuthError> {
-    let client = &realm.settings.client;
-    if *client_id != client.client_id
-        || form
-            .get("client_id")
-            .is_some_and(|id| *id != client.client_id)
-    {
+    if form.get("client_id").is_some_and(|id| id != client.id()) {
         return Err(OAuthError::unknown_client());
     }
-    let Some(registered) = &client.client_secret else {
+    let Some(registered) = &client.settings.client_secret else {
         return Err(OAuthError::unknown_client());
     };
     let fingerprint = |text: &str| digest(&SHA256, text.as_bytes());
@@ -253,9 +268,9 @@ fn authenticate_with_secret(
 /// `private_key_jwt` (RFC 7523 §2.2, OpenID Connect Core §9).
 async fn authenticate_client(
     realm: &Realm,
+    client: &RegisteredClient,
     form: &HashMap<String, String>,
 ) -> Result<(), OAuthError> {
-    let client_id = realm.settings.client.client_id.as_str();
     match form.get("client_assertion_type").map(String::as_str) {
         None => {
             return Err(OAuthError::invalid_client(
@@ -272,27 +287,19 @@ async fn authenticate_client(
     let assertion = form
         .get("client_assertion")
         .ok_or_else(|| OAuthError::invalid_client("client_assertion parameter missing"))?;
-    let unverified_sub =
-        jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(assertion)
-            .map_err(|_| OAuthError::invalid_client("the JWT is malformed"))?
-            .get("sub")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-    let claimed = form.get("client_id").cloned().or(unverified_sub);
-    if claimed.as_deref() != Some(client_id) {
-        return Err(OAuthError::unknown_client());
-    }
-
-    let claims = realm
-        .client_keys
+    let claims = client
+        .keys
         .verify(assertion)
         .await
         .map_err(OAuthError::invalid_client)?;
-    check_assertion_claims(realm, &claims)
+    check_assertion_claims(realm, client.id(), &claims)
 }
 
-fn check_assertion_claims(realm: &Realm, claims: &Map<String, Value>) -> Result<(), OAuthError> {
-    let client_id = realm.settings.client.client_id.as_str();
+fn check_assertion_claims(
+    realm: &Realm,
+    client_id: &str,
+    claims: &Map<String, Value>,
+) -> Result<(), OAuthError> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("sub") != Some(client_id) {
         return Err(OAuthError::invalid_client("sub is not the client"));
@@ -335,15 +342,21 @@ fn check_assertion_claims(realm: &Realm, claims: &Map<String, Value>) -> Result<
     Ok(())
 }
 
-/// Takes the code (any outcome uses it up) and checks redirect URI and PKCE.
+/// Takes the code (any outcome uses it up) and checks its client, redirect URI and PKCE.
 fn take_code(
     realm: &Realm,
+    client: &RegisteredClient,
     code: &str,
     form: &HashMap<String, String>,
 ) -> Result<IssuedCode, OAuthError> {
     let issued = lock(&realm.codes)
         .remove(code)
         .ok_or_else(|| OAuthError::invalid_grant("Code not valid"))?;
+    if issued.request.client_id != client.id() {
+        return Err(OAuthError::invalid_grant(
+            "Code not valid: it was issued to another client",
+        ));
+    }
     if realm.now() > issued.expires {
         return Err(OAuthError::invalid_grant("Code is expired"));
     }
@@ -383,28 +396,31 @@ fn take_code(
 /// The token response: an opaque access token and the ID token.
 async fn issue_tokens(
     realm: &Realm,
+    client: &Arc<RegisteredClient>,
     issued: &IssuedCode,
     faults: &ActiveFaults,
 ) -> Result<Value, OAuthError> {
     let now = realm.now();
     let lifetime = token_lifetime(realm);
     let grant = AccessGrant {
+        client: Arc::clone(client),
         person: issued.person.clone(),
         sid: issued.sid.clone(),
         expires: now + Duration::seconds(lifetime),
     };
     let access_token = insert_record(&realm.access_tokens, grant, now, |g| g.expires)
         .ok_or_else(|| OAuthError::server("Too many access tokens outstanding"))?;
-    let claims = id_token_claims(realm, issued, &access_token, faults, now);
+    let claims = id_token_claims(realm, client, issued, &access_token, faults, now);
     let signed = sign_id_token(realm, &claims, faults).await?;
     realm.note(super::realm::Activity::Tokens {
         at: now,
+        client_id: client.id().to_owned(),
         claims: claims.clone(),
     });
-    let id_token = match realm.settings.client.id_token_encryption {
+    let id_token = match client.settings.id_token_encryption {
         Some(encryption) if !faults.has(Fault::Unencrypted) => {
-            let (kid, recipient) = realm
-                .client_keys
+            let (kid, recipient) = client
+                .keys
                 .encryption_key(encryption.alg)
                 .await
                 .map_err(OAuthError::server)?;
@@ -443,6 +459,7 @@ fn token_lifetime(realm: &Realm) -> i64 {
 /// The ID token's claims, bent by the faults that concern claims.
 fn id_token_claims(
     realm: &Realm,
+    client: &RegisteredClient,
     issued: &IssuedCode,
     access_token: &str,
     faults: &ActiveFaults,
@@ -469,11 +486,11 @@ fn id_token_claims(
         realm.issuer.clone()
     };
     let audience = if faults.has(Fault::WrongAudience) {
-        format!("{}-other", settings.client.client_id)
+        format!("{}-other", client.id())
     } else {
-        settings.client.client_id.clone()
+        client.id().to_owned()
     };
-    let aud = match settings.preset {
+    let aud = match client.preset {
         Preset::Telia => json!([audience]),
         _ => json!(audience),
     };
@@ -507,18 +524,18 @@ fn id_token_claims(
     }
     put("acr", json!(acr));
     if faults.has(Fault::WrongAuthorizedParty) {
-        put("azp", json!(format!("{}-other", settings.client.client_id)));
+        put("azp", json!(format!("{}-other", client.id())));
     } else {
-        put("azp", json!(settings.client.client_id));
+        put("azp", json!(client.id()));
     }
     put("sid", json!(issued.sid));
     put("at_hash", json!(URL_SAFE_NO_PAD.encode(half_hash)));
     put("typ", json!("ID"));
-    for (name, value) in person_claims(realm, &person.person) {
+    for (name, value) in person_claims(client.preset, &person.person) {
         put(&name, value);
     }
     if let Someone::Citizen(citizen) = &person.person {
-        let national_id_claim = claim_names(settings.preset).national_id;
+        let national_id_claim = claim_names(client.preset).national_id;
         if faults.has(Fault::MissingNationalId) {
             claims.remove(national_id_claim);
         } else if faults.has(Fault::MalformedNationalId) {
@@ -531,10 +548,10 @@ fn id_token_claims(
 
 /// The person's details: a test person's under the preset's claim names, a staff member's as a
 /// Keycloak realm with a group mapper sends them.
-fn person_claims(realm: &Realm, person: &Someone) -> Vec<(String, Value)> {
+fn person_claims(preset: Preset, person: &Someone) -> Vec<(String, Value)> {
     match person {
         Someone::Citizen(person) => {
-            let names = claim_names(realm.settings.preset);
+            let names = claim_names(preset);
             vec![
                 (names.national_id.to_owned(), json!(person.national_id)),
                 (names.given_name.to_owned(), json!(person.given_name)),
@@ -641,11 +658,11 @@ pub(crate) async fn userinfo(State(realm): State<Arc<Realm>>, headers: HeaderMap
         );
     };
     let now = realm.now();
-    let person = lock(&realm.access_tokens)
+    let granted = lock(&realm.access_tokens)
         .get(token)
         .filter(|grant| grant.expires > now)
-        .map(|grant| grant.person.clone());
-    let Some(person) = person else {
+        .map(|grant| (grant.person.clone(), grant.client.preset));
+    let Some((person, preset)) = granted else {
         return bearer_error(
             "Bearer realm=\"mock\", error=\"invalid_token\"",
             "invalid_token",
@@ -654,7 +671,7 @@ pub(crate) async fn userinfo(State(realm): State<Arc<Realm>>, headers: HeaderMap
     };
     let mut claims = Map::new();
     claims.insert("sub".to_owned(), json!(person.sub));
-    claims.extend(person_claims(&realm, &person.person));
+    claims.extend(person_claims(preset, &person.person));
     no_store_json(StatusCode::OK, &Value::Object(claims))
 }
 

@@ -17,8 +17,8 @@ use tunnus::directory::memory::MemoryDirectory;
 use tunnus::helpdesk::sso::settings::ClientAuth;
 use tunnus::keys::{ServiceKeys, SigningAlg};
 use tunnus::mock_idp::{
-    self, CampusSettings, IdTokenEncryption, MockControls, MockIdp, MockIdpSettings, Person,
-    StaffPerson,
+    self, CampusSettings, IdTokenEncryption, MockClientSettings, MockControls, MockIdp,
+    MockIdpSettings, Person, StaffPerson,
 };
 use tunnus::oidc::claims::Preset;
 use tunnus::oidc::jwe::{ContentEncryption, KeyManagementAlg};
@@ -60,6 +60,8 @@ pub struct Options {
     /// Turns the helpdesk channel on, with the mock broker's campus realm as the campus SSO staff
     /// sign in with.
     pub helpdesk: Option<HelpdeskSso>,
+    /// Clients registered at the mock broker's FTN realm besides the service (`tunnus-test`).
+    pub other_clients: Vec<MockClientSettings>,
 }
 
 /// How the helpdesk channel's staff sign-in is set up (see [`Options::helpdesk`]). The channel's
@@ -104,6 +106,7 @@ impl Default for Options {
             token_lifetime_secs: None,
             token_clock_offset_secs: None,
             helpdesk: None,
+            other_clients: Vec::new(),
         }
     }
 }
@@ -197,9 +200,11 @@ impl TestApp {
             preset: options.preset,
             ..MockIdpSettings::default()
         };
-        mock_settings.client.client_id = "tunnus-test".to_owned();
-        mock_settings.client.redirect_uris =
-            vec![service_url.join("/callback").unwrap().to_string()];
+        let mut client = MockClientSettings {
+            client_id: "tunnus-test".to_owned(),
+            redirect_uris: vec![service_url.join("/callback").unwrap().to_string()],
+            ..MockClientSettings::default()
+        };
         if let Some(secs) = options.token_lifetime_secs {
             mock_settings.token_lifetime_secs = secs;
         }
@@ -207,21 +212,22 @@ impl TestApp {
             mock_settings.token_clock_offset_secs = secs;
         }
         if options.jwks_by_url {
-            mock_settings.client.jwks_url =
-                Some(service_url.join("/.well-known/jwks.json").unwrap());
+            client.jwks_url = Some(service_url.join("/.well-known/jwks.json").unwrap());
         } else {
-            mock_settings.client.jwks = Some(
+            client.jwks = Some(
                 options
                     .broker_jwks
                     .clone()
                     .unwrap_or_else(|| keys.public_jwks(options.alg)),
             );
         }
-        mock_settings.client.id_token_encryption =
-            options.broker_encrypts.then_some(IdTokenEncryption {
-                alg: options.alg,
-                enc: options.enc,
-            });
+        client.id_token_encryption = options.broker_encrypts.then_some(IdTokenEncryption {
+            alg: options.alg,
+            enc: options.enc,
+        });
+        mock_settings.clients = std::iter::once(client)
+            .chain(options.other_clients.iter().cloned())
+            .collect();
         let secret = tunnus::random::token();
         if options.helpdesk.is_some() {
             let mut campus = CampusSettings::default();

@@ -157,11 +157,14 @@ impl Cluster {
 
         let mut settings = MockIdpSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
+            clients: vec![mock_idp::MockClientSettings {
+                client_id: "tunnus-replicas".into(),
+                redirect_uris: vec![public.join("/callback").unwrap().to_string()],
+                jwks: Some(keys.public_jwks(tunnus::oidc::jwe::KeyManagementAlg::RsaOaep)),
+                ..mock_idp::MockClientSettings::default()
+            }],
             ..MockIdpSettings::default()
         };
-        settings.client.client_id = "tunnus-replicas".into();
-        settings.client.redirect_uris = vec![public.join("/callback").unwrap().to_string()];
-        settings.client.jwks = Some(keys.public_jwks(tunnus::oidc::jwe::KeyManagementAlg::RsaOaep));
         settings.faults.slow_token_secs = slow_token_secs;
         let persons = mock_idp::load_persons(&repo_path("config/mock-persons.toml")).unwrap();
         let broker = MockIdp::bind(settings, persons, Arc::new(SystemClock))
