@@ -634,12 +634,23 @@ impl App {
             shutdown_grace: server.shutdown_grace.get(),
         };
         let router = crate::http::router(self.state.clone());
-        // Every replica works the outbox while it serves; dropping `working` stops it.
-        let (working, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Every replica works the outbox, and closes expired service requests, while it serves;
+        // dropping `working` stops both.
+        let (working, _) = tokio::sync::broadcast::channel::<()>(1);
+        let stopped = |working: &tokio::sync::broadcast::Sender<()>| {
+            let mut receiver = working.subscribe();
+            async move {
+                let _ = receiver.recv().await;
+            }
+        };
         if let Some(notifier) = &self.state.notifier {
-            tokio::spawn(notifier.clone().run(async move {
-                let _ = stopped.await;
-            }));
+            tokio::spawn(notifier.clone().run(stopped(&working)));
+        }
+        if let Some(helpdesk) = &self.state.helpdesk
+            && let Some(requests) = helpdesk.request_settings()
+        {
+            let every = requests.sweep_interval.get();
+            tokio::spawn(helpdesk.clone().sweep_requests(every, stopped(&working)));
         }
         let served = crate::http::server::serve(self.listener, router, limits, shutdown).await;
         drop(working);

@@ -18,6 +18,12 @@ use crate::notify::{Change, ChangeKind, RequestChange};
 /// How many open requests the queue shows at once.
 const QUEUE_LENGTH: usize = 200;
 
+/// How many expired requests one pass of the sweep closes at most; the rest wait for the next.
+const SWEEP_BATCH: usize = 100;
+
+/// Who holds a request while the sweep closes it (staff hold it under their username).
+const SWEEPER: &str = "-expiry-sweep";
+
 /// What became of a request a person sent.
 #[derive(Debug)]
 pub enum Sent {
@@ -282,45 +288,119 @@ impl Helpdesk {
     }
 
     /// The open requests, oldest first, for `staff`. Requests that waited longer than
-    /// `helpdesk.requests.expire_after` are closed on the way, and their senders told.
-    pub async fn request_queue(
-        &self,
-        staff: &Staff,
-        context: Context<'_>,
-    ) -> Result<Vec<ServiceRequest>, HelpdeskError> {
+    /// `helpdesk.requests.expire_after` are not shown: the sweep closes them.
+    pub async fn request_queue(&self, staff: &Staff) -> Result<Vec<ServiceRequest>, HelpdeskError> {
         self.request_staff(staff)?;
-        let requests = self.requests()?;
+        self.requests()?
+            .open(QUEUE_LENGTH)
+            .await
+            .map_err(|error| HelpdeskError::Unavailable(format!("store: {error}")))
+    }
+
+    /// Closes the requests that waited longer than `helpdesk.requests.expire_after` and tells
+    /// their senders; returns how many this replica closed. Each is closed by one replica only; one
+    /// that a staff member is acting on just now is left for the next pass.
+    pub async fn close_expired_requests(&self) -> Result<usize, HelpdeskError> {
+        let Ok(requests) = self.requests() else {
+            return Ok(0);
+        };
         let store =
             |error: crate::store::StoreError| HelpdeskError::Unavailable(format!("store: {error}"));
-        let (open, expired) = requests.open(QUEUE_LENGTH).await.map_err(store)?;
-        for request in expired {
-            let status = Status::Refused {
-                by: None,
-                at: requests.now_unix(),
-                reason: "expired".to_owned(),
-            };
-            requests.close(&request, status).await.map_err(store)?;
-            self.record(
-                EventKind::RequestRefused,
-                Outcome::Success,
-                Event {
-                    service_request: Some(&request.number),
-                    reason: Some("expired"),
-                    request_id: Some(context.request_id),
-                    ..Event::default()
-                },
-            );
-            self.count_request("expired");
-            self.tell(
-                ChangeKind::RequestRefused,
-                &request,
-                None,
-                Some(("expired", String::new())),
-                context,
-            )
-            .await;
+        let mut closed = 0;
+        for number in requests.past_their_time(SWEEP_BATCH).await.map_err(store)? {
+            if !requests.claim(&number, SWEEPER).await.map_err(store)? {
+                continue;
+            }
+            let outcome = self.close_expired(requests, &number).await;
+            if let Err(error) = requests.release(&number).await {
+                tracing::warn!(%error, "could not release a service request after the sweep");
+            }
+            if outcome.map_err(store)? {
+                closed += 1;
+            }
         }
-        Ok(open)
+        Ok(closed)
+    }
+
+    /// Closes request `number` if it is still open and past its time; `true` when it did.
+    async fn close_expired(
+        &self,
+        requests: &super::requests::Requests,
+        number: &str,
+    ) -> Result<bool, crate::store::StoreError> {
+        let Some(request) = requests.get(number).await? else {
+            return Ok(false);
+        };
+        if !request.is_open() || request.expires_at > requests.now_unix() {
+            return Ok(false);
+        }
+        let status = Status::Refused {
+            by: None,
+            at: requests.now_unix(),
+            reason: "expired".to_owned(),
+        };
+        requests.close(&request, status).await?;
+        let request_id = crate::random::short_id();
+        self.record(
+            EventKind::RequestRefused,
+            Outcome::Success,
+            Event {
+                service_request: Some(&request.number),
+                reason: Some("expired"),
+                request_id: Some(&request_id),
+                ..Event::default()
+            },
+        );
+        self.count_request("expired");
+        let context = Context {
+            client_ip: "",
+            request_id: &request_id,
+            lang: request.lang,
+        };
+        self.tell(
+            ChangeKind::RequestRefused,
+            &request,
+            None,
+            Some(("expired", String::new())),
+            context,
+        )
+        .await;
+        Ok(true)
+    }
+
+    /// Closes expired request `number` (held by the caller) and returns it closed.
+    async fn closed_now<T>(
+        &self,
+        requests: &super::requests::Requests,
+        number: &str,
+    ) -> Result<OnRequest<T>, crate::store::StoreError> {
+        self.close_expired(requests, number).await?;
+        Ok(match requests.get(number).await? {
+            Some(request) => OnRequest::Closed(Box::new(request)),
+            None => OnRequest::Gone,
+        })
+    }
+
+    /// Closes expired requests every `helpdesk.requests.sweep_interval` until `stop` resolves.
+    pub async fn sweep_requests(
+        self: std::sync::Arc<Self>,
+        every: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            match self.close_expired_requests().await {
+                Ok(0) => {}
+                Ok(closed) => tracing::info!(closed, "expired service requests closed"),
+                Err(error) => {
+                    tracing::warn!(%error, "expired service requests could not be closed; trying again");
+                }
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
     }
 
     /// How many requests wait, and when the oldest was sent (unix seconds), for the staff home.
@@ -467,8 +547,12 @@ impl Helpdesk {
         {
             return Ok(OnRequest::Busy);
         }
-        // Read again under the claim: another staff member may have closed it just before.
+        // Read again under the claim: another staff member may have closed it just before. One
+        // past its time that the sweep has not closed yet is closed now, not acted on.
         let outcome = match requests.get(number).await.map_err(store) {
+            Ok(Some(request)) if request.is_open() && request.expires_at <= requests.now_unix() => {
+                self.closed_now(requests, number).await.map_err(store)
+            }
             Ok(Some(request)) if request.is_open() => act(request).await,
             Ok(Some(request)) => Ok(OnRequest::Closed(Box::new(request))),
             Ok(None) => Ok(OnRequest::Gone),

@@ -559,8 +559,51 @@ async fn number_of_new_request(app: &TestApp) -> String {
 }
 
 #[tokio::test]
-async fn a_request_nobody_acts_on_in_time_leaves_the_queue() {
-    let app = spawn_with("[helpdesk.requests]\nexpire_after = \"2d\"\n").await;
+async fn a_request_nobody_acts_on_in_time_is_closed_by_the_sweep_with_no_staff_looking() {
+    let app =
+        spawn_with("[helpdesk.requests]\nexpire_after = \"2d\"\nsweep_interval = \"50ms\"\n").await;
+    let number = number(&send(&app, &app.browser(), &asa_by_letter()).await);
+    let younger = number_of_new_request(&app).await;
+    app.clock.advance(time::Duration::days(1));
+    let youngest = number_of_new_request(&app).await;
+    app.clock.advance(time::Duration::days(1));
+    // Nobody opens the queue: the replica's own sweep closes the first two.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while audit_events(&app, "request_refused").len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep did not close the expired requests"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(waiting(&app).await, 1, "the youngest still waits");
+    let expired = audit_events(&app, "request_refused");
+    let closed: Vec<&str> = expired
+        .iter()
+        .map(|event| event["service_request"].as_str().unwrap())
+        .collect();
+    assert!(closed.contains(&number.as_str()) && closed.contains(&younger.as_str()));
+    for event in &expired {
+        assert_eq!(event["reason"], "expired");
+        assert!(event.get("staff").is_none());
+    }
+    // Each was closed once; another pass finds nothing to close.
+    assert_eq!(helpdesk(&app).close_expired_requests().await.unwrap(), 0);
+    assert_eq!(audit_events(&app, "request_refused").len(), 2);
+    let staff = app.staff_browser("hd-anna").await;
+    staff
+        .get_path("/helpdesk/requests")
+        .await
+        .assert_status(StatusCode::OK)
+        .assert_not_contains(&number)
+        .assert_contains(&youngest);
+}
+
+#[tokio::test]
+async fn a_request_past_its_time_is_neither_shown_nor_acted_on_before_the_sweep_closes_it() {
+    // The sweep runs once at start and then not for a day.
+    let app =
+        spawn_with("[helpdesk.requests]\nexpire_after = \"2d\"\nsweep_interval = \"1d\"\n").await;
     let number = number(&send(&app, &app.browser(), &asa_by_letter()).await);
     app.clock.advance(time::Duration::days(2));
     let staff = app.staff_browser("hd-anna").await;
@@ -569,11 +612,16 @@ async fn a_request_nobody_acts_on_in_time_leaves_the_queue() {
         .await
         .assert_status(StatusCode::OK)
         .assert_not_contains(&number);
-    assert_eq!(waiting(&app).await, 0);
+    // Issuing from it closes it as expired instead; no code is issued.
+    issue(&app, &staff, &number, "aslind")
+        .await
+        .assert_status(StatusCode::CONFLICT);
+    assert!(audit_events(&app, "code_issued").is_empty());
     let expired = audit_events(&app, "request_refused");
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["reason"], "expired");
-    assert!(expired[0].get("staff").is_none());
+    assert_eq!(waiting(&app).await, 0);
+    assert_eq!(helpdesk(&app).close_expired_requests().await.unwrap(), 0);
 }
 
 #[tokio::test]

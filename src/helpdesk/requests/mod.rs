@@ -236,26 +236,29 @@ impl Requests {
         Ok(serde_json::from_slice(payload).ok())
     }
 
-    /// Up to `limit` open requests, oldest first. Requests past their time are left out and
-    /// returned apart, to be closed by the caller.
-    pub async fn open(
-        &self,
-        limit: usize,
-    ) -> Result<(Vec<ServiceRequest>, Vec<ServiceRequest>), StoreError> {
+    /// Up to `limit` open requests, oldest first. Requests past their time are left out: the
+    /// sweep ([`Requests::past_their_time`]) closes them.
+    pub async fn open(&self, limit: usize) -> Result<Vec<ServiceRequest>, StoreError> {
         let numbers = self.store.due(OPEN, i64::MAX, limit).await?;
         let now = self.now();
-        let (mut open, mut expired) = (Vec::new(), Vec::new());
+        let mut open = Vec::new();
         for number in numbers {
             match self.get(&number).await? {
-                Some(request) if request.is_open() && request.expires_at <= now => {
-                    expired.push(request);
-                }
+                Some(request) if request.is_open() && request.expires_at <= now => {}
                 Some(request) if request.is_open() => open.push(request),
                 // Closed or gone: it no longer belongs in the queue.
                 _ => self.store.unschedule(OPEN, &number).await?,
             }
         }
-        Ok((open, expired))
+        Ok(open)
+    }
+
+    /// The numbers of up to `limit` queued requests sent `expire_after` ago or earlier, oldest
+    /// first: those to close. Each must still be read and judged by its own `expires_at`.
+    pub async fn past_their_time(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let wait = i64::try_from(self.expire_after.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = self.now().saturating_mul(1000).saturating_sub(wait);
+        self.store.due(OPEN, cutoff, limit).await
     }
 
     /// How many requests are queued, and when the oldest was sent (unix seconds).
@@ -378,12 +381,12 @@ mod tests {
             .create(new_request("Toinen"), Lang::Sv)
             .await
             .unwrap();
-        let (open, expired) = requests.open(10).await.unwrap();
+        let open = requests.open(10).await.unwrap();
         assert_eq!(
             open.iter().map(|r| r.number.as_str()).collect::<Vec<_>>(),
             [first.number.as_str(), second.number.as_str()]
         );
-        assert!(expired.is_empty());
+        assert!(requests.past_their_time(10).await.unwrap().is_empty());
         assert_eq!(requests.waiting().await.unwrap().0, 2);
 
         requests
@@ -397,7 +400,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let (open, _) = requests.open(10).await.unwrap();
+        let open = requests.open(10).await.unwrap();
         assert_eq!(open.len(), 1);
         assert!(
             !requests
@@ -409,9 +412,11 @@ mod tests {
         );
 
         clock.advance(time::Duration::seconds(3 * 24 * 3600));
-        let (open, expired) = requests.open(10).await.unwrap();
-        assert!(open.is_empty());
-        assert_eq!(expired[0].number, second.number);
+        assert!(requests.open(10).await.unwrap().is_empty(), "past its time");
+        assert_eq!(
+            requests.past_their_time(10).await.unwrap(),
+            vec![second.number]
+        );
     }
 
     #[tokio::test]

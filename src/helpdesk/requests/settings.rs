@@ -32,6 +32,8 @@ pub struct RequestSettings {
     pub staff_groups: Vec<String>,
     /// How long a request waits for staff; then it is closed and the person told.
     pub expire_after: HumanDuration,
+    /// How often each replica looks for requests past `expire_after` to close.
+    pub sweep_interval: HumanDuration,
     /// A form sent sooner than this after it was opened is refused: people do not type that fast.
     pub min_fill_time: HumanDuration,
     /// The working days a request usually takes, as the answer page says.
@@ -54,6 +56,7 @@ impl Default for RequestSettings {
             enabled: false,
             staff_groups: Vec::new(),
             expire_after: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
+            sweep_interval: HumanDuration(Duration::from_secs(60)),
             min_fill_time: HumanDuration(Duration::from_secs(5)),
             usual_days: 3,
             capital_region_postal_prefixes: ["00", "01", "02"].map(str::to_owned).to_vec(),
@@ -176,6 +179,13 @@ impl RequestSettings {
             return Err(ConfigError::invalid(
                 "helpdesk.requests.expire_after",
                 "must be between 1d and 180d",
+            ));
+        }
+        let sweep = self.sweep_interval.get();
+        if sweep.is_zero() || sweep > Duration::from_secs(24 * 3600) {
+            return Err(ConfigError::invalid(
+                "helpdesk.requests.sweep_interval",
+                "must be between 1ms and 1d",
             ));
         }
         if self.min_fill_time.get() > Duration::from_secs(60) {

@@ -326,10 +326,9 @@ async fn queue_page(
     lang: Lang,
     session: &StaffSession,
     note: Option<&str>,
-    context: Context<'_>,
 ) -> Result<Response, AppError> {
     let t = state.catalog.texts(lang);
-    let requests = match helpdesk.request_queue(&session.staff, context).await {
+    let requests = match helpdesk.request_queue(&session.staff).await {
         Ok(requests) => requests,
         Err(HelpdeskError::NotAllowed(NotAllowed::RequestStaff)) => {
             return Ok(not_request_staff(state, lang));
@@ -369,8 +368,7 @@ pub async fn queue(
     SignedInStaff(session): SignedInStaff,
 ) -> Result<Response, AppError> {
     let helpdesk = channel(&state)?;
-    let (lang, context) = (caller.lang, caller.context());
-    queue_page(&state, helpdesk, lang, &session, None, context).await
+    queue_page(&state, helpdesk, caller.lang, &session, None).await
 }
 
 /// `GET /helpdesk/requests/{number}`
@@ -519,7 +517,6 @@ pub async fn refuse(
                 lang,
                 &session,
                 Some(&t.staff_request_refused_done),
-                context,
             )
             .await;
         }
