@@ -20,6 +20,8 @@ async fn main() -> anyhow::Result<()> {
     let idp = MockIdp::bind(settings, persons.clone(), Arc::new(SystemClock)).await?;
 
     println!("issuer: {}", idp.issuer());
+    println!("clients: {}", idp.client_ids().join(", "));
+    println!("activity: {}", idp.activity_url());
     for person in &persons {
         println!("  {}  {}", person.masked_national_id(), person.full_name());
     }

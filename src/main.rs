@@ -370,6 +370,8 @@ async fn mock(settings: mock_idp::MockIdpSettings) -> Result<()> {
     let persons = settings.test_persons()?;
     let mock = MockIdp::bind(settings, persons, Arc::new(SystemClock)).await?;
     say!("mock broker: {}", mock.issuer());
+    say!("  clients:   {}", mock.client_ids().join(", "));
+    say!("  activity:  {}", mock.activity_url());
     mock.serve(shutdown_signal()).await?;
     Ok(())
 }

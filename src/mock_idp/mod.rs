@@ -498,6 +498,23 @@ impl MockIdp {
         self.realm.issuer.clone()
     }
 
+    /// The `client_id`s registered at the FTN realm, in the order of the settings.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.realm
+            .clients
+            .iter()
+            .map(|client| client.id().to_owned())
+            .collect()
+    }
+
+    /// The page of the FTN realm's latest authorizations and tokens.
+    pub fn activity_url(&self) -> String {
+        format!(
+            "{}/admin/realms/{}/activity",
+            self.realm.base, self.realm.settings.realm
+        )
+    }
+
     /// The campus realm's issuer, `{public_url}/realms/{campus.realm}`, when it is served.
     pub fn campus_issuer(&self) -> Option<String> {
         self.campus.as_ref().map(|realm| realm.issuer.clone())

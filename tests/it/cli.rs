@@ -534,8 +534,17 @@ async fn the_mock_broker_runs_alone() {
              jwks_url = \"http://127.0.0.1:8080/.well-known/jwks.json\"\n[log]\nlevel = \"warn\"\n"
         ),
     );
-    let line = read_lines(&mut mock.child, 1).remove(0);
-    let issuer = line.split_whitespace().last().unwrap().to_owned();
+    let lines = read_lines(&mut mock.child, 3);
+    let issuer = lines[0].split_whitespace().last().unwrap().to_owned();
+    // The old single `[mock_idp.client]` table is the one client, named by its default id.
+    assert_eq!(lines[1].trim(), "clients:   tunnus");
+    assert_eq!(
+        lines[2].trim(),
+        format!(
+            "activity:  {}/admin/realms/ftn/activity",
+            issuer.trim_end_matches("/realms/ftn")
+        )
+    );
     let discovery: serde_json::Value =
         reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
             .await
