@@ -738,13 +738,7 @@ mod tests {
     /// A file in a folder of its own with `contents` and permissions `mode`.
     fn secret_file(name: &str, contents: &str, mode: u32) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!(
-            "tunnus-config-{name}-{}-{}",
-            std::process::id(),
-            crate::random::short_id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let path = crate::test_files::fresh_dir("config").join(name);
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path

@@ -73,6 +73,24 @@ pub mod random;
 pub mod secret;
 pub mod store;
 
+/// Files of the unit tests.
+#[cfg(test)]
+pub(crate) mod test_files {
+    /// A fresh folder for one test's files under `target/tmp/unit`: the build's own scratch space,
+    /// gone with `cargo clean`, rather than the machine's temp folder.
+    pub(crate) fn fresh_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/tmp/unit")
+            .join(format!(
+                "{name}-{}-{}",
+                std::process::id(),
+                crate::random::short_id()
+            ));
+        std::fs::create_dir_all(&dir).expect("a folder under target/tmp");
+        dir
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error;

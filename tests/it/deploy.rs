@@ -50,6 +50,8 @@ fn exported(exposition: &str, name: &str) -> bool {
 /// broker and a directory failure, a rate-limit hit, a wrong activation code, a service request
 /// sent too fast, and a notice queued.
 async fn busy_service() -> TestApp {
+    // The service reads the secret at start only: the folder may go once it has started.
+    let secret_dir = crate::redis::TempDir::new("deploy-webhook");
     let app = TestApp::spawn_with(Options {
         helpdesk: Some(HelpdeskSso::default()),
         service_toml: r#"
@@ -61,10 +63,11 @@ async fn busy_service() -> TestApp {
             allow_http = true
             secret_file = "SECRET"
         "#
-        .replace("SECRET", &webhook_secret()),
+        .replace("SECRET", &webhook_secret(&secret_dir)),
         ..Options::default()
     })
     .await;
+    drop(secret_dir);
     let (browser, form) = identified(&app, "010170-999R").await;
     set_password(&app, &browser, &form, "kahvi-Tunturi-lumi-57-sade")
         .await
@@ -104,15 +107,11 @@ async fn busy_service() -> TestApp {
     app
 }
 
-/// A webhook secret in a file of the test's own.
-fn webhook_secret() -> String {
-    let dir = crate::redis::TempDir::new("deploy-webhook");
+/// A webhook secret in a file in `dir`; its path.
+fn webhook_secret(dir: &crate::redis::TempDir) -> String {
     let file = dir.path().join("secret");
     crate::harness::write_secret(&file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
-    let path = file.display().to_string();
-    // The folder lives as long as the test binary: the service reads the file at start only.
-    std::mem::forget(dir);
-    path
+    file.display().to_string()
 }
 
 #[tokio::test]

@@ -129,7 +129,7 @@ pub struct TestApp {
     pub campus: Option<MockControls>,
     /// The campus realm's staff persons, with [`Options::helpdesk`].
     pub staff: Vec<StaffPerson>,
-    _files: Option<TempFolder>,
+    _files: Option<crate::redis::TempDir>,
     audit: Arc<Mutex<Vec<u8>>>,
     waiting_broker: Mutex<Option<(MockIdp, oneshot::Receiver<()>)>>,
     _stop: Vec<oneshot::Sender<()>>,
@@ -151,27 +151,6 @@ pub fn write_secret(path: &std::path::Path, contents: impl AsRef<[u8]>) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, contents).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// A folder of the test's own, removed when the test's app goes.
-struct TempFolder(std::path::PathBuf);
-
-impl TempFolder {
-    fn new(name: &str) -> TempFolder {
-        let path = std::env::temp_dir().join(format!(
-            "tunnus-it-{name}-{}-{}",
-            std::process::id(),
-            tunnus::random::short_id()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        TempFolder(path)
-    }
-}
-
-impl Drop for TempFolder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 pub fn repo_path(relative: &str) -> std::path::PathBuf {
@@ -253,8 +232,8 @@ impl TestApp {
         let controls = mock.controls();
         let (helpdesk_toml, files) = match &options.helpdesk {
             Some(sso) => {
-                let files = TempFolder::new("sso");
-                let secret_file = files.0.join("campus-secret");
+                let files = crate::redis::TempDir::new("sso");
+                let secret_file = files.path().join("campus-secret");
                 write_secret(&secret_file, format!("{secret}\n"));
                 (
                     helpdesk_toml(sso, &mock.campus_issuer().unwrap(), &secret_file),

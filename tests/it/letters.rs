@@ -132,10 +132,8 @@ pub fn poppler(tool: &str, args: &[&str]) -> Output {
 fn print(document: &Document, name: &str) -> PathBuf {
     let printer = Printer::load(&settings()).expect("fonts-dejavu-core is installed");
     let pdf = printer.render(document).unwrap();
-    let path = std::env::temp_dir().join(format!(
-        "tunnus-it-letter-{name}-{}.pdf",
-        std::process::id()
-    ));
+    // Under the build's own temp folder (target/tmp), where a person can open it after a run.
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("letter-{name}.pdf"));
     std::fs::write(&path, pdf).unwrap();
     let screenshots = screenshot_dir();
     std::fs::create_dir_all(&screenshots).unwrap();

@@ -1114,11 +1114,7 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn directory(settings: LdapSettings) -> LdapDirectory {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!("tunnus-ldap-mod-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let password_file = dir.join(format!("bind-password-{n}"));
+        let password_file = crate::test_files::fresh_dir("ldap").join("bind-password");
         std::fs::write(&password_file, "x").unwrap();
         std::fs::set_permissions(
             &password_file,

@@ -506,18 +506,10 @@ fn tls_config(path: &Path) -> Result<Arc<rustls::ClientConfig>, DirectoryError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A file with `contents` in a fresh folder under the system's temp dir.
+    /// A file with `contents` in a fresh folder of the unit tests.
     fn temp_file(name: &str, contents: &str) -> PathBuf {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tunnus-ldap-settings-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let path = crate::test_files::fresh_dir("ldap-settings").join(name);
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
