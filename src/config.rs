@@ -400,12 +400,17 @@ pub fn read_secret_file(path: &Path) -> Result<secrecy::SecretString, String> {
     Ok(secrecy::SecretString::from(secret))
 }
 
-/// The key held in the file at `path` (read at start): its bytes without surrounding whitespace,
-/// at least `min_len` of them. A file open to others than its owner is refused (see
-/// [`read_private_file`]). The error is the problem, for the caller to name its key.
+/// The key held in the file at `path` (read at start), at least `min_len` bytes. A text key
+/// (printable ASCII) is read without surrounding whitespace, such as the newline an editor adds; any
+/// other key is read whole, since a binary key (`head -c 32 /dev/urandom`) may begin or end with a
+/// byte that looks like whitespace and is part of the key. A file open to others than its owner is
+/// refused (see [`read_private_file`]). The error is the problem, for the caller to name its key.
 pub fn read_key_file(path: &Path, min_len: usize) -> Result<Vec<u8>, String> {
     let bytes = read_private_file(path)?;
-    let key = bytes.trim_ascii();
+    let text = bytes
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let key = if text { bytes.trim_ascii() } else { &bytes };
     if key.len() < min_len {
         return Err(format!(
             "{} must hold at least {min_len} bytes",
@@ -742,6 +747,37 @@ mod tests {
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
+    }
+
+    #[test]
+    fn a_text_key_loses_its_surrounding_whitespace_and_a_binary_key_is_read_whole() {
+        let bytes_of = |contents: &[u8]| {
+            let path = crate::test_files::fresh_dir("key").join("key");
+            std::fs::write(&path, contents).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            read_key_file(&path, 32)
+        };
+        // A text key: the newline is not part of it.
+        let text = format!("{}\n", "k".repeat(44));
+        assert_eq!(
+            bytes_of(text.as_bytes()).unwrap(),
+            "k".repeat(44).as_bytes()
+        );
+        // Binary keys from /dev/urandom that begin or end with a whitespace byte are whole keys.
+        for (first, last) in [(b' ', b'x'), (b'x', b'\n'), (b'\t', b'\r')] {
+            let mut key = vec![0x9c_u8; 32];
+            key[0] = first;
+            key[31] = last;
+            assert_eq!(bytes_of(&key).unwrap(), key, "{first:#x} .. {last:#x}");
+        }
+        // Too short either way.
+        assert!(
+            bytes_of(&[0x9c_u8; 31])
+                .unwrap_err()
+                .contains("at least 32 bytes")
+        );
+        assert!(bytes_of(format!("{}\n", "k".repeat(31)).as_bytes()).is_err());
     }
 
     #[test]
