@@ -326,7 +326,11 @@ async fn each_realm_publishes_its_own_metadata_and_keys() {
     assert!(campus.issuer.ends_with("/realms/campus"));
     assert_eq!(
         staff["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "private_key_jwt"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert!(
         staff

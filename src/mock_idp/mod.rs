@@ -27,7 +27,7 @@
 //! campus SSO that helpdesk staff sign in with: the same paths under its own realm name, its staff
 //! persons ([`StaffPerson`], [`load_staff`]) on the login page, plain RS256-signed ID tokens with
 //! `preferred_username`, `name` and `groups`, PKCE, and client authentication with a client secret
-//! (`client_secret_basic`) or `private_key_jwt`.
+//! (`client_secret_basic` or `client_secret_post`) or `private_key_jwt`.
 
 mod admin;
 mod authorize;
@@ -198,7 +198,8 @@ pub struct MockClientSettings {
     /// How ID tokens are encrypted to the client; `None` (`false` in TOML) sends them signed only.
     #[serde(deserialize_with = "encryption_switch")]
     pub id_token_encryption: Option<IdTokenEncryption>,
-    /// A client secret the client may authenticate with instead (`client_secret_basic`); `None`
+    /// A client secret the client may authenticate with instead (`client_secret_basic` or
+    /// `client_secret_post`); `None`
     /// accepts `private_key_jwt` only, as FTN brokers do.
     pub client_secret: Option<String>,
     /// Which broker's claim names this client's ID tokens use; `None` is the realm's `preset`.
@@ -292,7 +293,7 @@ impl CampusSettings {
 pub struct CampusClientSettings {
     /// The client's `client_id`.
     pub client_id: String,
-    /// The client secret for `client_secret_basic`.
+    /// The client secret for `client_secret_basic` or `client_secret_post`.
     pub client_secret: Option<String>,
     /// Redirect URIs the client may use, compared exactly.
     pub redirect_uris: Vec<String>,
@@ -998,7 +999,7 @@ async fn discovery(State(realm): State<Arc<Realm>>) -> Response {
         .iter()
         .any(|client| client.settings.client_secret.is_some())
     {
-        auth_methods.push("client_secret_basic");
+        auth_methods.extend(["client_secret_basic", "client_secret_post"]);
     }
     let mut acr_values = vec![
         "http://ftn.ficora.fi/2017/loa2".to_owned(),
@@ -1062,7 +1063,8 @@ fn campus_metadata(realm: &Realm) -> serde_json::Value {
         "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "private_key_jwt"],
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": signing_algs,
         "authorization_response_iss_parameter_supported": true,
         "acr_values_supported": ["0", "1"],

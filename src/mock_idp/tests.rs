@@ -2616,7 +2616,11 @@ async fn each_client_gets_tokens_shaped_by_its_own_settings() {
         .expect("JSON");
     assert_eq!(
         metadata["token_endpoint_auth_methods_supported"],
-        json!(["private_key_jwt", "client_secret_basic"])
+        json!([
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post"
+        ])
     );
     let supported = metadata["claims_supported"].as_array().expect("a list");
     assert!(supported.contains(&json!("hetu")) && supported.contains(&json!(telia.national_id)));
@@ -2700,6 +2704,73 @@ async fn a_code_is_redeemed_only_by_the_client_it_was_issued_to() {
         .authorize(&Flow::new(), json!({"redirect_uri": SSO_REDIRECT}))
         .await;
     assert_error_page(response, "Invalid parameter: redirect_uri").await;
+}
+
+#[tokio::test]
+async fn a_client_may_post_its_secret_in_the_form_as_keycloak_brokering_does_by_default() {
+    let broker = two_clients().await;
+    let post = |code: &str, verifier: &str, secret: &str, basic: bool| {
+        let mut request = broker.http.post(broker.endpoint("token")).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", SSO_REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", SSO_ID),
+            ("client_secret", secret),
+        ]);
+        if basic {
+            request = request.basic_auth(SSO_ID, Some(SSO_SECRET));
+        }
+        request.send()
+    };
+    let flow = Flow::new();
+    let code = params_at(&broker.sso_authorize(&flow).await, SSO_REDIRECT)["code"].clone();
+    // A wrong secret, and a secret sent two ways at once, are refused and leave the code alone.
+    let wrong = post(&code, &flow.verifier, "not-the-secret", false)
+        .await
+        .expect("answers");
+    assert_oauth_error(
+        wrong,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "Invalid client or Invalid client credentials",
+    )
+    .await;
+    let twice = post(&code, &flow.verifier, SSO_SECRET, true)
+        .await
+        .expect("answers");
+    assert_oauth_error(
+        twice,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "The client used more than one authentication method",
+    )
+    .await;
+    assert_eq!(broker.controls.tokens_issued(), 0);
+    let fine = post(&code, &flow.verifier, SSO_SECRET, false)
+        .await
+        .expect("answers");
+    assert_eq!(fine.status(), StatusCode::OK);
+    let body: Value = fine.json().await.expect("JSON");
+    let claims = broker
+        .verify_for(body["id_token"].as_str().expect("id token"), SSO_ID)
+        .await
+        .expect("verifies");
+    assert_eq!(claims["nonce"], flow.nonce.as_str());
+    // The service has no secret: posting one for it authenticates nothing.
+    let flow = Flow::new();
+    let code = broker.login(&flow).await;
+    let response = broker
+        .token_form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &flow.verifier),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SSO_SECRET),
+        ])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

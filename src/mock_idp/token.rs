@@ -1,5 +1,6 @@
 //! The back-channel endpoints: `token` (code exchange with `private_key_jwt`, or with the client's
-//! secret in `client_secret_basic` where one is registered; ID token issuance) and `userinfo`.
+//! secret in `client_secret_basic` or `client_secret_post` where one is registered; ID token
+//! issuance) and `userinfo`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,7 +147,7 @@ async fn exchange(realm: &Realm, headers: &HeaderMap, body: &[u8]) -> Result<Val
         ));
     }
     let form = parse_form(body)?;
-    let credentials = basic_credentials(headers)?;
+    let credentials = secret_credentials(headers, &form)?;
     let claimed = match &credentials {
         Some((client_id, _)) => Some(client_id.clone()),
         None => claimed_client_id(&form),
@@ -241,7 +242,28 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-/// `client_secret_basic`: the client's secret, compared in constant time.
+/// The client id and secret the request authenticates with: `client_secret_basic` (an
+/// `Authorization: Basic` header) or `client_secret_post` (`client_id` and `client_secret` in the
+/// form), as Keycloak's identity brokering sends by default; `None` for neither. Both at once is
+/// refused (RFC 6749 §2.3).
+fn secret_credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Option<(String, String)>, OAuthError> {
+    let basic = basic_credentials(headers)?;
+    let posted = form.get("client_secret").map(|secret| {
+        let client_id = form.get("client_id").cloned().unwrap_or_default();
+        (client_id, secret.clone())
+    });
+    match (basic, posted) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "The client used more than one authentication method",
+        )),
+        (basic, posted) => Ok(basic.or(posted)),
+    }
+}
+
+/// `client_secret_basic` or `client_secret_post`: the client's secret, compared in constant time.
 fn authenticate_with_secret(
     client: &RegisteredClient,
     secret: &str,
