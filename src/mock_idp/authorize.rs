@@ -325,6 +325,8 @@ struct LoginTexts {
     birthdate: &'static str,
     birthdate_hint: &'static str,
     identify: &'static str,
+    /// Before the `client_id` of the client that asked.
+    client: &'static str,
 }
 
 /// The language of `ui_locales` (the first of fi, sv, en named), if any.
@@ -356,6 +358,7 @@ fn login_texts(flavour: Flavour, lang: Option<&str>) -> LoginTexts {
             birthdate: "Syntymäaika (VVVV-KK-PP)",
             birthdate_hint: "Tyhjä: henkilötunnuksesta.",
             identify: "Tunnistaudu",
+            client: "Pyytävä palvelu (client_id):",
         },
         Some("sv") => LoginTexts {
             lang: "sv",
@@ -376,6 +379,7 @@ fn login_texts(flavour: Flavour, lang: Option<&str>) -> LoginTexts {
             birthdate: "Födelsedatum (ÅÅÅÅ-MM-DD)",
             birthdate_hint: "Tomt: ur personbeteckningen.",
             identify: "Identifiera",
+            client: "Begärande tjänst (client_id):",
         },
         _ => LoginTexts {
             lang: "en",
@@ -396,6 +400,7 @@ fn login_texts(flavour: Flavour, lang: Option<&str>) -> LoginTexts {
             birthdate: "Birth date (YYYY-MM-DD)",
             birthdate_hint: "Empty: from the identity code.",
             identify: "Identify",
+            client: "Requesting service (client_id):",
         },
     };
     if flavour == Flavour::Campus {
@@ -436,6 +441,7 @@ fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> 
     let now = realm.now();
     let lang = wanted_lang(request.ui_locales.as_deref());
     let switcher = request.ui_locales.is_none();
+    let client_id = request.client_id.clone();
     let pending = PendingLogin {
         request,
         expires: now + LOGIN_TIMEOUT,
@@ -445,7 +451,13 @@ fn login_page(realm: &Realm, request: AuthRequest) -> Result<Response, Refusal> 
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: "Too many logins in progress; try again later".to_owned(),
         })?;
-    Ok(render_login(realm, &session_code, lang, switcher))
+    Ok(render_login(
+        realm,
+        &session_code,
+        &client_id,
+        lang,
+        switcher,
+    ))
 }
 
 /// `GET {issuer}/login-actions/language?session_code=…&lang=…`: the login page of a login in
@@ -456,23 +468,31 @@ pub(crate) async fn language(
 ) -> Response {
     let params = parse_params(&query.unwrap_or_default()).unwrap_or_default();
     let code = params.get("session_code").cloned().unwrap_or_default();
-    let known = lock(&realm.pending)
+    let now = realm.now();
+    let client_id = lock(&realm.pending)
         .get(&code)
-        .is_some_and(|pending| pending.expires > realm.now());
-    if !known {
+        .filter(|pending| pending.expires > now)
+        .map(|pending| pending.request.client_id.clone());
+    let Some(client_id) = client_id else {
         return html::error_page(
             StatusCode::BAD_REQUEST,
             "Your login attempt timed out. Login will start from the beginning.",
         );
-    }
+    };
     let lang = wanted_lang(params.get("lang").map(String::as_str));
-    render_login(&realm, &code, lang, true)
+    render_login(&realm, &code, &client_id, lang, true)
 }
 
-/// The login page of the login `session_code`: a button per person (grouped when the persons file
-/// says what they are for, with their full test identity codes), a form for someone else's code,
-/// and cancel.
-fn render_login(realm: &Realm, session_code: &str, lang: Option<&str>, switcher: bool) -> Response {
+/// The login page of the login `session_code` for client `client_id` (named on the page, for
+/// testers who register several): a button per person (grouped when the persons file says what
+/// they are for, with their full test identity codes), a form for someone else's code, and cancel.
+fn render_login(
+    realm: &Realm,
+    session_code: &str,
+    client_id: &str,
+    lang: Option<&str>,
+    switcher: bool,
+) -> Response {
     let texts = login_texts(realm.flavour, lang);
     let action = html::escape(&format!("{}/login-actions/authenticate", realm.issuer));
     let code = html::escape(session_code);
@@ -516,10 +536,13 @@ fn render_login(realm: &Realm, session_code: &str, lang: Option<&str>, switcher:
     }
     groups.sort_by_key(Option::is_none);
     body.push_str(&format!(
-        "<main>\n<h1>{}</h1>\n<p>{}</p>\n<form method=\"post\" action=\"{action}\">\n\
+        "<main>\n<h1>{}</h1>\n<p>{}</p>\n<p class=\"client\">{} <code>{}</code></p>\n\
+         <form method=\"post\" action=\"{action}\">\n\
          <input type=\"hidden\" name=\"session_code\" value=\"{code}\">\n",
         html::escape(texts.title),
         html::escape(texts.intro),
+        html::escape(texts.client),
+        html::escape(client_id),
     ));
     for group in groups {
         body.push_str(&format!(

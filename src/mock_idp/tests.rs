@@ -2707,6 +2707,58 @@ async fn a_code_is_redeemed_only_by_the_client_it_was_issued_to() {
 }
 
 #[tokio::test]
+async fn the_login_page_names_the_client_that_asked() {
+    let broker = two_clients().await;
+    let page_for = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("the page")
+    };
+    let service = page_for(broker.authorize(&Flow::new(), json!({})).await).await;
+    assert!(
+        service.contains(&format!("(client_id): <code>{CLIENT_ID}</code>")),
+        "{service}"
+    );
+    let flow = Flow::new();
+    let sso = page_for(
+        broker
+            .authorize_query(&[
+                ("client_id", SSO_ID),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("redirect_uri", SSO_REDIRECT),
+                ("code_challenge", &flow.challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .await,
+    )
+    .await;
+    assert!(
+        sso.contains(&format!("(client_id): <code>{SSO_ID}</code>")),
+        "{sso}"
+    );
+    // Through the language switcher too.
+    let code = session_code_of(&sso);
+    let switched = page_for(
+        broker
+            .http
+            .get(format!(
+                "{}/login-actions/language?session_code={code}&lang=fi",
+                broker.issuer
+            ))
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert!(
+        switched.contains(&format!(
+            "Pyytävä palvelu (client_id): <code>{SSO_ID}</code>"
+        )),
+        "{switched}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_may_post_its_secret_in_the_form_as_keycloak_brokering_does_by_default() {
     let broker = two_clients().await;
     let post = |code: &str, verifier: &str, secret: &str, basic: bool| {
