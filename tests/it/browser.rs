@@ -350,19 +350,30 @@ async fn ready_state(client: &Client) -> bool {
 }
 
 pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
-    match client
-        .wait()
-        .at_most(Duration::from_secs(60))
-        .for_element(Locator::Css(css))
-        .await
-    {
-        Ok(element) => element,
-        Err(error) => {
-            let shown = client
-                .execute("return document.body.innerText;", vec![])
-                .await
-                .unwrap_or_default();
-            panic!("no {css} on the page ({error}); it shows:\n{shown}")
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client
+            .wait()
+            .at_most(left)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => return element,
+            // A form just sent may still be navigating: chromedriver then aborts the lookup rather
+            // than waiting, and the page it leads to is looked at again.
+            Err(error)
+                if !left.is_zero() && error.to_string().contains("aborted by navigation") =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => {
+                let shown = client
+                    .execute("return document.body.innerText;", vec![])
+                    .await
+                    .unwrap_or_default();
+                panic!("no {css} on the page ({error}); it shows:\n{shown}")
+            }
         }
     }
 }

@@ -354,6 +354,14 @@ mod tests {
             refused(&ON.replace("enabled = true", "enabled = true\nmin_fill_time = \"2m\"")).0,
             "helpdesk.requests.min_fill_time"
         );
+        for sweep in ["0s", "2d"] {
+            let text = format!("sweep_interval = \"{sweep}\"");
+            assert_eq!(
+                refused(&ON.replace("enabled = true", &format!("enabled = true\n{text}"))).0,
+                "helpdesk.requests.sweep_interval",
+                "{sweep}"
+            );
+        }
         let reasons = format!(
             "{ON}\n[[refusal]]\nid = \"no_match\"\ntext = {{ fi = \"Ei löytynyt\" }}\n\
              [[refusal]]\nid = \"no_match\"\ntext = {{ fi = \"Toinen\" }}\n"
