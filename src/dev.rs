@@ -85,15 +85,15 @@ pub async fn prepare(mut settings: Settings) -> Result<DevServers, DevError> {
     let public_url = settings.public_url_on(local);
 
     let mut mock_settings = settings.mock_idp.clone();
+    if mock_settings.clients.is_empty() {
+        mock_settings.clients.push(MockClientSettings::default());
+    }
     // The service is the client registered with `broker.client_id`, else the first one.
     let service_client = mock_settings
         .clients
         .iter()
         .position(|client| client.client_id == settings.broker.client_id)
         .unwrap_or(0);
-    if mock_settings.clients.is_empty() {
-        mock_settings.clients.push(MockClientSettings::default());
-    }
     let client = &mut mock_settings.clients[service_client];
     if !settings.broker.client_id.is_empty() {
         client.client_id = settings.broker.client_id.clone();

@@ -203,8 +203,14 @@ impl Helpdesk {
         );
         self.count_request("created");
         tracing::info!(event = "request_created", service_request = %request.number, "a service request was sent");
-        self.tell(ChangeKind::RequestCreated, &request, None, None, context)
-            .await;
+        self.tell(
+            ChangeKind::RequestCreated,
+            &request,
+            None,
+            None,
+            context.request_id,
+        )
+        .await;
         Ok(Sent::Sent(Box::new(request)))
     }
 
@@ -233,7 +239,7 @@ impl Helpdesk {
         request: &ServiceRequest,
         issued: Option<(&Account, &IssuedCode)>,
         reason: Option<(&str, String)>,
-        context: Context<'_>,
+        request_id: &str,
     ) {
         let Some(notifier) = &self.notifier else {
             return;
@@ -268,7 +274,7 @@ impl Helpdesk {
             valid_until: issued.map(|(_, code)| code.expires_at - 24 * 3600),
             lang,
             at: self.clock.now().unix_timestamp(),
-            request_id: context.request_id.to_owned(),
+            request_id: request_id.to_owned(),
             service_request: Some(RequestChange {
                 number: request.number.clone(),
                 family_name: request.family_name.clone(),
@@ -311,35 +317,35 @@ impl Helpdesk {
             if !requests.claim(&number, SWEEPER).await.map_err(store)? {
                 continue;
             }
-            let outcome = self.close_expired(requests, &number).await;
+            // Read under the claim: staff may have acted on it since the schedule was read.
+            let outcome = match requests.get(&number).await {
+                Ok(Some(request)) if request.is_past_its_time(requests.now_unix()) => {
+                    self.expire(requests, &request).await.map(|_| 1)
+                }
+                Ok(_) => Ok(0),
+                Err(error) => Err(error),
+            };
             if let Err(error) = requests.release(&number).await {
                 tracing::warn!(%error, "could not release a service request after the sweep");
             }
-            if outcome.map_err(store)? {
-                closed += 1;
-            }
+            closed += outcome.map_err(store)?;
         }
         Ok(closed)
     }
 
-    /// Closes request `number` if it is still open and past its time; `true` when it did.
-    async fn close_expired(
+    /// Closes `request`, open and past its time and held by the caller, as expired: audited,
+    /// counted, and its sender told. Returns it as closed.
+    async fn expire(
         &self,
         requests: &super::requests::Requests,
-        number: &str,
-    ) -> Result<bool, crate::store::StoreError> {
-        let Some(request) = requests.get(number).await? else {
-            return Ok(false);
-        };
-        if !request.is_open() || request.expires_at > requests.now_unix() {
-            return Ok(false);
-        }
+        request: &ServiceRequest,
+    ) -> Result<ServiceRequest, crate::store::StoreError> {
         let status = Status::Refused {
             by: None,
             at: requests.now_unix(),
             reason: "expired".to_owned(),
         };
-        requests.close(&request, status).await?;
+        let closed = requests.close(request, status).await?;
         let request_id = crate::random::short_id();
         self.record(
             EventKind::RequestRefused,
@@ -352,33 +358,15 @@ impl Helpdesk {
             },
         );
         self.count_request("expired");
-        let context = Context {
-            client_ip: "",
-            request_id: &request_id,
-            lang: request.lang,
-        };
         self.tell(
             ChangeKind::RequestRefused,
-            &request,
+            request,
             None,
             Some(("expired", String::new())),
-            context,
+            &request_id,
         )
         .await;
-        Ok(true)
-    }
-
-    /// Closes expired request `number` (held by the caller) and returns it closed.
-    async fn closed_now<T>(
-        &self,
-        requests: &super::requests::Requests,
-        number: &str,
-    ) -> Result<OnRequest<T>, crate::store::StoreError> {
-        self.close_expired(requests, number).await?;
-        Ok(match requests.get(number).await? {
-            Some(request) => OnRequest::Closed(Box::new(request)),
-            None => OnRequest::Gone,
-        })
+        Ok(closed)
     }
 
     /// Closes expired requests every `helpdesk.requests.sweep_interval` until `stop` resolves.
@@ -550,9 +538,11 @@ impl Helpdesk {
         // Read again under the claim: another staff member may have closed it just before. One
         // past its time that the sweep has not closed yet is closed now, not acted on.
         let outcome = match requests.get(number).await.map_err(store) {
-            Ok(Some(request)) if request.is_open() && request.expires_at <= requests.now_unix() => {
-                self.closed_now(requests, number).await.map_err(store)
-            }
+            Ok(Some(request)) if request.is_past_its_time(requests.now_unix()) => self
+                .expire(requests, &request)
+                .await
+                .map(|closed| OnRequest::Closed(Box::new(closed)))
+                .map_err(store),
             Ok(Some(request)) if request.is_open() => act(request).await,
             Ok(Some(request)) => Ok(OnRequest::Closed(Box::new(request))),
             Ok(None) => Ok(OnRequest::Gone),
@@ -632,7 +622,7 @@ impl Helpdesk {
                 &request,
                 Some((&account, &issued)),
                 None,
-                person,
+                person.request_id,
             )
             .await;
             Ok(OnRequest::Done(IssuedFromRequest {
@@ -695,7 +685,7 @@ impl Helpdesk {
                     &request,
                     None,
                     Some((&reason.id, text)),
-                    context,
+                    context.request_id,
                 )
                 .await;
                 Ok(OnRequest::Done(request))

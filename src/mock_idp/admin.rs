@@ -184,9 +184,8 @@ pub(crate) async fn update_client(
             &json!({
                 "error": "invalid_request",
                 "error_description": format!(
-                    "{} acts on the realm's metadata, which no client fetches alone: switch it \
-                     on for the realm at /admin/realms/{}/faults",
-                    fault.name(),
+                    "{}: switch it on for the realm at /admin/realms/{}/faults",
+                    fault.not_per_client(),
                     realm.settings.realm
                 ),
             }),

@@ -94,12 +94,13 @@ impl Fault {
         self.phase() != Phase::Metadata
     }
 
-    /// The fault's name in settings and over HTTP (`wrong_nonce`).
-    pub fn name(self) -> String {
-        serde_json::to_value(self)
+    /// Why this fault, one that does not act per client, cannot be switched on for one.
+    pub(crate) fn not_per_client(self) -> String {
+        let name = serde_json::to_value(self)
             .ok()
             .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        format!("{name} acts on the realm's metadata, which no client fetches alone")
     }
 
     /// Where the fault shows: at the authorization endpoint or at the token endpoint.

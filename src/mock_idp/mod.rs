@@ -143,13 +143,6 @@ impl MockIdpSettings {
             problem: error.to_string(),
         })
     }
-
-    /// The client registered as `client_id`.
-    pub fn client_mut(&mut self, client_id: &str) -> Option<&mut MockClientSettings> {
-        self.clients
-            .iter_mut()
-            .find(|client| client.client_id == client_id)
-    }
 }
 
 /// One table, or an array of tables, as a list. A visitor rather than an untagged enum, so that a
@@ -199,8 +192,7 @@ pub struct MockClientSettings {
     #[serde(deserialize_with = "encryption_switch")]
     pub id_token_encryption: Option<IdTokenEncryption>,
     /// A client secret the client may authenticate with instead (`client_secret_basic` or
-    /// `client_secret_post`); `None`
-    /// accepts `private_key_jwt` only, as FTN brokers do.
+    /// `client_secret_post`); `None` accepts `private_key_jwt` only, as FTN brokers do.
     pub client_secret: Option<String>,
     /// Which broker's claim names this client's ID tokens use; `None` is the realm's `preset`.
     pub preset: Option<Preset>,
@@ -611,13 +603,6 @@ impl MockControls {
         self.realm.faults().pending_once()
     }
 
-    /// Registers the first client's keys statically from now on (instead of `jwks_url`).
-    pub fn set_client_jwks(&self, jwks: serde_json::Value) {
-        if let Some(client) = self.realm.clients.first() {
-            client.keys.set_static(jwks);
-        }
-    }
-
     /// A handle on the client registered as `client_id`: its own faults and keys.
     pub fn client(&self, client_id: &str) -> Option<ClientControls> {
         self.realm.client(client_id).map(|client| ClientControls {
@@ -646,14 +631,6 @@ impl MockControls {
     /// Successful token responses.
     pub fn tokens_issued(&self) -> usize {
         self.realm.counters.tokens_issued.load(Ordering::Relaxed)
-    }
-
-    /// Times the first client's JWKS was fetched from `jwks_url`.
-    pub fn client_jwks_fetches(&self) -> usize {
-        self.realm
-            .clients
-            .first()
-            .map_or(0, |client| client.keys.fetches())
     }
 }
 
@@ -750,21 +727,15 @@ fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
             &client.client_id,
             &client.redirect_uris,
             client.jwks.as_ref(),
+            client.client_secret.as_deref(),
             &prefix,
         )?;
-        if client.client_secret.as_deref().is_some_and(str::is_empty) {
-            return Err(invalid(
-                format!("{prefix}.client_secret"),
-                "must not be empty",
-            ));
-        }
         if let Some(fault) = client.faults.iter().find(|fault| !fault.acts_per_client()) {
             return Err(invalid(
                 format!("{prefix}.faults"),
                 format!(
-                    "{} acts on the realm's metadata, which no client fetches alone: switch it on \
-                     in [mock_idp.faults]",
-                    fault.name()
+                    "{}: switch it on in [mock_idp.faults]",
+                    fault.not_per_client()
                 ),
             ));
         }
@@ -782,11 +753,12 @@ fn validate(settings: &MockIdpSettings) -> Result<(), MockIdpError> {
     Ok(())
 }
 
-/// Checks one client's id, redirect URIs and keys; `prefix` names its table in messages.
+/// Checks one client's id, redirect URIs, keys and secret; `prefix` names its table in messages.
 fn validate_client(
     client_id: &str,
     redirect_uris: &[String],
     jwks: Option<&serde_json::Value>,
+    client_secret: Option<&str>,
     prefix: &str,
 ) -> Result<(), MockIdpError> {
     if client_id.is_empty() {
@@ -816,6 +788,12 @@ fn validate_client(
             "must be a JWKS: a table with a `keys` array",
         ));
     }
+    if client_secret.is_some_and(str::is_empty) {
+        return Err(invalid(
+            format!("{prefix}.client_secret"),
+            "must not be empty",
+        ));
+    }
     Ok(())
 }
 
@@ -838,11 +816,9 @@ fn validate_campus(campus: &CampusSettings, ftn: &MockIdpSettings) -> Result<(),
         &client.client_id,
         &client.redirect_uris,
         client.jwks.as_ref(),
+        client.client_secret.as_deref(),
         "campus.client",
     )?;
-    if client.client_secret.as_deref().is_some_and(str::is_empty) {
-        return Err(invalid("campus.client.client_secret", "must not be empty"));
-    }
     if client.client_secret.is_none() && client.jwks.is_none() && client.jwks_url.is_none() {
         return Err(invalid(
             "campus.client",

@@ -2045,7 +2045,11 @@ async fn client_keys_are_fetched_from_the_jwks_url_and_refetched_on_an_unknown_k
     .await;
     broker.tokens().await;
     assert_eq!(
-        broker.controls.client_jwks_fetches(),
+        broker
+            .controls
+            .client(CLIENT_ID)
+            .expect("registered")
+            .jwks_fetches(),
         1,
         "fetched once, then cached"
     );
@@ -2054,7 +2058,11 @@ async fn client_keys_are_fetched_from_the_jwks_url_and_refetched_on_an_unknown_k
     *published.lock().expect("not poisoned") = broker.rp.jwks();
     broker.tokens().await;
     assert_eq!(
-        broker.controls.client_jwks_fetches(),
+        broker
+            .controls
+            .client(CLIENT_ID)
+            .expect("registered")
+            .jwks_fetches(),
         2,
         "refetched for the new kid"
     );
@@ -2066,7 +2074,11 @@ async fn client_keys_can_be_replaced_at_run_time() {
     broker.rp.signing = SigningKey::generate(SigningAlg::ES256).expect("key");
     let response = broker.authorize(&Flow::new(), json!({})).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    broker.controls.set_client_jwks(broker.rp.jwks());
+    broker
+        .controls
+        .client(CLIENT_ID)
+        .expect("registered")
+        .set_jwks(broker.rp.jwks());
     broker.tokens().await;
 }
 
@@ -2823,6 +2835,7 @@ async fn a_client_may_post_its_secret_in_the_form_as_keycloak_brokering_does_by_
         ])
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(broker.controls.tokens_issued(), 1, "the SSO's only");
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ async fn the_broker_can_fetch_the_service_keys_from_its_jwks_url() {
     })
     .await;
     identify_and_check(&app).await;
-    assert!(app.mock.client_jwks_fetches() >= 1);
+    assert!(app.mock.client("tunnus-test").unwrap().jwks_fetches() >= 1);
 }
 
 #[tokio::test]

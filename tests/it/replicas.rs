@@ -482,7 +482,11 @@ async fn keys_rotate_while_a_login_is_in_flight_and_the_broker_caches_the_jwks()
         4,
         "{published}"
     );
-    cluster.broker.set_client_jwks(published);
+    cluster
+        .broker
+        .client("tunnus-replicas")
+        .unwrap()
+        .set_jwks(published);
 
     // A login starts on the first replica with the keys in use...
     let browser = cluster.browser();
@@ -517,7 +521,11 @@ async fn keys_rotate_while_a_login_is_in_flight_and_the_broker_caches_the_jwks()
 
     // Control: a broker that never read the JWKS again does not know the new signing key and
     // refuses the replica's request object; without the prepared step that is every broker.
-    cluster.broker.set_client_jwks(cached_at_start);
+    cluster
+        .broker
+        .client("tunnus-replicas")
+        .unwrap()
+        .set_jwks(cached_at_start);
     let stale = cluster.browser();
     let authorize = cluster.start_login(&stale, 1).await;
     let refused = stale.get(authorize).await;

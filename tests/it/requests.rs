@@ -617,6 +617,7 @@ async fn a_request_past_its_time_is_neither_shown_nor_acted_on_before_the_sweep_
         .await
         .assert_status(StatusCode::CONFLICT);
     assert!(audit_events(&app, "code_issued").is_empty());
+    assert!(helpdesk(&app).codes_of("aslind").await.unwrap().0.is_none());
     let expired = audit_events(&app, "request_refused");
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["reason"], "expired");

@@ -129,6 +129,11 @@ impl ServiceRequest {
     pub fn is_open(&self) -> bool {
         self.status == Status::Open
     }
+
+    /// Open at `now` (unix seconds) although its time is up: the sweep is to close it.
+    pub fn is_past_its_time(&self, now: i64) -> bool {
+        self.is_open() && self.expires_at <= now
+    }
 }
 
 /// The requests in the store.
@@ -244,7 +249,7 @@ impl Requests {
         let mut open = Vec::new();
         for number in numbers {
             match self.get(&number).await? {
-                Some(request) if request.is_open() && request.expires_at <= now => {}
+                Some(request) if request.is_past_its_time(now) => {}
                 Some(request) if request.is_open() => open.push(request),
                 // Closed or gone: it no longer belongs in the queue.
                 _ => self.store.unschedule(OPEN, &number).await?,
@@ -280,7 +285,12 @@ impl Requests {
     }
 
     /// Closes `request` with `status`: it leaves the queue and is kept a week for staff to see.
-    pub async fn close(&self, request: &ServiceRequest, status: Status) -> Result<(), StoreError> {
+    /// Returns it as closed.
+    pub async fn close(
+        &self,
+        request: &ServiceRequest,
+        status: Status,
+    ) -> Result<ServiceRequest, StoreError> {
         let closed = ServiceRequest {
             status,
             ..request.clone()
@@ -292,7 +302,8 @@ impl Requests {
                 CLOSED_KEPT,
             )
             .await?;
-        self.store.unschedule(OPEN, &closed.number).await
+        self.store.unschedule(OPEN, &closed.number).await?;
+        Ok(closed)
     }
 
     /// The current time, as the requests' own times are written.
